@@ -1,0 +1,67 @@
+"""The HTTP API of the original product: POST /tts and GET /voices."""
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .api_errors import APIError
+from .engine.core import EngineError
+from .engine.voices import VoiceNotFound
+from .serializers import TTSRequestSerializer, VoiceSerializer
+from .services import get_voice_library, speech_synthesize
+
+ERROR_RESPONSE = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail", "code"],
+}
+
+
+def voice_not_found(voice_id: str) -> APIError:
+    return APIError(
+        f"Voice {voice_id!r} was not found. List the available voices with GET /voices.",
+        code="voice_not_found",
+        status_code=status.HTTP_404_NOT_FOUND,
+    )
+
+
+class TTSView(APIView):
+    @extend_schema(
+        operation_id="tts_create",
+        summary="Synthesize speech",
+        description="Speak `text` with a voice and return a WAV file (24 kHz, 16-bit PCM, mono).",
+        request=TTSRequestSerializer,
+        responses={
+            (200, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="The speech as a WAV file."),
+            400: OpenApiResponse(ERROR_RESPONSE, description="Empty text, text over the limit, or a bad speed."),
+            404: OpenApiResponse(ERROR_RESPONSE, description="Unknown voice."),
+            415: OpenApiResponse(ERROR_RESPONSE, description="The body is not JSON."),
+        },
+        examples=[OpenApiExample("Hello", value={"text": "Hello from Voicehub!", "voice": "af", "speed": 1.0}, request_only=True)],
+    )
+    def post(self, request):
+        serializer = TTSRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            get_voice_library().get(data["voice"])
+            speech = speech_synthesize(text=data["text"], voice_id=data["voice"], speed=data["speed"])
+        except VoiceNotFound:
+            raise voice_not_found(data["voice"]) from None
+        except EngineError as error:
+            raise APIError(str(error), code=error.code) from None
+        response = HttpResponse(speech.wav(), content_type="audio/wav")
+        response["Content-Disposition"] = 'inline; filename="speech.wav"'
+        response["Character-Cost"] = str(speech.characters)
+        response["Audio-Duration"] = f"{speech.seconds:.3f}"
+        return response
+
+
+class VoiceListView(APIView):
+    @extend_schema(operation_id="voices_list", summary="List voices", responses={200: VoiceSerializer(many=True)})
+    def get(self, request):
+        voices = [v for v in get_voice_library().voices.values() if v.available]
+        return Response(VoiceSerializer(voices, many=True).data)

@@ -1,0 +1,59 @@
+"""
+Every API error is JSON: {"detail": human message, "code": machine-readable}.
+
+Validation errors also carry "errors" (field -> messages) so a client can show
+them next to its inputs.
+"""
+
+from django.core.exceptions import RequestDataTooBig
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class APIError(exceptions.APIException):
+    """An error with an explicit status and code, raised from views and services."""
+
+    def __init__(self, detail: str, code: str, status_code: int = status.HTTP_400_BAD_REQUEST):
+        super().__init__(detail=detail, code=code)
+        self.status_code = status_code
+        self.code = code
+
+
+def _first_error(detail, path=""):
+    """The first (field, ErrorDetail) in a nested DRF error structure."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            found = _first_error(value, key if key != "non_field_errors" else path)
+            if found:
+                return found
+    elif isinstance(detail, list):
+        for item in detail:
+            found = _first_error(item, path)
+            if found:
+                return found
+    elif detail is not None:
+        return path, detail
+    return None
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"detail": "The request body is too large.", "code": "payload_too_large"},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, APIError):
+        response.data = {"detail": str(exc.detail), "code": exc.code}
+    elif isinstance(exc, exceptions.ValidationError):
+        field, error = _first_error(exc.detail) or ("", exceptions.ErrorDetail("Invalid request.", "invalid"))
+        message = str(error) if not field else f"{field}: {error}"
+        response.data = {"detail": message, "code": getattr(error, "code", "invalid"), "errors": exc.detail}
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = {"detail": str(detail), "code": code}
+    return response

@@ -1,0 +1,189 @@
+"""
+The Kokoro engine: text + voice + speed in, 24 kHz mono float32 chunks out.
+
+It knows nothing of Django, HTTP or tenants. One onnxruntime session per
+process is shared by every request (`InferenceSession.run` is thread-safe and
+releases the GIL); model calls go through a bounded thread pool sized to the
+machine, so concurrent requests queue for a slot instead of fighting over
+cores.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from kokoro_onnx.session import input_dtypes, resolve_providers
+from kokoro_onnx.trim import trim
+
+from .chunking import Chunk, plan_chunks
+from .normalize import normalize as normalize_english
+from .phonemes import phonemize, tokenize
+from .voices import Voice, VoiceLibrary
+
+SAMPLE_RATE = 24_000
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+# A 5 ms fade at each end of a trimmed chunk: trimming cuts wherever the level
+# crosses the threshold, and a non-zero first/last sample clicks at the join.
+_FADE = int(0.005 * SAMPLE_RATE)
+# Control characters, lone surrogates and emoji (with their joiners and
+# variation selectors): eSpeak would read an emoji's name ("grinning face"),
+# which no listener wants.
+_UNSPEAKABLE = re.compile(
+    "[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200d\ufe0f\u2600-\u27bf\U0001f000-\U0001faff]"
+)
+
+
+class EngineError(Exception):
+    """Input the engine cannot speak; the message is safe to show a client."""
+
+    code = "invalid_request"
+
+
+class NothingToSay(EngineError):
+    code = "no_speakable_text"
+
+
+class InvalidSpeed(EngineError):
+    code = "invalid_speed"
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    audio: np.ndarray
+    text: str
+    index: int
+    total: int
+
+
+def clean_text(text: str) -> str:
+    """Drop what can never be spoken and would break eSpeak's UTF-8 input."""
+    return _UNSPEAKABLE.sub(" ", text)
+
+
+def check_speed(speed: float) -> float:
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not math.isfinite(speed):
+        raise InvalidSpeed("speed must be a finite number between 0.5 and 2.0")
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise InvalidSpeed(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, got {speed}")
+    return float(speed)
+
+
+def default_pool_shape(cores: int | None = None) -> tuple[int, int]:
+    """(workers, threads per worker) for this machine.
+
+    Measured on 2 cores (ARCHITECTURE.md): one request on all cores gives the
+    best latency (RTF 0.32 vs 0.54 on one thread), and two 2-thread requests
+    at once gain nothing over one. So a slot per two cores, each using two.
+    """
+    cores = cores or os.cpu_count() or 1
+    workers = max(1, cores // 2)
+    return workers, max(1, cores // workers)
+
+
+class Engine:
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, model_path: Path, voices: VoiceLibrary, *, workers: int = 0, threads: int = 0):
+        self.workers = workers or default_pool_shape()[0]
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.workers)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model_path), options, providers=resolve_providers())
+        self._dtypes = input_dtypes(self.session)
+        self._tokens_input = "input_ids" if "input_ids" in self._dtypes else "tokens"
+        self.voices = voices
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="kokoro")
+
+    # -- the raw model -------------------------------------------------------
+
+    def infer(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+        """One model call on at most 510 tokens: the raw audio, untrimmed."""
+        feeds = {
+            self._tokens_input: np.array([[0, *tokens, 0]], dtype=self._dtypes[self._tokens_input]),
+            "style": np.asarray(style, dtype=self._dtypes["style"]).reshape(1, -1),
+            "speed": np.array([speed], dtype=self._dtypes["speed"]),
+        }
+        return np.asarray(self.session.run(None, feeds)[0], dtype=np.float32).ravel()
+
+    # -- text to chunks ------------------------------------------------------
+
+    def prepare(self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False) -> tuple[Voice, list[Chunk]]:
+        voice = self.voices.get(voice_id)
+        text = clean_text(text)
+        if normalize and voice.is_english:
+            text = normalize_english(text)
+        chunks = plan_chunks(text, lambda t: phonemize(t, voice.language), quick_start=quick_start)
+        if not chunks:
+            raise NothingToSay("the text contains nothing that can be spoken")
+        return voice, chunks
+
+    # -- synthesis -----------------------------------------------------------
+
+    def _render(self, chunk: Chunk, style_table: np.ndarray, speed: float, last: bool) -> np.ndarray:
+        tokens = tokenize(chunk.phonemes)
+        audio = self.infer(tokens, style_table[len(tokens) - 1], speed)
+        audio, _ = trim(audio)
+        if len(audio) > 2 * _FADE:
+            ramp = np.linspace(0.0, 1.0, _FADE, dtype=np.float32)
+            audio = audio.copy()
+            audio[:_FADE] *= ramp
+            audio[-_FADE:] *= ramp[::-1]
+        if not last and chunk.pause:
+            audio = np.concatenate([audio, np.zeros(int(chunk.pause / speed * SAMPLE_RATE), dtype=np.float32)])
+        return audio
+
+    def stream(
+        self,
+        text: str,
+        voice_id: str,
+        speed: float = 1.0,
+        *,
+        normalize: bool = True,
+        quick_start: bool = True,
+    ) -> Iterator[AudioChunk]:
+        """Yield audio chunk by chunk, in order, as soon as each is ready.
+
+        The next chunk is queued before the current one is handed out, so the
+        model keeps working while the caller encodes or sends. Closing the
+        generator cancels what has not started.
+        """
+        speed = check_speed(speed)
+        voice, chunks = self.prepare(text, voice_id, normalize=normalize, quick_start=quick_start)
+        table = self.voices.style(voice.id)
+        total = len(chunks)
+
+        def submit(i: int) -> Future:
+            return self._pool.submit(self._render, chunks[i], table, speed, i == total - 1)
+
+        pending = submit(0)
+        try:
+            for index in range(total):
+                following = submit(index + 1) if index + 1 < total else None
+                audio = pending.result()
+                pending = following
+                yield AudioChunk(audio=audio, text=chunks[index].text, index=index, total=total)
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+    def synthesize(self, text: str, voice_id: str, speed: float = 1.0, *, normalize: bool = True) -> np.ndarray:
+        """The whole text as one float32 array."""
+        parts = [c.audio for c in self.stream(text, voice_id, speed, normalize=normalize, quick_start=False)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+    def warm_up(self) -> float:
+        """Run one tiny call so the first real request does not pay for graph setup."""
+        started = time.perf_counter()
+        any_voice = self.voices.pack_ids()[0]
+        self.infer([50, 83, 54, 156], self.voices.style(any_voice)[3], 1.0)
+        return time.perf_counter() - started

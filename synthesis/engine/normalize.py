@@ -1,0 +1,866 @@
+"""
+English text normalization: written text in, the words a reader would say out.
+
+eSpeak NG reads digits, symbols and abbreviations on its own, but not as a
+person would (measured with our phonemizer, en-us): "$5.50" as "dollar five
+point five zero", "1999" as "nineteen hundred ninety nine", "3:30" as "three
+colon thirty", "Dr. Smith" with a sentence pause after "doctor". So English
+text is rewritten into plain words before it is phonemized:
+
+    normalize("Dr. Smith paid $5.50 at 3:30 pm on 2024-03-15.")
+    -> "Doctor Smith paid five dollars and fifty cents at three thirty p m on
+        March fifteenth, twenty twenty-four."
+
+How it works: `_PASSES` is an ordered list of (compiled regex, replacement
+function). Each pass rewrites one kind of token into words, so a later pass
+never sees its digits or symbols (only the range and "No." passes rewrite
+just the connecting symbol and leave the numbers to later passes). The order
+is the design; where it matters, the comment on the pass says why. In short:
+the tokens that contain other tokens go first (a URL contains dots and digits,
+a date contains a range-like hyphen, money contains a decimal), and the
+general catch-alls (bare integers, symbols, acronyms) go last.
+
+Numbers are spelled by num2words (its default English style, "one hundred
+and five"); only years, times and digit strings are assembled here.
+
+Guarantees: `normalize` never raises; text with nothing to normalize comes
+back unchanged apart from whitespace (runs of spaces become one space, runs
+of blank lines one line break, which the chunker uses as a sentence end);
+sentence punctuation stays where it is real punctuation; the regexes start
+only at token boundaries (lookbehinds) and have no nested unbounded repeats,
+so the time is linear in the length of the text (the tests time 20,000
+characters of adversarial input).
+
+No Django imports: this is part of the engine core.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+from num2words import num2words
+
+__all__ = ["normalize"]
+
+Replacement = Callable[[re.Match], str]
+
+# --------------------------------------------------------------------------
+# Reading numbers
+# --------------------------------------------------------------------------
+
+_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+# Ungrouped digit strings longer than this are identifiers (card numbers,
+# order ids), read digit by digit; "one quadrillion ..." helps nobody.
+_MAX_CARDINAL_DIGITS = 15
+# num2words raises OverflowError past ~10**66 (and Python's int() refuses
+# strings over 4300 digits); anything this long is read digit by digit.
+_MAX_GROUPED_DIGITS = 60
+
+
+def _digits(text: str) -> str:
+    """'4567' -> 'four five six seven' (any Unicode decimal digit)."""
+    return " ".join(_DIGIT_WORDS[unicodedata.digit(c)] for c in text if unicodedata.digit(c, None) is not None)
+
+
+def _cardinal(number: str) -> str:
+    """'1,234' -> 'one thousand two hundred and thirty-four'.
+
+    Leading zeros ('007'), very long numbers and anything num2words refuses
+    are read digit by digit instead, so this never raises on digits.
+    """
+    grouped = "," in number
+    digits = number.replace(",", "")
+    if len(digits) > 1 and digits.startswith("0"):
+        return _digits(digits)
+    if len(digits) > (_MAX_GROUPED_DIGITS if grouped else _MAX_CARDINAL_DIGITS):
+        return _digits(digits)
+    try:
+        # num2words puts commas between groups ("one million, two hundred"):
+        # those are not punctuation the reader wrote, so they go.
+        return num2words(int(digits)).replace(",", "")
+    except (OverflowError, ValueError, ArithmeticError):
+        return _digits(digits)
+
+
+def _ordinal(number: str) -> str:
+    """'23' -> 'twenty-third'."""
+    digits = number.replace(",", "")
+    if len(digits) <= _MAX_CARDINAL_DIGITS:
+        try:
+            return num2words(int(digits), to="ordinal").replace(",", "")
+        except (OverflowError, ValueError, ArithmeticError):
+            pass
+    # Too long to say as one number: the digits, the last one as an ordinal.
+    head = _digits(digits[:-1])
+    last = num2words(unicodedata.digit(digits[-1]), to="ordinal")
+    return f"{head} {last}".strip()
+
+
+def _number(integer: str | None, fraction: str | None = None, negative: bool = False) -> str:
+    """'3', '14' -> 'three point one four'; a decimal's digits are read one by one."""
+    words = _cardinal(integer) if integer else "zero"
+    if fraction:
+        words += " point " + _digits(fraction)
+    return ("minus " + words) if negative else words
+
+
+def _is_one(integer: str | None, fraction: str | None) -> bool:
+    """Whether a quantity takes the singular: '1 km' but '1.5 km', '0 km'."""
+    return integer is not None and integer.lstrip("0") == "1" and not fraction
+
+
+def _attributive(m: re.Match) -> bool:
+    """'a 5 km walk', 'a $5 bill': after "a"/"an" the unit is singular ("a five kilometer walk")."""
+    return _word_before(m.string, m.start()).lower() in ("a", "an")
+
+
+def _year(year: int) -> str:
+    """1999 -> 'nineteen ninety-nine', 2005 -> 'two thousand five', 1900 -> 'nineteen hundred'."""
+    century, rest = divmod(year, 100)
+    if century % 10 == 0 and rest < 10:
+        # 2000-2009 (and 1000-1009) are said as cardinals, without num2words' "and".
+        thousands = _cardinal(str(year // 1000)) + " thousand"
+        return f"{thousands} {_cardinal(str(year % 1000))}" if year % 1000 else thousands
+    if rest == 0:
+        return f"{_cardinal(str(century))} hundred"
+    if rest < 10:
+        return f"{_cardinal(str(century))} oh {_cardinal(str(rest))}"
+    return f"{_cardinal(str(century))} {_cardinal(str(rest))}"
+
+
+def _plural(words: str) -> str:
+    """'nineteen ninety' -> 'nineteen nineties', 'six' -> 'sixes', 'hundred' -> 'hundreds'."""
+    if words.endswith("y"):
+        return words[:-1] + "ies"
+    if words.endswith(("x", "s")):
+        return words + "es"
+    return words + "s"
+
+
+def _spell(letters: str) -> str:
+    """'FBI' -> 'F B I': letter names, one word each.
+
+    eSpeak reads a lone "A" before another word as the article ("A P I" ->
+    "uh P I") but reads "A-P" as two letter names, so an "A" is joined to
+    the next letter by a hyphen: 'API' -> 'A-P I', 'am' -> 'a-m'.
+    """
+    out = []
+    for index, letter in enumerate(letters):
+        out.append(letter)
+        out.append("-" if letter in "Aa" and index + 1 < len(letters) else " ")
+    return "".join(out).strip()
+
+
+# --------------------------------------------------------------------------
+# Context around a match
+# --------------------------------------------------------------------------
+
+# Words that start a sentence far more often than they follow "Dr." or "St.":
+# "on Main St. The house" is a sentence end, "St. Louis" is not.
+_SENTENCE_STARTERS = frozenset(
+    """
+    A After Also An And Are As At Before But Can Did Do Does For From He Her Here His How However I If In
+    Is It Its Let Let's Many Meanwhile Most My No Now On Once Our Please She So Some Still That The Their
+    Then There These They This Those Thus To We What When Where While Why Will With Yes You Your
+    """.split()
+)
+_CLOSERS = "\"')]}"
+
+
+def _sentence_ends_after(text: str, index: int) -> bool:
+    """Whether the period of an abbreviation ending at `index` also ends its sentence.
+
+    It does at the end of the text or of a line (after any closing quotes or
+    brackets) and before a word that usually starts a sentence.
+    """
+    window = text[index : index + 80]
+    rest = window.lstrip(_CLOSERS + " \t")
+    if not rest:
+        return index + 80 >= len(text)
+    if rest[0] == "\n":
+        return True
+    if rest[0] in ".,;:!?" or len(rest) == len(window):
+        return False  # other punctuation follows, or the next word is glued on
+    word = re.match(r"[A-Za-z']+", rest)
+    return bool(word) and word.group(0) in _SENTENCE_STARTERS
+
+
+def _word_before(text: str, index: int) -> str:
+    match = re.search(r"([^\W\d_][\w'-]*)[\s,]*$", text[max(0, index - 40) : index])
+    return match.group(1) if match else ""
+
+
+def _word_after(text: str, index: int) -> str:
+    match = re.match(r"\s*([^\W\d_][\w'-]*)", text[index : index + 40])
+    return match.group(1) if match else ""
+
+
+def _period(match: re.Match, group: str = "dot") -> str:
+    """The abbreviation's own '.' is kept only when it also ends the sentence."""
+    if match.group(group) and _sentence_ends_after(match.string, match.end()):
+        return "."
+    return ""
+
+
+# --------------------------------------------------------------------------
+# Unicode clean-up (before any pass)
+# --------------------------------------------------------------------------
+
+_TRANSLATE = str.maketrans(
+    {
+        # Quotes: eSpeak reads "don’t" wrong but "don't" right.
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u00ab": '"', "\u00bb": '"',
+        # Hyphens and the minus sign; the en dash is handled below (range or clause dash).
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2212": "-", "\ufe63": "-", "\uff0d": "-",
+        "\u2015": "\u2014",  # horizontal bar: the em dash, which the model knows as punctuation
+        # Spaces that are not plain spaces.
+        "\u00a0": " ", "\u2007": " ", "\u2008": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ",
+        "\u205f": " ", "\u3000": " ", "\u2000": " ", "\u2001": " ", "\u2002": " ", "\u2003": " ",
+        "\u2004": " ", "\u2005": " ", "\u2006": " ", "\u2028": "\n", "\u2029": "\n",
+        # Invisible characters.
+        "\u200b": None, "\u200c": None, "\u200d": None, "\u2060": None, "\ufeff": None, "\u00ad": None,
+        "\ufffd": None,
+        # Symbols with a spelled form.
+        "\u00d7": " times ", "\u00f7": " divided by ", "\u2103": "\u00b0C", "\u2109": "\u00b0F",
+        "\u00ba": "\u00b0",
+        "\u00bd": "1/2", "\u2153": "1/3", "\u2154": "2/3", "\u00bc": "1/4", "\u00be": "3/4",
+        "\u215b": "1/8", "\u215c": "3/8", "\u215d": "5/8", "\u215e": "7/8", "\u2155": "1/5",
+    }
+)
+_VULGAR_AFTER_DIGIT = re.compile(r"(?<=\d)(?=[\u00bd\u2153\u2154\u00bc\u00be\u215b-\u215e\u2155])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_EN_DASH_SPACED = re.compile(r"\s\u2013\s")  # whitespace runs are one character by then
+_DOUBLE_HYPHEN = re.compile(r"(?<=\w)--(?=\w)|(?<=\s)--(?=\s)")
+_HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
+_LINE_BREAKS = re.compile(r" ?\n[\s]*")
+
+
+def _clean(text: str) -> str:
+    # Lone surrogates cannot be encoded (eSpeak would choke); real pairs are joined.
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _VULGAR_AFTER_DIGIT.sub(" ", text)  # "2½" -> "2 1/2", a mixed number
+    text = text.translate(_TRANSLATE)
+    text = _LINE_BREAKS.sub("\n", _HORIZONTAL_SPACE.sub(" ", text)).strip()
+    # A spaced en dash (or "--") is a clause dash; an unspaced one is a hyphen ("10–20" is a range).
+    text = _EN_DASH_SPACED.sub(" \u2014 ", text).replace("\u2013", "-")
+    return _DOUBLE_HYPHEN.sub("\u2014", text)
+
+
+# --------------------------------------------------------------------------
+# The passes, in order
+# --------------------------------------------------------------------------
+
+_PASSES: list[tuple[re.Pattern, Replacement]] = []
+
+
+def _pass(pattern: str, flags: int = 0) -> Callable[[Replacement], Replacement]:
+    """Register the decorated function as the next pass, for `pattern`."""
+
+    def register(function: Replacement) -> Replacement:
+        _PASSES.append((re.compile(pattern, flags), function))
+        return function
+
+    return register
+
+
+# A number with optional thousands separators and decimals; a sign is only a
+# minus when it is not a hyphen (nothing word-like right before it).
+_INT = r"(?P<int>\d{1,3}(?:,\d{3})+(?!\d)|\d+)"
+_NUM = _INT + r"(?:\.(?P<frac>\d+))?"
+_SIGN = r"(?:(?<![\w.\-])(?P<neg>-))?"
+_START = r"(?<![\w.,])"  # a number starts here, not in the middle of "v1.5" or "1,5"
+
+
+# -- 1. Emails, then URLs: they contain dots, digits, hyphens, "@" and "/"
+#       that every later pass would otherwise misread.
+
+_URL_SYMBOLS = {
+    ".": "dot", "/": "slash", "-": "dash", "_": "underscore", ":": "colon", "@": "at", "+": "plus",
+    "?": "question mark", "=": "equals", "&": "and", "#": "hash", "%": "percent", "~": "tilde",
+}
+
+
+def _spell_address(address: str) -> str:
+    """'jane.doe42' -> 'jane dot doe four two': words kept, symbols named, digits one by one."""
+    if address.isupper():
+        address = address.lower()  # "INFO@EXAMPLE.COM" is not a string of acronyms
+    words = []
+    for part in re.findall(r"[^\W\d_]+|\d+|.", address):
+        if part[0].isdigit():
+            words.append(_digits(part))
+        elif part[0].isalpha():
+            words.append(part)
+        elif part in _URL_SYMBOLS:
+            words.append(_URL_SYMBOLS[part])
+    return " ".join(words)
+
+
+@_pass(r"(?<![\w.+\-])[\w.+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+def _email(m: re.Match) -> str:
+    return _spell_address(m.group(0))
+
+
+_TLDS = "com|org|net|edu|gov|io|ai|dev|app|co|uk|info|biz|tv|ly|gg|fm"
+_URL_TRAILING = re.compile(r"[.,;:!?)\]'\"]+$")
+
+
+@_pass(
+    r"(?<![\w@/.\-])(?:"
+    r"(?:https?|ftp)://[^\s<>\"'()\[\]{}]+"  # with a scheme: anything up to a space
+    r"|www\.[^\s<>\"'()\[\]{}]+"
+    rf"|[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.(?:{_TLDS})(?![\w\-])(?:/[^\s<>\"'()\[\]{{}}]*)?"  # bare domain
+    r")",
+    re.IGNORECASE,
+)
+def _url(m: re.Match) -> str:
+    url = m.group(0)
+    trailing = _URL_TRAILING.search(url)  # a sentence's "." or ")" after the URL is not part of it
+    tail = trailing.group(0) if trailing else ""
+    url = url[: len(url) - len(tail)]
+    url = re.sub(r"^(?:[a-z]+://)?(?:www\.)?", "", url, flags=re.IGNORECASE).rstrip("/")
+    return _spell_address(url) + tail
+
+
+# -- 2. Phone numbers, before dates and ranges read "555-123" as a range.
+#       Read digit by digit, a comma (a short pause) between groups.
+
+@_pass(
+    r"(?<![\w+(])(?:"
+    r"\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)|\d{1,4})(?:[ .\-]?\d{2,4}){2,3}"  # +1 555 123 4567, +44 20 7946 0958
+    r"|(?:1[ .\-])?\(\d{3}\) ?\d{3}[ .\-]\d{4}"  # (555) 123-4567
+    r"|(?:1-)?\d{3}-\d{3}-\d{4}"  # 555-123-4567, 1-800-555-1234
+    r"|\d{3}\.\d{3}\.\d{4}"  # 555.123.4567
+    r")(?!\w|[.\-]\d)"
+)
+def _phone(m: re.Match) -> str:
+    groups = ", ".join(_digits(group) for group in re.findall(r"\d+", m.group(0)))
+    return ("plus " + groups) if m.group(0).startswith("+") else groups
+
+
+# -- 3. "No. 5" and "#1" -> "number": before the integers pass turns the 5 into words.
+
+@_pass(r"(?<![\w.])No\.\s?(?=\d)|(?<![\w&#])#(?=\d)")
+def _number_sign(m: re.Match) -> str:
+    return "number "
+
+
+# -- 4. Dates, before ranges (the hyphens of "2024-03-15") and fractions
+#       (the slashes of "3/15/2024") and before years and ordinals, which
+#       they contain.
+
+_MONTH_NAMES = (
+    "January February March April May June July August September October November December".split()
+)
+_MONTHS = {name.lower(): number for number, name in enumerate(_MONTH_NAMES, 1)}
+_MONTHS.update({name[:3].lower(): number for number, name in enumerate(_MONTH_NAMES, 1)})
+_MONTHS["sept"] = 9
+_MONTH = "(?P<mon>" + "|".join(_MONTH_NAMES) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)"
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _date(month: int, day: int, year: str | None, *, day_first: bool = False) -> str | None:
+    """The spoken date, or None when it is not a real one (then the text is left for other passes)."""
+    if not (1 <= month <= 12 and 1 <= day <= _DAYS_IN_MONTH[month - 1]):
+        return None
+    name, nth = _MONTH_NAMES[month - 1], _ordinal(str(day))
+    words = f"the {nth} of {name}" if day_first else f"{name} {nth}"
+    return f"{words}, {_year(int(year))}" if year else words
+
+
+@_pass(r"(?<![\w\-])(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?![\w]|-\d)")
+def _iso_date(m: re.Match) -> str:
+    # Not a real date (2023-02-30): still not a range, so read the parts.
+    return _date(int(m["m"]), int(m["d"]), m["y"]) or f"{_year(int(m['y']))} {_digits(m['m'])} {_digits(m['d'])}"
+
+
+@_pass(r"(?<![\w/])(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})(?![\w/])")
+def _slash_date(m: re.Match) -> str:
+    month, day = int(m["a"]), int(m["b"])
+    if month > 12 >= day:  # 15/3/2024 can only be day first
+        month, day = day, month
+    return _date(month, day, m["y"]) or m.group(0)
+
+
+_SUFFIX = r"(?:st|nd|rd|th)?"
+
+
+@_pass(rf"\b{_MONTH}\.?\s+(?P<d>\d{{1,2}}){_SUFFIX}(?![\w:])(?:,?\s+(?P<y>\d{{4}})(?![\w,.]\d|\w))?")
+def _month_day(m: re.Match) -> str:
+    """March 15, 2024 -> March fifteenth, twenty twenty-four."""
+    return _date(_MONTHS[m["mon"].lower()], int(m["d"]), m["y"]) or m.group(0)
+
+
+@_pass(
+    rf"(?<![\w.,])(?P<d>\d{{1,2}}){_SUFFIX}\s+(?:of\s+)?{_MONTH}\b(?:\.(?=,?\s+\d))?"
+    r"(?:,?\s+(?P<y>\d{4})(?![\w,.]\d|\w))?"
+)
+def _day_month(m: re.Match) -> str:
+    """15 March 2024 -> the fifteenth of March, twenty twenty-four."""
+    words = _date(_MONTHS[m["mon"].lower()], int(m["d"]), m["y"], day_first=True)
+    if words and _word_before(m.string, m.start()).lower() == "the":
+        words = words.removeprefix("the ")  # "the 15th of March"
+    return words or m.group(0)
+
+
+# -- 5. Ranges: "10-20" -> "10 to 20". Only the hyphen is rewritten; the two
+#       numbers stay for the passes below, so "10-20%" and "5-10 km" and
+#       "$10-$20" come out right. After phones and dates, which have hyphens
+#       between digits that are not ranges.
+
+@_pass(r"(?<=\d)-(?=[$£€¥₹]?\d)")
+def _range(m: re.Match) -> str:
+    return " to "
+
+
+# -- 6. Times, before the integers pass reads "3:30" as two numbers, and
+#       before abbreviations (a.m./p.m. after a number belong to the time).
+
+_MERIDIEM = r"(?P<mer>[aApP])(?:(?P<dotted>\.)[mM](?P<dot>\.)?|[mM])(?!\w)"
+
+
+def _meridiem(m: re.Match) -> str:
+    """'p.m.' -> ' p m', 'am' -> ' a-m' ('p m.' when its period also ends the sentence)."""
+    if not m["mer"]:
+        return ""
+    return " " + _spell(m["mer"].lower() + "m") + (_period(m) if m["dotted"] else "")
+
+
+@_pass(rf"(?<![\w:.])(?P<h>\d{{1,2}}):(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?![\d:])(?:\s?{_MERIDIEM})?")
+def _clock_time(m: re.Match) -> str:
+    """3:30 pm -> three thirty p m; 10:05 -> ten oh five; 9:00 -> nine o'clock."""
+    hour, minute, second = int(m["h"]), int(m["m"]), int(m["s"] or 0)
+    if hour > 24 or minute > 59 or second > 59:
+        return m.group(0)
+    words = _cardinal(str(hour))
+    if minute == 0:
+        words += "" if m["mer"] else " o'clock"
+    elif minute < 10:
+        words += " oh " + _cardinal(str(minute))
+    else:
+        words += " " + _cardinal(str(minute))
+    if second:
+        words += f" and {_cardinal(str(second))} second" + ("" if second == 1 else "s")
+    return words + _meridiem(m)
+
+
+@_pass(rf"(?<![\w:.])(?P<h>\d{{1,2}})\s?{_MERIDIEM}")
+def _hour_time(m: re.Match) -> str:
+    """7 a.m. -> seven a-m; 5 pm -> five p m."""
+    if not 1 <= int(m["h"]) <= 12:
+        return m.group(0)
+    return _cardinal(str(int(m["h"]))) + _meridiem(m)
+
+
+# -- 7. Version numbers and IP addresses (1.2.3, 192.168.0.1), before the
+#       decimals pass reads "1.2" of them as a decimal.
+
+@_pass(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d]|\.\d)")
+def _dotted_numbers(m: re.Match) -> str:
+    return " dot ".join(_cardinal(part) for part in m.group(0).split("."))
+
+
+# -- 8. Money, before percentages/units/decimals: "$5.50" is not "5.50".
+
+_CURRENCIES = {
+    # symbol: (unit, units, subunit, subunits)
+    "$": ("dollar", "dollars", "cent", "cents"),
+    "£": ("pound", "pounds", "penny", "pence"),
+    "€": ("euro", "euros", "cent", "cents"),
+    "¥": ("yen", "yen", None, None),
+    "₹": ("rupee", "rupees", "paisa", "paise"),
+}
+_SCALES = {
+    "thousand": "thousand", "million": "million", "billion": "billion", "trillion": "trillion",
+    "k": "thousand", "m": "million", "b": "billion", "bn": "billion", "tn": "trillion",
+}
+
+
+def _money(cur: str, integer: str, fraction: str | None, negative: bool, scale: str | None, singular: bool) -> str:
+    unit, units, subunit, subunits = _CURRENCIES[cur]
+    if singular:
+        units, subunits = unit, subunit
+    sign = "minus " if negative else ""
+    if scale:  # "$1.5 million" -> "one point five million dollars"
+        return f"{_number(integer, fraction, negative)} {_SCALES[scale.lower()]} {units}"
+    if fraction and (len(fraction) > 2 or not subunit):
+        return f"{_number(integer, fraction, negative)} {units}"  # $0.005: not a number of cents
+    whole = int(integer.replace(",", "")) if len(integer) <= _MAX_GROUPED_DIGITS else None
+    cents = int(fraction.ljust(2, "0")) if fraction else 0
+    parts = []
+    if whole != 0 or not cents:
+        parts.append(f"{_cardinal(integer)} {unit if whole == 1 else units}")
+    if cents:
+        parts.append(f"{_cardinal(str(cents))} {subunit if cents == 1 else subunits}")
+    return sign + " and ".join(parts)
+
+
+@_pass(
+    _SIGN + r"(?P<cur>[$£€¥₹])\s?" + _START + _NUM
+    + r"(?:\s?(?P<scale>thousand|million|billion|trillion)\b|(?P<abbr>bn|tn|[kKmMbB])(?!\w))?"
+)
+def _money_before(m: re.Match) -> str:
+    return _money(m["cur"], m["int"], m["frac"], bool(m["neg"]), m["scale"] or m["abbr"], _attributive(m))
+
+
+@_pass(_SIGN + _START + _NUM + r"\s?(?P<cur>€|¢)(?!\w)")
+def _money_after(m: re.Match) -> str:
+    """5€ -> five euros; 50¢ -> fifty cents."""
+    singular = _attributive(m)
+    if m["cur"] == "¢":
+        one = singular or _is_one(m["int"], m["frac"])
+        return _number(m["int"], m["frac"], bool(m["neg"])) + (" cent" if one else " cents")
+    return _money("€", m["int"], m["frac"], bool(m["neg"]), None, singular)
+
+
+# -- 9. Percentages.
+
+@_pass(_SIGN + _START + _NUM + r"\s?%")
+def _percent(m: re.Match) -> str:
+    return _number(m["int"], m["frac"], bool(m["neg"])) + " percent"
+
+
+# -- 10. Dimensions and multipliers: "4x4" -> "four by four", "10x" -> "ten times".
+#        Before years, so "1920x1080" is not read as the year 1920.
+
+@_pass(r"(?<![\w.])(?P<a>\d+(?:\.\d+)?) ?x ?(?P<b>\d+(?:\.\d+)?)(?![\w.]?\w)")
+def _dimensions(m: re.Match) -> str:
+    a, b = (m["a"].split(".") + [None])[:2], (m["b"].split(".") + [None])[:2]
+    return f"{_number(*a)} by {_number(*b)}"
+
+
+@_pass(r"(?<![\w.])(?P<a>\d+(?:\.\d+)?)x(?!\w)")
+def _multiplier(m: re.Match) -> str:
+    return _number(*(m["a"].split(".") + [None])[:2]) + " times"
+
+
+# -- 11. Decades and plural numbers: "1990s", "the '90s", "5s". Before units,
+#        which would otherwise take the "s", and before years.
+
+@_pass(r"(?<![\w.,])'?(?P<n>\d{1,3}(?:,\d{3})+|\d+)'?s(?!\w)")
+def _plural_number(m: re.Match) -> str:
+    number = m["n"].replace(",", "")
+    value = int(number) if len(number) <= _MAX_CARDINAL_DIGITS else None
+    if len(number) == 4 and value is not None and 1100 <= value <= 2099 and value % 10 == 0:
+        return _plural(_year(value))  # 1990s -> nineteen nineties
+    words = _cardinal(number)
+    if value in (100, 1000, 1000000):
+        words = words.removeprefix("one ")  # 1000s -> thousands
+    return _plural(words)
+
+
+# -- 12. Units after a number, pluralised by the number: "1 km", "5 km".
+
+_UNITS = {
+    # unit: (singular, plural)
+    "km": ("kilometer", "kilometers"), "m": ("meter", "meters"), "cm": ("centimeter", "centimeters"),
+    "mm": ("millimeter", "millimeters"), "µm": ("micrometer", "micrometers"), "μm": ("micrometer", "micrometers"),
+    "nm": ("nanometer", "nanometers"), "mi": ("mile", "miles"), "ft": ("foot", "feet"), "in": ("inch", "inches"),
+    "yd": ("yard", "yards"), "kg": ("kilogram", "kilograms"), "g": ("gram", "grams"), "mg": ("milligram", "milligrams"),
+    "lb": ("pound", "pounds"), "lbs": ("pound", "pounds"), "oz": ("ounce", "ounces"),
+    "mph": ("mile per hour", "miles per hour"), "km/h": ("kilometer per hour", "kilometers per hour"),
+    "km/hr": ("kilometer per hour", "kilometers per hour"), "kph": ("kilometer per hour", "kilometers per hour"),
+    "m/s": ("meter per second", "meters per second"),
+    "°C": ("degree Celsius", "degrees Celsius"), "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
+    "°": ("degree", "degrees"),
+    "KB": ("kilobyte", "kilobytes"), "kB": ("kilobyte", "kilobytes"), "MB": ("megabyte", "megabytes"),
+    "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"), "PB": ("petabyte", "petabytes"),
+    "kbps": ("kilobit per second", "kilobits per second"), "Mbps": ("megabit per second", "megabits per second"),
+    "Gbps": ("gigabit per second", "gigabits per second"),
+    "Hz": ("hertz", "hertz"), "kHz": ("kilohertz", "kilohertz"), "MHz": ("megahertz", "megahertz"),
+    "GHz": ("gigahertz", "gigahertz"),
+    "ms": ("millisecond", "milliseconds"), "s": ("second", "seconds"), "sec": ("second", "seconds"),
+    "secs": ("second", "seconds"),
+    "min": ("minute", "minutes"), "mins": ("minute", "minutes"), "h": ("hour", "hours"), "hr": ("hour", "hours"),
+    "hrs": ("hour", "hours"),
+    "L": ("liter", "liters"), "l": ("liter", "liters"), "ml": ("milliliter", "milliliters"),
+    "mL": ("milliliter", "milliliters"),
+    "kW": ("kilowatt", "kilowatts"), "kWh": ("kilowatt hour", "kilowatt hours"),
+    "mAh": ("milliamp hour", "milliamp hours"),
+}
+# Longest first, so "km/h" wins over "km" and "mph" over "m".
+_UNIT = "|".join(re.escape(unit) for unit in sorted(_UNITS, key=len, reverse=True))
+
+
+@_pass(_SIGN + _START + _NUM + rf"(?P<space> ?)(?P<unit>{_UNIT})(?![\w/])")
+def _unit(m: re.Match) -> str:
+    # "5 in the box" is not five inches: "in" is a unit only when glued to
+    # the number ("27in") or when no word follows ("it is 5 in.").
+    if m["unit"] == "in" and m["space"] and re.match(r"\s*[^\W_]", m.string[m.end() : m.end() + 3]):
+        return m.group(0)
+    # A glued "s" was read as a plural above ("5s" -> "fives"); "5 s" is seconds.
+    if m["unit"] == "s" and not m["space"]:
+        return m.group(0)
+    singular, plural = _UNITS[m["unit"]]
+    amount = _number(m["int"], m["frac"], bool(m["neg"]))
+    one = _is_one(m["int"], m["frac"]) or _attributive(m)
+    return f"{amount} {singular if one else plural}"
+
+
+# -- 13. Ordinals: "1st", "23rd", "101st".
+
+@_pass(_START + _INT + r"(?:st|nd|rd|th|ST|ND|RD|TH)(?!\w)")
+def _ordinal_number(m: re.Match) -> str:
+    return _ordinal(m["int"])
+
+
+# -- 14. Years: a lone 4-digit number from 1100 to 2099 is read as a year.
+#        Money, units, dates and thousands separators were taken above, so
+#        what is left ("in 1999", "2024 was") is almost always a year.
+
+@_pass(r"(?<![\w.,\-])(?P<y>1[1-9]\d\d|20\d\d)(?![\w]|[.,]\d)")
+def _year_number(m: re.Match) -> str:
+    return _year(int(m["y"]))
+
+
+# -- 15. Decimals ("3.14", ".5"), then fractions, before integers read their parts.
+
+@_pass(_SIGN + r"(?:(?<![\d.,])" + _INT + r"|(?<![\w.,]))\.(?P<frac>\d+)")
+def _decimal(m: re.Match) -> str:
+    return _number(m["int"], m["frac"], bool(m["neg"])) if m["int"] else "point " + _digits(m["frac"])
+
+
+_FRACTION_NAMES = {2: ("half", "halves"), 4: ("quarter", "quarters")}
+_SPECIAL_FRACTIONS = {"24/7": "twenty-four seven", "9/11": "nine eleven", "50/50": "fifty fifty"}
+
+
+def _fraction(numerator: str, denominator: str) -> str:
+    special = _SPECIAL_FRACTIONS.get(f"{numerator}/{denominator}")
+    if special:
+        return special
+    top = int(numerator) if len(numerator) <= _MAX_CARDINAL_DIGITS else 0
+    bottom = int(denominator) if len(denominator) <= 3 else 0
+    if not (2 <= bottom <= 10 or bottom in (12, 16, 32, 64, 100)) or top == 0:
+        return f"{_cardinal(numerator)} over {_cardinal(denominator)}"
+    singular, plural = _FRACTION_NAMES.get(bottom) or (
+        _ordinal(denominator).removeprefix("one "),
+        _ordinal(denominator).removeprefix("one ") + "s",
+    )
+    return f"{_cardinal(numerator)} {singular if top == 1 else plural}"
+
+
+@_pass(r"(?<![\w/.])(?P<whole>\d+) (?P<n>\d)/(?P<d>\d{1,2})(?![\w/]|\.\d)")
+def _mixed_fraction(m: re.Match) -> str:
+    """2 1/2 -> two and a half."""
+    if int(m["n"]) >= int(m["d"]) or int(m["d"]) < 2:
+        return m.group(0)
+    part = _fraction(m["n"], m["d"])
+    if m["n"] == "1":
+        part = "a " + part.removeprefix("one ")
+    return f"{_cardinal(m['whole'])} and {part}"
+
+
+@_pass(r"(?<![\w/.])(?P<n>\d+)/(?P<d>\d+)(?![\w/]|\.\d)")
+def _simple_fraction(m: re.Match) -> str:
+    """3/4 -> three quarters."""
+    return _fraction(m["n"], m["d"])
+
+
+# -- 16. Arithmetic between numbers, before the integers around it are words.
+
+@_pass(r"(?<=\d) ?\+ ?(?=\d)")
+def _plus(m: re.Match) -> str:
+    return " plus "
+
+
+# -- 17. Every remaining integer, the catch-all for digits: "1,234,567", "-5", "B2B".
+
+@_pass(_SIGN + r"(?<!\d)" + _INT)
+def _integer(m: re.Match) -> str:
+    return _number(m["int"], None, bool(m["neg"]))
+
+
+# -- 18. Symbols that are words. After numbers so that "+" and "=" between
+#        numbers, and "%" and "°" after them, were already read above.
+
+@_pass(r"(?<![\w&])(?P<a>[A-Z]{1,4})&(?P<b>[A-Z]{1,4})(?![\w&])")
+def _letters_and_letters(m: re.Match) -> str:
+    """AT&T -> A-T and T, R&D -> R and D: initials, not the words "at" or "a"."""
+    return f"{_spell(m['a'])} and {_spell(m['b'])}"
+
+
+_SYMBOLS = {"&": "and", "=": "equals", "@": "at", "%": "percent", "°": "degrees"}
+
+
+@_pass(r" ?[&=@%°] ?")
+def _symbol(m: re.Match) -> str:
+    return f" {_SYMBOLS[m.group(0).strip()]} "
+
+
+# -- 19. Abbreviations. After times (which took "a.m." after a number) and
+#        after numbers; the period of an abbreviation is kept only where it
+#        also ends the sentence ("at five p m." but "Doctor Smith").
+
+_ABBREVIATIONS = {
+    "Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Prof": "Professor", "Mt": "Mount",
+    "Jr": "Junior", "Sr": "Senior", "Inc": "Incorporated", "Ltd": "Limited", "Corp": "Corporation",
+    "Ave": "Avenue", "Rd": "Road", "Blvd": "Boulevard",
+    "etc": "et cetera", "vs": "versus", "approx": "approximately", "Approx": "Approximately",
+    "e.g": "for example", "E.g": "For example", "i.e": "that is", "I.e": "That is",
+}
+
+
+@_pass(
+    r"(?<![\w.])(?:"
+    r"(?P<abbr>Mrs|Mr|Ms|Prof|Mt|Jr|Sr|Inc|Ltd|Corp|Ave|Rd|Blvd|[Aa]pprox|[eE]\.g|[iI]\.e)(?P<dot>\.)"
+    r"|(?P<title>Mrs|Mr|Ms|Prof|Mt)(?=\s+[A-Z])"  # "Mr Smith", British style
+    r"|(?P<loose>etc|vs)\b(?P<loosedot>\.)?"
+    r")"
+)
+def _abbreviation(m: re.Match) -> str:
+    if m["abbr"]:
+        return _ABBREVIATIONS[m["abbr"]] + _period(m)
+    if m["title"]:
+        return _ABBREVIATIONS[m["title"]]
+    return _ABBREVIATIONS[m["loose"]] + _period(m, "loosedot")
+
+
+@_pass(r"(?<![\w.])(?P<abbr>St|Dr)(?:(?P<dot>\.)|(?=\s+[A-Z]))")
+def _saint_or_street(m: re.Match) -> str:
+    """St. Louis -> Saint Louis, Main St. -> Main Street; Dr. Smith -> Doctor Smith, Elm Dr. -> Elm Drive."""
+    title, place = {"St": ("Saint", "Street"), "Dr": ("Doctor", "Drive")}[m["abbr"]]
+    following = _word_after(m.string, m.end())
+    if following[:1].isupper() and following not in _SENTENCE_STARTERS:
+        return title  # a name follows
+    before = _word_before(m.string, m.start())
+    if before[:1].isupper():
+        return place + _period(m)  # a name precedes
+    return (place if m["abbr"] == "St" else title) + _period(m)
+
+
+@_pass(r"(?<![\w.])(?P<mer>[ap])\.m(?P<dot>\.)?(?!\w)")
+def _lone_meridiem(m: re.Match) -> str:
+    """'in the p.m.' -> 'in the p m'."""
+    return _spell(m["mer"] + "m") + _period(m)
+
+
+@_pass(r"(?<![\w.])(?P<letters>[A-Z](?:\.[A-Z])+)(?P<dot>\.)?(?!\w)")
+def _dotted_acronym(m: re.Match) -> str:
+    """U.S.A. -> U S A."""
+    return _spell(m["letters"].replace(".", "")) + _period(m)
+
+
+# -- 20. Roman numerals after a name: "World War II", "Henry VIII". eSpeak
+#        would say "roman two". Before acronyms, which would spell "I I".
+
+_REGNAL_NAMES = frozenset(
+    """
+    Alexander Alfonso Benedict Boniface Carlos Catherine Charles Clement Constantine Edward Elizabeth
+    Ferdinand Francis Frederick George Gregory Gustav Henry Innocent Ivan James John Juan Leo Louis Mary
+    Napoleon Nicholas Paul Peter Philip Pius Ramesses Richard Urban William
+    """.split()
+)
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
+_ROMAN = re.compile(r"X{0,3}(?:IX|IV|V?I{0,3})")
+
+
+def _roman_value(numeral: str) -> int:
+    total = 0
+    for letter, following in zip(numeral, numeral[1:] + " "):
+        value = _ROMAN_VALUES[letter]
+        total += -value if _ROMAN_VALUES.get(following, 0) > value else value
+    return total
+
+
+@_pass(r"(?<![\w'.])(?P<roman>[IVX]{1,6})(?![\w'])")
+def _roman_numeral(m: re.Match) -> str:
+    numeral, name = m["roman"], _word_before(m.string, m.start())
+    if numeral == "I" or not name[:1].isupper() or not _ROMAN.fullmatch(numeral):
+        return m.group(0)  # "I" is the pronoun; after a lowercase word "IV" is more likely an acronym
+    if name in _REGNAL_NAMES:
+        return "the " + _ordinal(str(_roman_value(numeral)))  # Henry VIII -> Henry the eighth
+    if len(numeral) == 1:
+        return m.group(0)  # "Vitamin C", "Plan B", "Model X": letters
+    return _cardinal(str(_roman_value(numeral)))  # World War II -> World War two
+
+
+# -- 21. Acronyms last: by now every unit ("GB"), time ("PM") and
+#        abbreviation is gone, and what is left in capitals is a name or an
+#        acronym. Spelled out unless it is read as a word.
+
+_READ_AS_WORDS = frozenset(
+    """
+    NASA NATO UNESCO UNICEF SCUBA LASER RADAR SONAR GIF JPEG ASAP AIDS OPEC FIFA UEFA IKEA COVID SARS
+    SWAT FEMA OSHA NAFTA PIN RAM ROM SIM LAN WAN JSON YAML POTUS SCOTUS FOMO YOLO NIMBY WASP
+    """.split()
+)
+# Capitalised for emphasis, not acronyms.
+_ORDINARY_WORDS = frozenset(
+    """
+    A I AN AND ARE AS AT BE BUT BY DO FOR GO HE HI IF IN IS ME MY NO NOT NOW OF OH ON OR SO TO UP WE
+    ALL BEST BIG CAN FREE GET HAS HAVE HELP HER HIS HOW JUST LET LOVE MUST NEW OUT SALE SHE STOP THAT
+    THE THIS VERY WAS WHAT WHEN WHO WHY WILL WITH YES YOU YOUR OUR
+    """.split()
+)
+_SPOKEN_ACRONYMS = {"WWI": "World War one", "WWII": "World War two"}
+_CAPS_RUN_BEFORE = re.compile(r"(?:\b[A-Z][A-Z']*[ ]+)+$")
+_CAPS_RUN_AFTER = re.compile(r"(?:[ ]+[A-Z][A-Z']*\b)+")
+
+
+def _is_shouting(text: str, start: int, end: int) -> bool:
+    """Whether the word is in a run of 3+ capitalised words that is ordinary text."""
+    before = _CAPS_RUN_BEFORE.search(text[max(0, start - 60) : start])
+    after = _CAPS_RUN_AFTER.match(text[end : end + 60])
+    words = ((before.group(0) if before else "") + " " + (after.group(0) if after else "")).split()
+    if len(words) < 2:
+        return False
+    return any(len(w) == 1 or len(w) > 5 or w.strip("'") in _ORDINARY_WORDS for w in words)
+
+
+@_pass(r"(?<![\w'])(?P<word>[A-Z]{2,5})(?P<plural>s|'s)?(?![\w'])")
+def _acronym(m: re.Match) -> str:
+    word = m["word"]
+    if word in _READ_AS_WORDS or word in _ORDINARY_WORDS or _is_shouting(m.string, m.start(), m.end()):
+        return m.group(0)
+    if word in _SPOKEN_ACRONYMS and not m["plural"]:
+        return _SPOKEN_ACRONYMS[word]
+    return _spell(word) + ("'s" if m["plural"] else "")  # APIs -> A-P I's
+
+
+# --------------------------------------------------------------------------
+# The entry point
+# --------------------------------------------------------------------------
+
+def _safe(function: Replacement) -> Replacement:
+    """The replacement, never raising, and never gluing a word to its neighbours."""
+
+    def replace(m: re.Match) -> str:
+        try:
+            words = function(m)
+        except Exception:  # noqa: BLE001 - a pass that fails leaves its token as written
+            return m.group(0)
+        text = m.string
+        if words and words[0].isalnum() and m.start() > 0 and text[m.start() - 1].isalnum():
+            words = " " + words  # "US$5" -> "US five dollars", "B2B" -> "B two B"
+        if words and words[-1].isalnum() and m.end() < len(text) and text[m.end()].isalnum():
+            words += " "
+        return words
+
+    return replace
+
+
+_COMPILED_PASSES = [(pattern, _safe(function)) for pattern, function in _PASSES]
+_SPACES = re.compile(r"[^\S\n]+")
+_SPACE_LINES = re.compile(r" ?\n ?")
+
+
+def normalize(text: str) -> str:
+    """The spoken form of English `text`, ready for eSpeak. Never raises."""
+    try:
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        text = _clean(text)
+        for pattern, replace in _COMPILED_PASSES:
+            text = pattern.sub(replace, text)
+        return _SPACE_LINES.sub("\n", _SPACES.sub(" ", text)).strip()
+    except Exception:  # noqa: BLE001 - never worse than the input, whitespace collapsed
+        try:
+            return " ".join(str(text).split())
+        except Exception:  # noqa: BLE001
+            return ""

@@ -1,0 +1,90 @@
+"""
+Text to Kokoro phonemes through phonemizer and eSpeak NG (espeakng-loader).
+
+eSpeak NG keeps process-global state and is not thread-safe, so every call
+into it holds one lock: kokoro-onnx's own, so that its tokenizer and ours can
+never run eSpeak at the same time. A phonemizer backend is kept per language
+because creating one costs ~30 ms while a sentence costs ~0.4 ms (measured).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+import espeakng_loader
+from kokoro_onnx.config import DEFAULT_VOCAB
+from kokoro_onnx.tokenizer import _espeak_lock
+from phonemizer.backend import EspeakBackend
+from phonemizer.backend.espeak.wrapper import EspeakWrapper
+
+VOCAB: dict[str, int] = DEFAULT_VOCAB
+# Two pad tokens (0) frame every model call; the context is 512.
+MAX_TOKENS = 510
+
+_backends: dict[str, EspeakBackend] = {}
+# phonemizer warns "words count mismatch" whenever eSpeak merges words (e.g.
+# "of the"); harmless for us, since we phonemize whole pieces, not word lists.
+_quiet = logging.getLogger("voicehub.phonemizer")
+_quiet.setLevel(logging.ERROR)
+_setup_lock = threading.Lock()
+
+# The corrections Kokoro's own pipelines (misaki's eSpeak fallback, kokoro-js)
+# apply to raw eSpeak output so it matches the phoneme set the model was
+# trained on.
+_FIXES = (
+    (re.compile("kəkˈoːɹoʊ"), "kˈoʊkəɹoʊ"),
+    (re.compile("kəkˈɔːɹəʊ"), "kˈəʊkəɹəʊ"),
+    (re.compile("ʲ"), "j"),
+    (re.compile("r"), "ɹ"),
+    (re.compile("x"), "k"),
+    (re.compile("ɬ"), "l"),
+    (re.compile(r"(?<=[a-zɹː])(?=hˈʌndɹɪd)"), " "),
+    (re.compile(r' z(?=[;:,.!?¡¿—…"«»“” ]|$)'), "z"),
+)
+_US_NINETY = re.compile(r"(?<=nˈaɪn)ti(?!ː)")
+# Phonemes that are only punctuation ("—…") make the model hum, not speak.
+_MARKS = frozenset(';:,.!?¡¿—…"«»“”() ')
+
+
+def _backend(language: str) -> EspeakBackend:
+    backend = _backends.get(language)
+    if backend is None:
+        with _setup_lock:
+            backend = _backends.get(language)
+            if backend is None:
+                EspeakWrapper.set_data_path(espeakng_loader.get_data_path())
+                EspeakWrapper.set_library(espeakng_loader.get_library_path())
+                backend = EspeakBackend(
+                    language,
+                    preserve_punctuation=True,
+                    with_stress=True,
+                    # eSpeak marks words it reads in another language with
+                    # "(en)" flags; the model must never see them.
+                    language_switch="remove-flags",
+                    logger=_quiet,
+                )
+                _backends[language] = backend
+    return backend
+
+
+def phonemize(text: str, language: str) -> str:
+    """Kokoro phonemes for `text`, restricted to the model's vocabulary."""
+    if not text.strip():
+        return ""
+    backend = _backend(language)
+    with _espeak_lock:
+        raw = backend.phonemize([text], strip=True)[0]
+    for pattern, replacement in _FIXES:
+        raw = pattern.sub(replacement, raw)
+    if language == "en-us":
+        raw = _US_NINETY.sub("di", raw)
+    phonemes = "".join(p for p in raw if p in VOCAB)
+    if _MARKS.issuperset(phonemes):
+        return ""
+    return " ".join(phonemes.split())
+
+
+def tokenize(phonemes: str) -> list[int]:
+    return [VOCAB[p] for p in phonemes if p in VOCAB]

@@ -1,0 +1,16 @@
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Set up (assets, migrations) and start Voicehub on http://127.0.0.1:8000 (ASGI: HTTP and websockets)."
+    requires_system_checks: list = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+
+    def handle(self, *args, addrport, **options):
+        call_command("setup", stdout=self.stdout, stderr=self.stderr)
+        self.stdout.write(self.style.SUCCESS(f"Starting Voicehub on http://{addrport}/  (API docs: /docs)"))
+        # daphne's runserver: the same ASGI application production serves.
+        call_command("runserver", addrport, use_reloader=False)

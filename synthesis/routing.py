@@ -1,0 +1,3 @@
+"""Websocket routes. The streaming studio socket arrives with the studio issue."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,127 @@
+"""The real Kokoro engine: voices, speed, joins, streaming and the bounded pool."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from synthesis.engine.core import SAMPLE_RATE, EngineError, InvalidSpeed, default_pool_shape
+from synthesis.engine.voices import VoiceNotFound
+
+pytestmark = pytest.mark.model
+
+PARAGRAPH = (
+    "The station was quiet when the last train pulled in. A few passengers stepped onto the platform, "
+    "looked around, and hurried toward the exit. Outside, the rain had stopped."
+)
+
+
+def test_it_speaks_at_24_khz_with_a_sensible_duration(engine):
+    audio = engine.synthesize("Good morning, everyone.", "af_heart")
+
+    assert audio.dtype == np.float32
+    assert 0.8 < len(audio) / SAMPLE_RATE < 4.0
+    assert 0.05 < np.abs(audio).max() <= 1.0
+
+
+def test_speed_two_is_at_least_two_and_a_half_times_shorter_than_half_speed(engine):
+    slow = engine.synthesize(PARAGRAPH, "af_bella", 0.5)
+    fast = engine.synthesize(PARAGRAPH, "af_bella", 2.0)
+
+    assert len(slow) / len(fast) >= 2.5, len(slow) / len(fast)
+
+
+@pytest.mark.parametrize("speed", [0.49, 2.01, float("nan"), float("inf"), True])
+def test_it_refuses_a_speed_outside_half_to_double(engine, speed):
+    with pytest.raises(InvalidSpeed):
+        engine.synthesize("Hello.", "af", speed)
+
+
+def test_the_default_voice_af_is_the_even_mix_of_bella_and_sarah(engine):
+    af = engine.voices.style("af")
+    bella, sarah = engine.voices.style("af_bella"), engine.voices.style("af_sarah")
+
+    assert af.shape == (510, 1, 256)
+    np.testing.assert_allclose(af, (bella + sarah) / 2, rtol=1e-6)
+
+
+def test_different_voices_sound_different(engine):
+    a = engine.synthesize("Testing one two three.", "am_adam")
+    b = engine.synthesize("Testing one two three.", "bf_emma")
+
+    assert abs(len(a) - len(b)) > 0 or not np.allclose(a[:1000], b[:1000])
+
+
+def test_it_refuses_an_unknown_voice(engine):
+    with pytest.raises(VoiceNotFound):
+        engine.synthesize("Hello.", "nobody")
+
+
+def test_it_refuses_text_with_nothing_to_say(engine):
+    with pytest.raises(EngineError):
+        engine.synthesize("🙂 ✨", "af")
+
+
+def test_stream_yields_every_chunk_in_order_and_equals_the_whole(engine):
+    chunks = list(engine.stream(PARAGRAPH, "af_sky", quick_start=True))
+
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert all(c.total == len(chunks) for c in chunks)
+    assert chunks[0].text == "The station was quiet when the last train pulled in."
+    assert " ".join(c.text for c in chunks).split() == PARAGRAPH.split()
+
+
+def test_chunks_join_without_clicks(engine):
+    chunks = list(engine.stream("First sentence here. Second sentence there. Third one.", "af_nicole"))
+
+    assert len(chunks) >= 2
+    for chunk in chunks:
+        # Faded ends: a join starts and ends at (near) zero, never mid-waveform.
+        assert abs(chunk.audio[0]) < 0.01 and abs(chunk.audio[-1]) < 0.01
+    # A sentence join carries a pause of real silence.
+    tail = chunks[0].audio[-int(0.2 * SAMPLE_RATE):]
+    assert np.abs(tail).max() < 0.01
+
+
+def test_other_languages_with_espeak_support_speak(engine):
+    audio = engine.synthesize("Hola, ¿cómo estás?", "ef_dora")
+
+    assert len(audio) / SAMPLE_RATE > 0.5
+
+
+def test_the_pool_never_runs_more_model_calls_than_it_has_workers(engine, monkeypatch):
+    active, peak = 0, 0
+    lock = threading.Lock()
+    real_infer = engine.infer
+
+    def counting_infer(*args, **kwargs):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        try:
+            time.sleep(0.01)  # widen the window in which an overlap would show
+            return real_infer(*args, **kwargs)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(engine, "infer", counting_infer)
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(engine.synthesize("One. Two. Three.", "af"))) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(results) == 4 and all(len(r) > 0 for r in results)
+    assert peak == engine.workers
+
+
+def test_the_pool_takes_one_two_thread_slot_per_two_cores():
+    assert default_pool_shape(1) == (1, 1)
+    assert default_pool_shape(2) == (1, 2)
+    assert default_pool_shape(8) == (4, 2)

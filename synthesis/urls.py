@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import api, health
+
+app_name = "synthesis"
+
+urlpatterns = [
+    path("tts", api.TTSView.as_view(), name="tts"),
+    path("voices", api.VoiceListView.as_view(), name="voices"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]
