@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from .forms import UserChangeForm, UserCreationForm
-from .models import User
+from .models import ApiKey, Membership, Organization, Plan, UsageRecord, User
 
 
 @admin.register(User)
@@ -19,3 +19,56 @@ class UserAdmin(DjangoUserAdmin):
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = (
+        "name", "slug", "price_monthly_cents", "monthly_characters", "max_characters_per_request",
+        "requests_per_minute", "concurrent_requests", "history_retention_days", "api_access", "is_public",
+    )
+    list_editable = ("is_public",)
+    ordering = ("sort_order",)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "plan", "characters_used", "period_end", "is_personal", "created_at")
+    list_filter = ("plan", "is_personal")
+    search_fields = ("name", "slug", "memberships__user__email")
+    # The ledger counter changes only through accounts.quota's conditional updates.
+    readonly_fields = ("characters_used", "created_at")
+    inlines = [MembershipInline]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "masked", "organization", "created_by", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "organization__name")
+    # Neither the secret (never stored) nor its hash is shown or editable.
+    exclude = ("secret_hash",)
+    readonly_fields = ("prefix", "organization", "created_by", "last_used_at", "characters_used", "period_start", "created_at")
+
+    def has_add_permission(self, request):
+        return False  # keys are created where the secret can be shown once: the studio or create_api_key
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "organization", "source", "voice", "characters", "status", "error_code", "audio_seconds", "total_ms")
+    list_filter = ("status", "source")
+    search_fields = ("organization__name", "voice", "error_code")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the ledger is written by the quota service only

@@ -47,3 +47,208 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.email
+
+
+class Plan(models.Model):
+    """A subscription plan: the limits an organization gets. Rows, editable in the admin."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=60)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+    price_monthly_cents = models.PositiveIntegerField(default=0)
+    monthly_characters = models.PositiveBigIntegerField()
+    max_characters_per_request = models.PositiveIntegerField()
+    requests_per_minute = models.PositiveIntegerField()
+    concurrent_requests = models.PositiveIntegerField()
+    history_retention_days = models.PositiveIntegerField()
+    allowed_formats = models.JSONField(default=list, help_text='Output formats, e.g. ["wav", "mp3"].')
+    api_access = models.BooleanField(default=False)
+    is_public = models.BooleanField(default=True, help_text="Shown on the pricing page.")
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class Organization(models.Model):
+    """A tenant. Every generation, key, file and usage figure belongs to one."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=80, unique=True)
+    is_personal = models.BooleanField(default=False)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="organizations")
+    # The billing period; characters_used counts reserved + settled characters
+    # in it and is only ever changed by conditional UPDATEs (accounts.quota).
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    characters_used = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    members = models.ManyToManyField(User, through="Membership", related_name="organizations")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(period_end__gt=models.F("period_start")), name="org_period_ordered")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def characters_left(self) -> int:
+        return max(0, self.plan.monthly_characters - self.characters_used)
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "user"], name="membership_unique")]
+
+    def __str__(self):
+        return f"{self.user} in {self.organization} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        from django.utils import timezone
+
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+
+
+class ApiKey(models.Model):
+    """An API key. Only a hash of the secret is stored; `prefix` is public and finds the row."""
+
+    class Scope(models.TextChoices):
+        TTS = "tts", "Synthesize speech"
+        HISTORY_READ = "history:read", "Read history"
+        HISTORY_WRITE = "history:write", "Delete history"
+        VOICES_READ = "voices:read", "List voices"
+        USAGE_READ = "usage:read", "Read usage"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    monthly_character_cap = models.PositiveBigIntegerField(null=True, blank=True)
+    # Characters charged through this key in its organization's current
+    # period; period_start says which period the count belongs to.
+    characters_used = models.PositiveBigIntegerField(default=0)
+    period_start = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    def __str__(self):
+        return f"{self.name} (vh_{self.prefix}_…)"
+
+    @property
+    def masked(self) -> str:
+        return f"vh_{self.prefix}_…"
+
+
+class UsageRecord(models.Model):
+    """One synthesis request in the character ledger: reserved, then settled or refunded."""
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved", "Reserved"
+        SUCCEEDED = "succeeded", "Succeeded"
+        REFUNDED = "refunded", "Refunded"
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        STUDIO = "studio", "Studio"
+        DEMO = "demo", "Demo"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="usage_records")
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_records")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    voice = models.CharField(max_length=64)
+    characters = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    error_code = models.CharField(max_length=64, blank=True)
+    audio_seconds = models.FloatField(default=0)
+    period_start = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "created_at"])]
+
+    def __str__(self):
+        return f"{self.characters} chars, {self.status}"
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self):
+        """Neither accepted nor revoked; an expired one is still pending until replaced."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+
+class Invitation(models.Model):
+    """An email invited into an organization with a role; accepted through a signed link."""
+
+    # Owners are made by promoting a member, never by an emailed link.
+    ROLES = (Membership.Role.ADMIN, Membership.Role.MEMBER)
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(
+        max_length=10,
+        choices=[(role.value, role.label) for role in ROLES],
+        default=Membership.Role.MEMBER,
+    )
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Re-inviting revokes the previous invitation: one open link per address.
+            models.UniqueConstraint(
+                "organization",
+                models.functions.Lower("email"),
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_pending_per_email",
+            ),
+            models.CheckConstraint(condition=models.Q(role__in=["admin", "member"]), name="invitation_role_not_owner"),
+        ]
+
+    def __str__(self):
+        return f"{self.email} to {self.organization} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None
+
+    @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at <= timezone.now()

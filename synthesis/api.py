@@ -7,6 +7,10 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiKey, UsageRecord
+from accounts.permissions import HasScope
+from accounts.quota import QuotaExceeded
+
 from .api_errors import APIError
 from .engine.core import EngineError
 from .engine.voices import VoiceNotFound
@@ -29,6 +33,8 @@ def voice_not_found(voice_id: str) -> APIError:
 
 
 class TTSView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
     @extend_schema(
         operation_id="tts_create",
         summary="Synthesize speech",
@@ -37,20 +43,37 @@ class TTSView(APIView):
         responses={
             (200, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="The speech as a WAV file."),
             400: OpenApiResponse(ERROR_RESPONSE, description="Empty text, text over the limit, or a bad speed."),
+            401: OpenApiResponse(ERROR_RESPONSE, description="No valid API key or session."),
+            402: OpenApiResponse(ERROR_RESPONSE, description="Monthly character quota exceeded (`resets_at` says when it resets)."),
+            403: OpenApiResponse(ERROR_RESPONSE, description="The key lacks the `tts` scope, or the plan has no API access."),
             404: OpenApiResponse(ERROR_RESPONSE, description="Unknown voice."),
             415: OpenApiResponse(ERROR_RESPONSE, description="The body is not JSON."),
         },
         examples=[OpenApiExample("Hello", value={"text": "Hello from Voicehub!", "voice": "af", "speed": 1.0}, request_only=True)],
     )
     def post(self, request):
-        serializer = TTSRequestSerializer(data=request.data)
+        organization = request.organization
+        serializer = TTSRequestSerializer(
+            data=request.data, context={"max_characters": organization.plan.max_characters_per_request}
+        )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            get_voice_library().get(data["voice"])
-            speech = speech_synthesize(text=data["text"], voice_id=data["voice"], speed=data["speed"])
+            speech = speech_synthesize(
+                organization=organization,
+                text=data["text"],
+                voice_id=data["voice"],
+                speed=data["speed"],
+                user=request.user if request.user.is_authenticated else None,
+                api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+                source=UsageRecord.Source.API if isinstance(request.auth, ApiKey) else UsageRecord.Source.STUDIO,
+            )
         except VoiceNotFound:
             raise voice_not_found(data["voice"]) from None
+        except QuotaExceeded as error:
+            raise APIError(
+                str(error), code=error.code, status_code=status.HTTP_402_PAYMENT_REQUIRED, resets_at=error.resets_at
+            ) from None
         except EngineError as error:
             raise APIError(str(error), code=error.code) from None
         response = HttpResponse(speech.wav(), content_type="audio/wav")

@@ -14,10 +14,11 @@ from rest_framework.views import exception_handler as drf_exception_handler
 class APIError(exceptions.APIException):
     """An error with an explicit status and code, raised from views and services."""
 
-    def __init__(self, detail: str, code: str, status_code: int = status.HTTP_400_BAD_REQUEST):
+    def __init__(self, detail: str, code: str, status_code: int = status.HTTP_400_BAD_REQUEST, **extra):
         super().__init__(detail=detail, code=code)
         self.status_code = status_code
         self.code = code
+        self.extra = extra
 
 
 def _first_error(detail, path=""):
@@ -47,11 +48,16 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, APIError):
-        response.data = {"detail": str(exc.detail), "code": exc.code}
+        response.data = {"detail": str(exc.detail), "code": exc.code, **exc.extra}
     elif isinstance(exc, exceptions.ValidationError):
         field, error = _first_error(exc.detail) or ("", exceptions.ErrorDetail("Invalid request.", "invalid"))
         message = str(error) if not field else f"{field}: {error}"
         response.data = {"detail": message, "code": getattr(error, "code", "invalid"), "errors": exc.detail}
+    elif isinstance(exc, exceptions.NotAuthenticated):
+        response.data = {
+            "detail": "Authentication required: send an API key as 'Authorization: Bearer <key>' or sign in.",
+            "code": "authentication_required",
+        }
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")

@@ -1,6 +1,5 @@
 import math
 
-from django.conf import settings
 from rest_framework import serializers
 
 from .engine.core import MAX_SPEED, MIN_SPEED
@@ -40,10 +39,10 @@ class TTSRequestSerializer(serializers.Serializer):
     def validate_text(self, text):
         if not text.strip():
             raise serializers.ValidationError("must not be empty or only whitespace.", code="empty_text")
-        limit = settings.VOICEHUB_MAX_CHARACTERS
+        limit = self.context["max_characters"]
         if len(text) > limit:
             raise serializers.ValidationError(
-                f"is {len(text):,} characters; the limit per request is {limit:,}.",
+                f"is {len(text):,} characters; your plan's limit per request is {limit:,}.",
                 code="max_character_limit_exceeded",
             )
         return text

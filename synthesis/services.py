@@ -14,8 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
+from accounts.models import ApiKey, Organization, UsageRecord, User
+from accounts.quota import quota_refund, quota_reserve, quota_settle
+
 from .audio import encode_wav
-from .engine.core import Engine, check_speed
+from .engine.core import Engine, EngineError, check_speed
 from .engine.voices import VoiceLibrary
 
 _lock = threading.RLock()  # get_engine() takes it, then get_voice_library() again
@@ -64,8 +67,37 @@ class Speech:
         return encode_wav(self.audio, self.sample_rate)
 
 
-def speech_synthesize(*, text: str, voice_id: str, speed: float = 1.0, normalize: bool = True) -> Speech:
-    """Synthesize `text` whole. Raises VoiceNotFound or EngineError on bad input."""
+def speech_synthesize(
+    *,
+    organization: Organization,
+    text: str,
+    voice_id: str,
+    speed: float = 1.0,
+    normalize: bool = True,
+    user: User | None = None,
+    api_key: ApiKey | None = None,
+    source: str = UsageRecord.Source.API,
+) -> Speech:
+    """Charge the organization, synthesize `text` whole, settle or refund.
+
+    Raises VoiceNotFound or InvalidSpeed before charging anything, QuotaExceeded
+    when the characters are not there, EngineError (refunded) for text the
+    engine cannot speak.
+    """
     engine = get_engine()
-    audio = engine.synthesize(text, voice_id, check_speed(speed), normalize=normalize)
-    return Speech(audio=audio, sample_rate=engine.sample_rate, characters=len(text))
+    engine.voices.get(voice_id)
+    speed = check_speed(speed)
+    record = quota_reserve(
+        organization=organization, characters=len(text), voice=voice_id, user=user, api_key=api_key, source=source
+    )
+    try:
+        audio = engine.synthesize(text, voice_id, speed, normalize=normalize)
+    except EngineError as error:
+        quota_refund(record=record, error_code=error.code)
+        raise
+    except BaseException:
+        quota_refund(record=record, error_code="internal_error")
+        raise
+    speech = Speech(audio=audio, sample_rate=engine.sample_rate, characters=len(text))
+    quota_settle(record=record, audio_seconds=speech.seconds)
+    return speech

@@ -57,8 +57,12 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 if PRODUCTION:
     # Refuse to start unsafe rather than run a public service with a guessable
     # key or tracebacks shown to strangers.
-    if not SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("SECRET_KEY must be set to at least 32 characters in production.")
+    # Django's own bar (check --deploy, security.W009): 50+ characters, 5+ distinct.
+    if not SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a random value of at least 50 characters in production "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
     if DEBUG:
         raise ImproperlyConfigured("DEBUG must be off in production (unset DEBUG or set DEBUG=false).")
     if not ALLOWED_HOSTS:
@@ -67,7 +71,10 @@ if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 30)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
+    # Set either to false if some subdomain of yours still serves plain HTTP.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 elif not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 
@@ -85,6 +92,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "channels",
     "rest_framework",
     "drf_spectacular",
@@ -103,6 +113,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "voicehub_site.urls"
@@ -125,6 +136,10 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",  # the admin
+    "allauth.account.auth_backends.AuthenticationBackend",  # email login, rate limits
+]
 
 # --- Data -----------------------------------------------------------------
 
@@ -137,9 +152,17 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers proceed while a request writes; the busy timeout makes a
     # second writer wait instead of failing with "database is locked".
+    # BEGIN IMMEDIATE takes the write lock when a transaction starts, so two
+    # transactions can never both read and then fail to upgrade to a write.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
+    # A file, not memory, so tests can race requests from several processes.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -199,10 +222,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # Authentication arrives with the accounts issue (API keys, sessions).
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    # An API key (Bearer or xi-api-key) first, so a missing one is a 401; then
+    # a signed-in session, with CSRF. Each sets request.organization.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.OrganizationSessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "synthesis.api_errors.exception_handler",
 }
 
@@ -221,8 +247,6 @@ SPECTACULAR_SETTINGS = {
 
 VOICEHUB_MODEL_PATH = Path(env_str("VOICEHUB_MODEL_PATH", str(BASE_DIR / "models" / "kokoro-v1.0.int8.onnx")))
 VOICEHUB_VOICES_DIR = Path(env_str("VOICEHUB_VOICES_DIR", str(BASE_DIR / "voices")))
-# Per-request character limit until plans take it over (accounts issue).
-VOICEHUB_MAX_CHARACTERS = env_int("VOICEHUB_MAX_CHARACTERS", 5000)
 # Inference slots: how many model calls run at once in this process. 0 = one
 # per two cores, measured as the best throughput on 2 cores (ARCHITECTURE.md).
 VOICEHUB_INFERENCE_WORKERS = env_int("VOICEHUB_INFERENCE_WORKERS", 0)
@@ -234,7 +258,63 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"phonemizer": {"level": "ERROR"}},
+    "loggers": {
+        # runserver's request log has its own handler; don't print it twice.
+        "django.channels.server": {"propagate": False},
+        "faster_whisper": {"level": "WARNING"},
+    },
 }
 
 TEST_RUNNER = "voicehub_site.test_runner.PytestTestRunner"
+
+# --- Accounts -------------------------------------------------------------
+
+# django-allauth: email + password, no usernames.
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# "mandatory" is what lets allauth answer a sign-up with an email that already
+# has an account exactly like a new sign-up (it mails the owner instead of
+# saying "taken"); with "optional" uniqueness wins and the form reveals the
+# address. The adapter enforces it at sign-up only: an unverified user who
+# logs in with their password gets in, as with "optional", and the studio
+# refuses them synthesis (accounts.verification.email_verified).
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_PREVENT_ENUMERATION = True
+# Counted in the cache (per process with the local-memory default; shared
+# once REDIS_URL is set). "key" is the email address typed in.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/h/ip",
+    "reset_password": "20/h/ip,3/h/key",
+}
+# Behind a load balancer every request comes from its address: say how many
+# proxies append to X-Forwarded-For so the per-IP limits see the client.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+LOGIN_REDIRECT_URL = "/"
+
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Voicehub"
+
+# Argon2 first; the others still verify (and upgrade) older hashes.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+# Mail goes to the console until an SMTP server is configured.
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Voicehub <noreply@localhost>")

@@ -1,8 +1,33 @@
-"""`manage.py test` runs pytest, after making sure the assets the tests need are installed."""
+"""
+`manage.py test` runs pytest, after making sure the assets the tests need are installed.
 
+It runs the suite twice: on the embedded default (SQLite, local memory), then
+the tests that touch the database and cache (all but the model's) on real
+PostgreSQL and Redis (127.0.0.1 by default; VOICEHUB_TEST_DATABASE_URL and
+VOICEHUB_TEST_REDIS_URL override). Where those servers are absent the second
+pass is skipped with a message, except under CI=true, where that fails the run.
+"""
+
+import os
+import socket
+import subprocess
 import sys
+from urllib.parse import urlparse
 
+from django.conf import settings
 from django.core.management import call_command
+
+POSTGRES_URL = os.environ.get("VOICEHUB_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/voicehub")
+REDIS_URL = os.environ.get("VOICEHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 class PytestTestRunner:
@@ -31,4 +56,22 @@ class PytestTestRunner:
         if self.keepdb:
             argv.append("--reuse-db")
         sys.stdout.flush()
-        return pytest.main([*argv, *test_labels])
+        failures = pytest.main([*argv, *test_labels])
+        if test_labels or (failures and self.failfast):
+            return failures
+        return failures or self._scale_out_pass(argv)
+
+    def _scale_out_pass(self, argv) -> int:
+        """The database and cache tests again, on PostgreSQL and Redis."""
+        missing = [url for url in (POSTGRES_URL, REDIS_URL) if not _reachable(url)]
+        if missing:
+            message = f"PostgreSQL/Redis not reachable at {', '.join(missing)}: the scale-out pass did not run."
+            if os.environ.get("CI", "").lower() == "true":
+                print(f"FAILED: {message} CI requires it.", flush=True)
+                return 1
+            print(f"SKIPPED: {message}", flush=True)
+            return 0
+        print(f"\nScale-out pass: DATABASE_URL={POSTGRES_URL} REDIS_URL={REDIS_URL}", flush=True)
+        env = dict(os.environ, DATABASE_URL=POSTGRES_URL, REDIS_URL=REDIS_URL)
+        command = [sys.executable, "-m", "pytest", *argv, "-m", "not model", "-p", "no:cacheprovider"]
+        return subprocess.run(command, cwd=settings.BASE_DIR, env=env).returncode

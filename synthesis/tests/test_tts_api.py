@@ -10,8 +10,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def client():
-    return APIClient()
+def client(cast):
+    """Alice's API client: her key, organization A (Free plan)."""
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {cast.key(cast.alice)}")
+    return api
 
 
 def post_json(client, body, **extra):
@@ -50,8 +53,9 @@ def test_it_uses_the_default_voice_and_speed_when_omitted(client, engine):
 
 
 @pytest.mark.model
-def test_it_accepts_text_exactly_at_the_limit(client, engine, settings):
-    settings.VOICEHUB_MAX_CHARACTERS = 24
+def test_it_accepts_text_exactly_at_the_limit(client, engine, cast):
+    cast.org_a.plan.max_characters_per_request = 24
+    cast.org_a.plan.save()
     response = post_json(client, {"text": "a" * 10 + " " + "b" * 13})
 
     assert response.status_code == 200
@@ -66,11 +70,11 @@ def test_it_rejects_a_request_without_text(client):
     assert_error(post_json(client, {"voice": "af"}), 400, "required")
 
 
-def test_it_rejects_text_over_the_per_request_limit_and_names_the_limit(client, settings):
-    settings.VOICEHUB_MAX_CHARACTERS = 5000
-    body = assert_error(post_json(client, {"text": "a" * 5001}), 400, "max_character_limit_exceeded")
+def test_it_rejects_text_over_the_plans_per_request_limit_and_names_the_limit(client, cast):
+    assert cast.org_a.plan.max_characters_per_request == 1000  # Free
+    body = assert_error(post_json(client, {"text": "a" * 1001}), 400, "max_character_limit_exceeded")
 
-    assert "5,000" in body["detail"]
+    assert "1,000" in body["detail"]
 
 
 @pytest.mark.parametrize("speed", [0.49, 2.01, 0, -1, 100, 1e308])
@@ -152,7 +156,7 @@ def test_it_answers_413_in_json_for_a_huge_body(client, settings):
     assert_error(response, 413, "payload_too_large")
 
 
-def test_voices_lists_the_catalog(client):
+def test_voices_lists_the_catalog(client):  # public: the catalog is not tenant data
     response = client.get("/voices")
 
     assert response.status_code == 200

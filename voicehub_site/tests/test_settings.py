@@ -1,6 +1,7 @@
 """Production refuses to start with an unsafe configuration."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+KEY = secrets.token_urlsafe(50)
 
 
 def load_settings(**env):
@@ -29,22 +31,30 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
+def test_production_refuses_a_short_or_repetitive_secret_key():
+    for weak in ["short", "x" * 80]:
+        result = load_settings(VOICEHUB_ENV="production", SECRET_KEY=weak, ALLOWED_HOSTS="voicehub.example")
+
+        assert result.returncode != 0
+        assert "SECRET_KEY" in result.stderr
+
+
 def test_production_refuses_to_start_with_debug_on():
-    result = load_settings(VOICEHUB_ENV="production", SECRET_KEY="x" * 50, DEBUG="true", ALLOWED_HOSTS="voicehub.example")
+    result = load_settings(VOICEHUB_ENV="production", SECRET_KEY=KEY, DEBUG="true", ALLOWED_HOSTS="voicehub.example")
 
     assert result.returncode != 0
     assert "DEBUG must be off" in result.stderr
 
 
 def test_production_refuses_to_start_without_allowed_hosts():
-    result = load_settings(VOICEHUB_ENV="production", SECRET_KEY="x" * 50)
+    result = load_settings(VOICEHUB_ENV="production", SECRET_KEY=KEY)
 
     assert result.returncode != 0
     assert "ALLOWED_HOSTS" in result.stderr
 
 
 def test_production_starts_with_a_safe_configuration():
-    result = load_settings(VOICEHUB_ENV="production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="voicehub.example")
+    result = load_settings(VOICEHUB_ENV="production", SECRET_KEY=KEY, ALLOWED_HOSTS="voicehub.example")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
@@ -79,3 +89,16 @@ def test_redis_url_switches_cache_and_channel_layer_to_redis():
         "django.core.cache.backends.redis.RedisCache",
         "channels_redis.core.RedisChannelLayer",
     ]
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    environment = {k: v for k, v in os.environ.items() if k not in {"DEBUG"}}
+    environment.update(VOICEHUB_ENV="production", SECRET_KEY=KEY, ALLOWED_HOSTS="voicehub.example",
+                       VOICEHUB_NO_BOOTSTRAP="1")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=environment, capture_output=True, text=True,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

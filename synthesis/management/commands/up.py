@@ -12,5 +12,10 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, **options):
         call_command("setup", stdout=self.stdout, stderr=self.stderr)
         self.stdout.write(self.style.SUCCESS(f"Starting Voicehub on http://{addrport}/  (API docs: /docs)"))
+        self.stdout.write(
+            "Get an API key (in another terminal):\n"
+            "  .venv/bin/python manage.py create_api_key --email you@example.com\n"
+            "or sign up at /accounts/signup/ (the verification email is printed here)."
+        )
         # daphne's runserver: the same ASGI application production serves.
         call_command("runserver", addrport, use_reloader=False)

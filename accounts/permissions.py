@@ -1,0 +1,34 @@
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+
+from .models import ApiKey
+from .verification import email_verified
+
+
+class HasScope(BasePermission):
+    """An API key must carry `scope`; a signed-in session may do what its user can."""
+
+    scope: str = ""
+
+    def has_permission(self, request, view):
+        if request.auth is None and not (request.user and request.user.is_authenticated):
+            raise exceptions.NotAuthenticated()
+        if isinstance(request.auth, ApiKey):
+            if not request.auth.organization.plan.api_access:
+                raise exceptions.PermissionDenied(
+                    "Your organization's plan does not include API access.", code="plan_without_api_access"
+                )
+            if self.scope not in request.auth.scopes:
+                raise exceptions.PermissionDenied(f"This API key lacks the '{self.scope}' scope.", code="missing_scope")
+        # An unverified account gets no synthesis quota: free sign-ups would
+        # otherwise be a way to farm characters with throwaway addresses.
+        if request.user and request.user.is_authenticated and not email_verified(request.user):
+            raise exceptions.PermissionDenied(
+                "Verify your email address to start synthesizing; check your inbox for the link.",
+                code="email_unverified",
+            )
+        return True
+
+    @classmethod
+    def of(cls, scope: str):
+        return type(f"HasScope_{scope}", (cls,), {"scope": scope})

@@ -1,0 +1,35 @@
+"""
+One process of the ledger race: `threads` threads each try to reserve
+`characters` at the same instant. Prints how many succeeded.
+
+    python -m accounts.tests.race_worker --org ID --threads 10 --characters 10 --start EPOCH [--naive]
+
+DATABASE_URL (set by the test) points it at the test database.
+"""
+
+import argparse
+import json
+import os
+import threading
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--org", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=10)
+    parser.add_argument("--characters", type=int, default=10)
+    parser.add_argument("--start", type=float, required=True)
+    parser.add_argument("--naive", action="store_true")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicehub_site.settings")
+    import django
+
+    django.setup()
+    from accounts.tests.test_quota import race
+
+    print(json.dumps({"successes": race(args.org, args.threads, args.characters, args.start, naive=args.naive)}))
+
+
+if __name__ == "__main__":
+    main()

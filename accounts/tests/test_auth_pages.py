@@ -1,0 +1,333 @@
+"""Accounts through django-allauth: sign-up, verification, login, reset, TOTP, and the pages' look."""
+
+import re
+
+import pytest
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
+from django.contrib.auth.models import AnonymousUser
+from django.core import mail
+from django.core.cache import cache
+from django.urls import reverse
+
+from accounts.models import Membership, User
+from accounts.services import organization_create_personal
+from accounts.verification import email_verified
+
+PASSWORD = "correct horse battery staple 7"
+BRAND_LINK = '<a class="brand" href="/">Voicehub</a>'
+# src=/href=/action= that leave the site: "https://…", "http://…" or "//host/…".
+OFF_SITE_URL = re.compile(r"""\b(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+LINK_IN_MAIL = re.compile(r"https?://testserver(/accounts/\S+)")
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(settings):
+    # allauth counts attempts in the default cache: a private local-memory one,
+    # emptied around every test, so no test inherits another's failures.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "auth-tests"},
+    }
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def alice(db):
+    """An existing customer with a verified email and her personal workspace."""
+    user = User.objects.create_user(email="alice@example.com", password=PASSWORD, name="Alice")
+    organization_create_personal(user=user)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
+def sign_up(client, email, password=PASSWORD):
+    return client.post(reverse("account_signup"), {"email": email, "password1": password, "password2": password})
+
+
+def log_in(client, email, password=PASSWORD):
+    return client.post(reverse("account_login"), {"login": email, "password": password})
+
+
+def reauthenticate(client, password=PASSWORD):
+    """Type the password again, as allauth asks before security settings change."""
+    response = client.post(reverse("account_reauthenticate"), {"password": password})
+    assert response.status_code == 302, response.content
+
+
+def link_in(message) -> str:
+    match = LINK_IN_MAIL.search(message.body)
+    assert match, message.body
+    return match[1]
+
+
+def without_tokens(html: str, *emails: str) -> str:
+    """The page with what legitimately differs between two answers blanked out."""
+    html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+    for email in emails:
+        html = html.replace(email, "EMAIL")
+    return html
+
+
+def assert_site_page(response):
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert BRAND_LINK in html
+    assert "Menu:" not in html  # allauth's own unstyled layout
+    assert not OFF_SITE_URL.search(html), OFF_SITE_URL.search(html)
+
+
+# --- Sign-up ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_signing_up_creates_the_user_and_a_personal_organization_they_own(client):
+    response = sign_up(client, "dana@example.com")
+
+    assert response.status_code == 302
+    user = User.objects.get(email="dana@example.com")
+    assert user.check_password(PASSWORD)
+    membership = user.memberships.select_related("organization").get()
+    assert membership.role == Membership.Role.OWNER
+    assert membership.organization.is_personal
+    assert user.password.startswith("argon2$")
+
+
+@pytest.mark.django_db
+def test_signing_up_mails_a_link_that_verifies_the_address_and_logs_in(client):
+    response = sign_up(client, "dana@example.com")
+    user = User.objects.get(email="dana@example.com")
+
+    # Held at "check your email": the account exists but is not logged in yet.
+    assert response["Location"] == reverse("account_email_verification_sent")
+    assert "_auth_user_id" not in client.session
+    assert email_verified(user) is False
+    assert [m.to for m in mail.outbox] == [["dana@example.com"]]
+
+    confirm_url = link_in(mail.outbox[0])
+    assert_site_page(client.get(confirm_url))
+    response = client.post(confirm_url)
+
+    assert response.status_code == 302
+    assert email_verified(user) is True
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.django_db
+def test_signing_up_with_a_taken_email_looks_like_a_new_signup_and_mails_the_owner(client, alice):
+    new = sign_up(client, "dana@example.com")
+    client.logout()
+    mail.outbox.clear()
+
+    taken = sign_up(client, "alice@example.com", password="another secret phrase 9")
+
+    assert (taken.status_code, taken["Location"]) == (new.status_code, new["Location"])
+    assert User.objects.filter(email__iexact="alice@example.com").count() == 1
+    assert "_auth_user_id" not in client.session
+    assert [m.to for m in mail.outbox] == [["alice@example.com"]]
+    assert "already" in mail.outbox[0].subject.lower()
+
+
+@pytest.mark.django_db
+def test_an_unverified_user_can_still_log_in_but_is_not_email_verified(client):
+    sign_up(client, "dana@example.com")
+    client.logout()
+
+    response = log_in(client, "dana@example.com")
+
+    user = User.objects.get(email="dana@example.com")
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert email_verified(user) is False
+
+
+def test_email_verified_is_false_for_anonymous_users():
+    assert email_verified(AnonymousUser()) is False
+    assert email_verified(None) is False
+
+
+# --- Login ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_logging_in_with_email_works_and_rotates_the_session_key(client, alice):
+    session = client.session
+    session["seen_pricing"] = True
+    session.save()
+    key_before = session.session_key
+
+    response = log_in(client, "Alice@Example.com")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert client.session["_auth_user_id"] == str(alice.pk)
+    assert client.session.session_key != key_before
+
+
+@pytest.mark.django_db
+def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(client, alice):
+    wrong_password = log_in(client, "alice@example.com", password="not her password 1")
+    unknown_email = log_in(client, "nobody@example.com", password="not her password 1")
+
+    assert wrong_password.status_code == unknown_email.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert without_tokens(wrong_password.content.decode(), "alice@example.com") == without_tokens(
+        unknown_email.content.decode(), "nobody@example.com"
+    )
+
+
+@pytest.mark.django_db
+def test_login_is_refused_after_repeated_failures_even_with_the_right_password(client, alice, settings):
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": "3/5m/key"}
+    for _ in range(3):
+        assert log_in(client, "alice@example.com", password="guess guess guess 1").status_code == 200
+
+    response = log_in(client, "alice@example.com")
+
+    assert "_auth_user_id" not in client.session
+    assert "Too many failed login attempts" in response.content.decode()
+
+
+# --- Password reset ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_password_reset_answers_the_same_for_known_and_unknown_emails(client, alice):
+    known = client.post(reverse("account_reset_password"), {"email": "alice@example.com"})
+    unknown = client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+
+    assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
+    assert known["Location"] == reverse("account_reset_password_done")
+    # Each address gets a mail, so the inbox is no tell either: a reset link
+    # for alice, a "no account here" note for the stranger.
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "nobody@example.com"]
+
+
+@pytest.mark.django_db
+def test_the_reset_link_sets_a_new_password_through_site_pages(client, alice):
+    assert_site_page(client.get(reverse("account_reset_password")))
+    client.post(reverse("account_reset_password"), {"email": "alice@example.com"})
+    assert_site_page(client.get(reverse("account_reset_password_done")))
+
+    # allauth moves the key out of the URL into the session, then shows the form.
+    page = client.get(link_in(mail.outbox[0]), follow=True)
+    assert_site_page(page)
+    new_password = "a brand new passphrase 42"
+    done = client.post(page.redirect_chain[-1][0], {"password1": new_password, "password2": new_password}, follow=True)
+
+    assert_site_page(done)
+    assert done.redirect_chain[-1][0] == reverse("account_reset_password_from_key_done")
+    alice.refresh_from_db()
+    assert alice.check_password(new_password)
+
+
+# --- The pages look like the site -------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url_name",
+    ["account_login", "account_signup", "account_reset_password", "account_email_verification_sent"],
+)
+def test_each_entrance_page_renders_in_the_site_layout(client, url_name):
+    response = client.get(reverse(url_name))
+
+    assert_site_page(response)
+    assert b'href="/accounts/login/">Log in</a>' in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url_name",
+    ["account_email", "account_change_password", "account_logout", "account_reauthenticate", "mfa_index"],
+)
+def test_each_account_page_renders_in_the_site_layout_when_logged_in(client, alice, url_name):
+    log_in(client, "alice@example.com")
+
+    response = client.get(reverse(url_name))
+
+    assert_site_page(response)
+    assert b">Log out</button>" in response.content
+
+
+@pytest.mark.django_db
+def test_account_pages_ask_anonymous_visitors_to_log_in(client):
+    response = client.get(reverse("account_email"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))
+
+
+@pytest.mark.django_db
+def test_changing_the_password_works_from_the_site_page(client, alice):
+    log_in(client, "alice@example.com")
+    new_password = "a brand new passphrase 42"
+
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": new_password, "password2": new_password},
+    )
+
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.check_password(new_password)
+
+
+# --- Two-factor authentication ---------------------------------------------
+
+
+def current_totp(secret: str) -> str:
+    counters = list(yield_hotp_counters_from_time())
+    return format_hotp_value(hotp_value(secret, counters[len(counters) // 2]))
+
+
+@pytest.mark.django_db
+def test_totp_can_be_activated_and_is_then_asked_for_at_login(client, alice, settings):
+    # One period of slack either side, so a code computed at a 30-second
+    # boundary is still accepted a moment later.
+    settings.MFA_TOTP_TOLERANCE = 1
+    log_in(client, "alice@example.com")
+    assert client.get(reverse("mfa_activate_totp"))["Location"].startswith(reverse("account_reauthenticate"))
+    reauthenticate(client)
+    page = client.get(reverse("mfa_activate_totp"))
+    assert_site_page(page)
+    secret = page.context["form"].secret
+    assert secret in page.content.decode()  # shown for apps that cannot scan
+
+    activated = client.post(reverse("mfa_activate_totp"), {"code": current_totp(secret)})
+
+    assert activated.status_code == 302
+    assert alice.authenticator_set.filter(type=Authenticator.Type.TOTP).exists()
+    assert_site_page(client.get(reverse("mfa_view_recovery_codes")))
+    assert_site_page(client.get(reverse("mfa_deactivate_totp")))
+
+    client.post(reverse("account_logout"))
+    response = log_in(client, "alice@example.com")
+
+    assert response["Location"] == reverse("mfa_authenticate")
+    assert "_auth_user_id" not in client.session
+    assert_site_page(client.get(reverse("mfa_authenticate")))
+    response = client.post(reverse("mfa_authenticate"), {"code": current_totp(secret)})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+@pytest.mark.django_db
+def test_a_wrong_totp_code_does_not_log_in(client, alice):
+    secret = generate_totp_secret()
+    TOTP.activate(alice, secret)
+    log_in(client, "alice@example.com")
+    wrong = f"{(int(current_totp(secret)) + 1) % 1_000_000:06d}"
+
+    response = client.post(reverse("mfa_authenticate"), {"code": wrong})
+
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
