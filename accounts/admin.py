@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from .forms import UserChangeForm, UserCreationForm
-from .models import ApiKey, Membership, Organization, Plan, UsageRecord, User
+from .models import ApiKey, Invitation, Membership, Organization, Plan, UsageRecord, User
 
 
 @admin.register(User)
@@ -72,3 +72,12 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # the ledger is written by the quota service only
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "organization", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at")
+    list_filter = ("role",)
+    search_fields = ("email", "organization__name")
+    # The accept link is signed and emailed; nothing here can reproduce it.
+    readonly_fields = ("organization", "email", "invited_by", "created_at", "accepted_at", "accepted_by")
