@@ -80,21 +80,18 @@ def quota_reserve(
         if not charged:
             organization.refresh_from_db(fields=["characters_used", "period_end"])
             raise QuotaExceeded(limit=limit, used=organization.characters_used, resets_at=organization.period_end)
-        if api_key is not None and api_key.monthly_character_cap is not None:
+        if api_key is not None:
             # A key's count belongs to one period; the first use in a new period resets it.
             ApiKey.objects.filter(pk=api_key.pk).exclude(period_start=period).update(period_start=period, characters_used=0)
-            capped = ApiKey.objects.filter(
-                pk=api_key.pk, period_start=period, characters_used__lte=api_key.monthly_character_cap - characters
-            ).update(characters_used=F("characters_used") + characters)
-            if not capped:
+            keys = ApiKey.objects.filter(pk=api_key.pk, period_start=period)
+            if api_key.monthly_character_cap is not None:
+                keys = keys.filter(characters_used__lte=api_key.monthly_character_cap - characters)
+            if not keys.update(characters_used=F("characters_used") + characters):
                 api_key.refresh_from_db(fields=["characters_used"])
                 # Raising inside atomic() rolls back the organization charge too.
                 raise KeyCapExceeded(
                     limit=api_key.monthly_character_cap, used=api_key.characters_used, resets_at=organization.period_end
                 )
-        elif api_key is not None:
-            ApiKey.objects.filter(pk=api_key.pk).exclude(period_start=period).update(period_start=period, characters_used=0)
-            ApiKey.objects.filter(pk=api_key.pk).update(characters_used=F("characters_used") + characters)
         return UsageRecord.objects.create(
             organization=organization,
             user=user,
