@@ -103,14 +103,27 @@ def quota_reserve(
         )
 
 
-def quota_settle(*, record: UsageRecord, audio_seconds: float) -> None:
+def quota_settle(*, record: UsageRecord, audio_seconds: float, characters: int | None = None) -> None:
+    """Keep the charge; with `characters` below the reservation (a stream cut short), refund the rest."""
     now = timezone.now()
-    UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED).update(
-        status=UsageRecord.Status.SUCCEEDED,
-        audio_seconds=audio_seconds,
-        finished_at=now,
-        total_ms=int((now - record.created_at).total_seconds() * 1000),
-    )
+    used = record.characters if characters is None else max(0, min(characters, record.characters))
+    with transaction.atomic():
+        settled = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED).update(
+            status=UsageRecord.Status.SUCCEEDED,
+            characters=used,
+            audio_seconds=audio_seconds,
+            finished_at=now,
+            total_ms=int((now - record.created_at).total_seconds() * 1000),
+        )
+        unused = record.characters - used
+        if settled and unused:
+            Organization.objects.filter(pk=record.organization_id, period_start=record.period_start).update(
+                characters_used=F("characters_used") - unused
+            )
+            if record.api_key_id:
+                ApiKey.objects.filter(pk=record.api_key_id, period_start=record.period_start).update(
+                    characters_used=F("characters_used") - unused
+                )
 
 
 def quota_refund(*, record: UsageRecord, error_code: str) -> None:

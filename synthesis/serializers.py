@@ -66,3 +66,78 @@ class VoiceSerializer(serializers.Serializer):
     quality_grade = serializers.CharField(allow_null=True)
     original = serializers.BooleanField(help_text="One of the 11 voices of the original product.")
     mix = serializers.DictField(child=serializers.FloatField(), allow_null=True)
+
+
+class SynthesisSerializer(TTSRequestSerializer):
+    """The native /api/v1/tts body: /tts's fields plus format, normalization and storage."""
+
+    voice = StringField(default="af", max_length=200, help_text='A voice id, or a weighted mix: "af_bella(2)+af_sky(1)".')
+    format = StringField(default="mp3", max_length=32, help_text="wav, mp3, opus, flac, pcm, or an ElevenLabs name such as mp3_44100_128.")
+    normalize = serializers.ChoiceField(choices=["auto", "on", "off"], default="auto", help_text="Read numbers, dates and symbols as words.")
+    store = serializers.BooleanField(default=True, help_text="false: keep nothing but the usage row.")
+
+
+class GenerationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    text = serializers.CharField()
+    voice = serializers.CharField()
+    speed = serializers.FloatField()
+    format = serializers.CharField(source="output_format")
+    characters = serializers.IntegerField()
+    audio_seconds = serializers.FloatField()
+    source = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    audio_url = serializers.SerializerMethodField()
+
+    def get_audio_url(self, generation) -> str:
+        return f"/api/v1/history/{generation.id}/audio"
+
+
+class DownloadSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=100)
+
+
+class UsageDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    characters = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    audio_seconds = serializers.FloatField()
+
+
+class UsageSerializer(serializers.Serializer):
+    characters_used = serializers.IntegerField()
+    character_limit = serializers.IntegerField()
+    period_start = serializers.DateTimeField()
+    resets_at = serializers.DateTimeField()
+    days = UsageDaySerializer(many=True)
+
+
+class UserInfoSerializer(serializers.Serializer):
+    class Person(serializers.Serializer):
+        email = serializers.EmailField()
+        name = serializers.CharField()
+
+    class Org(serializers.Serializer):
+        name = serializers.CharField()
+        slug = serializers.CharField()
+
+    class Key(serializers.Serializer):
+        name = serializers.CharField()
+        prefix = serializers.CharField()
+        scopes = serializers.ListField(child=serializers.CharField())
+
+    class PlanInfo(serializers.Serializer):
+        slug = serializers.CharField()
+        name = serializers.CharField()
+        monthly_characters = serializers.IntegerField()
+        max_characters_per_request = serializers.IntegerField()
+        requests_per_minute = serializers.IntegerField()
+        concurrent_requests = serializers.IntegerField()
+        allowed_formats = serializers.ListField(child=serializers.CharField())
+        history_retention_days = serializers.IntegerField()
+
+    user = Person(allow_null=True)
+    organization = Org()
+    api_key = Key(allow_null=True)
+    plan = PlanInfo()

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "synthesis.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -252,6 +253,8 @@ VOICEHUB_VOICES_DIR = Path(env_str("VOICEHUB_VOICES_DIR", str(BASE_DIR / "voices
 VOICEHUB_INFERENCE_WORKERS = env_int("VOICEHUB_INFERENCE_WORKERS", 0)
 # onnxruntime intra-op threads per model call. 0 = cores / workers.
 VOICEHUB_INFERENCE_THREADS = env_int("VOICEHUB_INFERENCE_THREADS", 0)
+# Syntheses in flight per process before new ones get 503 `overloaded`. 0 = 8 per worker.
+VOICEHUB_MAX_QUEUED_REQUESTS = env_int("VOICEHUB_MAX_QUEUED_REQUESTS", 0)
 
 LOGGING = {
     "version": 1,

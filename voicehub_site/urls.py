@@ -4,6 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 urlpatterns = [
     path("", include("synthesis.urls")),
+    path("api/v1/", include("synthesis.urls_v1")),
+    path("", include("synthesis.urls_compat")),  # OpenAI (/v1/audio/…) and ElevenLabs (/v1/text-to-speech/…) routes
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

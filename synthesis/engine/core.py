@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -92,7 +93,9 @@ def default_pool_shape(cores: int | None = None) -> tuple[int, int]:
 class Engine:
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, model_path: Path, voices: VoiceLibrary, *, workers: int = 0, threads: int = 0):
+    def __init__(
+        self, model_path: Path, voices: VoiceLibrary, *, workers: int = 0, threads: int = 0, max_queued: int = 0
+    ):
         self.workers = workers or default_pool_shape()[0]
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.workers)
         options = ort.SessionOptions()
@@ -103,6 +106,14 @@ class Engine:
         self._tokens_input = "input_ids" if "input_ids" in self._dtypes else "tokens"
         self.voices = voices
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="kokoro")
+        # Requests in flight (synthesizing or waiting for a slot). Past this a
+        # new one would wait longer than a client should: callers answer 503.
+        self.max_queued = max_queued or self.workers * 8
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
+
+    def saturated(self) -> bool:
+        return self._in_flight >= self.max_queued
 
     # -- the raw model -------------------------------------------------------
 
@@ -165,6 +176,8 @@ class Engine:
         def submit(i: int) -> Future:
             return self._pool.submit(self._render, chunks[i], table, speed, i == total - 1)
 
+        with self._in_flight_lock:
+            self._in_flight += 1
         pending = submit(0)
         try:
             for index in range(total):
@@ -175,6 +188,8 @@ class Engine:
         finally:
             if pending is not None:
                 pending.cancel()
+            with self._in_flight_lock:
+                self._in_flight -= 1
 
     def synthesize(self, text: str, voice_id: str, speed: float = 1.0, *, normalize: bool = True) -> np.ndarray:
         """The whole text as one float32 array."""

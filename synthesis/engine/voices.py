@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,11 @@ from .assets import VOICE_BYTES, VOICE_SHAPE
 
 class VoiceNotFound(LookupError):
     pass
+
+
+# "af_bella(2)+af_sky(1)" or "af_bella+af_sky": a weighted mix of voices.
+_MIX_PART = re.compile(r"^\s*([a-z]{1,3}_?[a-z0-9_]*)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
+MAX_MIX_PARTS = 5
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,39 @@ class VoiceLibrary:
         ]
 
     def get(self, voice_id: str) -> Voice:
+        """A catalog voice, or a mix such as "af_bella(2)+af_sky(1)" of available voices."""
         voice = self.voices.get(voice_id)
+        if voice is None and "+" in voice_id:
+            return self._mix(voice_id)
         if voice is None or not voice.available:
             raise VoiceNotFound(voice_id)
         return voice
+
+    def _mix(self, spec: str) -> Voice:
+        weights: dict[str, float] = {}
+        parts = spec.split("+")
+        if len(parts) > MAX_MIX_PARTS:
+            raise VoiceNotFound(spec)
+        for part in parts:
+            match = _MIX_PART.match(part)
+            if match is None:
+                raise VoiceNotFound(spec)
+            voice = self.get(match[1])
+            if voice.mix:  # mixes of mixes would hide their real weights
+                raise VoiceNotFound(spec)
+            weight = float(match[2] or 1)
+            if weight <= 0 or weight > 100:
+                raise VoiceNotFound(spec)
+            weights[voice.id] = weights.get(voice.id, 0) + weight
+        first = self.voices[next(iter(weights))]
+        if any(self.voices[v].language != first.language for v in weights):
+            raise VoiceNotFound(spec)  # one phonemizer per utterance: a mix speaks one language
+        canonical = "+".join(f"{v}({w:g})" for v, w in weights.items())
+        return Voice(
+            id=canonical, name=" + ".join(self.voices[v].name for v in weights), language=first.language,
+            language_name=first.language_name, accent=first.accent, gender=first.gender,
+            description=f"A mix of {', '.join(weights)}.", mix=weights,
+        )
 
     def style(self, voice_id: str) -> np.ndarray:
         """The (510, 1, 256) style table of a voice; a mix is the weighted mean."""
@@ -81,8 +116,11 @@ class VoiceLibrary:
         else:
             table = self._pack(voice_id)
         table = np.ascontiguousarray(table, dtype=np.float32)
-        with self._lock:
-            self._styles[voice_id] = table
+        if voice_id in self.voices:
+            # Catalog voices only: clients can spell endless mixes, and a mix
+            # costs one weighted sum of a few 0.5 MB tables.
+            with self._lock:
+                self._styles[voice_id] = table
         return table
 
     def _pack(self, voice_id: str) -> np.ndarray:

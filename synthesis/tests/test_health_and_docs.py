@@ -40,6 +40,10 @@ def test_the_openapi_schema_documents_tts_and_voices(client):
     assert schema["openapi"].startswith("3.")
     assert "audio/wav" in schema["paths"]["/tts"]["post"]["responses"]["200"]["content"]
     assert "/voices" in schema["paths"]
+    for path in ["/api/v1/tts", "/api/v1/tts/stream", "/api/v1/history", "/api/v1/history/{generation_id}/audio", "/api/v1/usage", "/api/v1/user"]:
+        assert path in schema["paths"], path
+    assert schema["paths"]["/api/v1/tts"]["post"]["requestBody"]["content"]["application/json"]["examples"]
+    assert "ApiKey" in schema["components"]["securitySchemes"]
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -1,0 +1,404 @@
+"""
+The native API, /api/v1/…: synthesis in every format, streaming, voices,
+history, usage. Every view is scoped to the organization of the credentials.
+"""
+
+import io
+import zipfile
+from datetime import UTC, datetime, time, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey, UsageRecord
+from accounts.permissions import HasScope
+from accounts.quota import QuotaExceeded
+
+from .api import ERROR_RESPONSE, voice_not_found
+from .api_errors import APIError
+from .audio import UnknownFormat, parse_format
+from .engine.core import EngineError
+from .engine.voices import VoiceNotFound
+from .limits import Limited, check_capacity, check_rate, concurrency_slot
+from .serializers import (
+    DownloadSerializer,
+    GenerationSerializer,
+    SynthesisSerializer,
+    UsageSerializer,
+    UserInfoSerializer,
+    VoiceSerializer,
+)
+from .services import (
+    FormatNotAllowed,
+    generation_create,
+    generation_stream,
+    get_engine,
+    get_voice_library,
+    voice_preview,
+)
+
+SYNTHESIS_ERRORS = {
+    400: OpenApiResponse(ERROR_RESPONSE, description="Invalid body: empty text, over the per-request limit, bad speed or format."),
+    401: OpenApiResponse(ERROR_RESPONSE, description="No valid API key or session."),
+    402: OpenApiResponse(ERROR_RESPONSE, description="Monthly character quota exceeded (`resets_at`)."),
+    403: OpenApiResponse(ERROR_RESPONSE, description="Missing scope, format not in the plan, or email unverified."),
+    404: OpenApiResponse(ERROR_RESPONSE, description="Unknown voice."),
+    429: OpenApiResponse(ERROR_RESPONSE, description="`rate_limited` or `concurrency_limited`; see Retry-After."),
+    503: OpenApiResponse(ERROR_RESPONSE, description="`overloaded`: the server is at capacity; see Retry-After."),
+}
+EXAMPLE = OpenApiExample(
+    "Speak in MP3", value={"text": "Hello from Voicehub!", "voice": "af_heart", "format": "mp3", "speed": 1.0}, request_only=True
+)
+
+
+def limited(error: Limited) -> APIError:
+    exc = APIError(error.message, code=error.code, status_code=error.status)
+    exc.wait = error.retry_after  # DRF's handler turns `wait` into Retry-After
+    return exc
+
+
+def api_key_of(request):
+    return request.auth if isinstance(request.auth, ApiKey) else None
+
+
+class SynthesisMixin:
+    """Validation, limits and error mapping shared by /tts and /tts/stream."""
+
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    def parse(self, request):
+        organization = request.organization
+        serializer = SynthesisSerializer(
+            data=request.data, context={"max_characters": organization.plan.max_characters_per_request}
+        )
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        try:
+            data["fmt"] = parse_format(data.pop("format"))
+        except UnknownFormat as error:
+            raise APIError(str(error), code="unsupported_format") from None
+        try:
+            get_voice_library().get(data["voice"])
+        except VoiceNotFound:
+            raise voice_not_found(data["voice"]) from None
+        return data
+
+    def kwargs_for(self, request, data):
+        return dict(
+            organization=request.organization,
+            text=data["text"],
+            voice_id=data["voice"],
+            fmt=data["fmt"],
+            speed=data["speed"],
+            normalize=data["normalize"] != "off",
+            store=data["store"],
+            user=request.user if request.user.is_authenticated else None,
+            api_key=api_key_of(request),
+            source=UsageRecord.Source.API if api_key_of(request) else UsageRecord.Source.STUDIO,
+        )
+
+    def limit(self, request):
+        try:
+            check_capacity(get_engine())
+            return check_rate(organization=request.organization, api_key=api_key_of(request))
+        except Limited as error:
+            raise limited(error) from None
+
+    @staticmethod
+    def translate(error):
+        if isinstance(error, QuotaExceeded):
+            return APIError(str(error), code=error.code, status_code=status.HTTP_402_PAYMENT_REQUIRED, resets_at=error.resets_at)
+        if isinstance(error, FormatNotAllowed):
+            return APIError(str(error), code=error.code, status_code=status.HTTP_403_FORBIDDEN)
+        if isinstance(error, VoiceNotFound):
+            return voice_not_found(str(error))
+        if isinstance(error, Limited):
+            return limited(error)
+        return APIError(str(error), code=error.code)
+
+
+class SynthesizeView(SynthesisMixin, APIView):
+    @extend_schema(
+        operation_id="v1_tts",
+        summary="Synthesize speech",
+        description="Returns the whole file in the requested format. Stored in history unless `store` is false.",
+        request=SynthesisSerializer,
+        responses={(200, "audio/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The audio file."), **SYNTHESIS_ERRORS},
+        examples=[EXAMPLE],
+    )
+    def post(self, request):
+        data = self.parse(request)
+        rate = self.limit(request)
+        try:
+            with concurrency_slot(organization=request.organization):
+                result = generation_create(**self.kwargs_for(request, data))
+        except (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError) as error:
+            raise self.translate(error) from None
+        response = HttpResponse(result.content, content_type=result.media_type)
+        response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
+        response["character-cost"] = str(result.characters)
+        if result.generation is not None:
+            response["history-item-id"] = str(result.generation.id)
+        for name, value in rate.headers().items():
+            response[name] = value
+        return response
+
+
+class StreamView(SynthesisMixin, APIView):
+    @extend_schema(
+        operation_id="v1_tts_stream",
+        summary="Stream speech as it is synthesized",
+        description="The same body as /api/v1/tts. Audio is sent sentence by sentence; the stream is a valid file "
+        "(WAV with an unknown-length header, MP3 or Opus frames, raw PCM).",
+        request=SynthesisSerializer,
+        responses={(200, "audio/*"): OpenApiResponse(OpenApiTypes.BINARY), **SYNTHESIS_ERRORS},
+        examples=[EXAMPLE],
+    )
+    def post(self, request):
+        data = self.parse(request)
+        rate = self.limit(request)
+        slot = concurrency_slot(organization=request.organization)
+        try:
+            slot.__enter__()
+        except Limited as error:
+            raise limited(error) from None
+        try:
+            body = generation_stream(**self.kwargs_for(request, data), on_close=lambda: slot.__exit__(None, None, None))
+        except (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError) as error:
+            slot.__exit__(None, None, None)
+            raise self.translate(error) from None
+        except BaseException:
+            slot.__exit__(None, None, None)
+            raise
+        response = StreamingHttpResponse(body, content_type=data["fmt"].media_type)
+        response["character-cost"] = str(len(data["text"]))
+        response["Cache-Control"] = "no-store"
+        for name, value in rate.headers().items():
+            response[name] = value
+        return response
+
+
+class VoicesView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    @extend_schema(operation_id="v1_voices_list", summary="List voices", responses={200: VoiceSerializer(many=True)})
+    def get(self, request):
+        voices = [v for v in get_voice_library().voices.values() if v.available]
+        return Response(VoiceSerializer(voices, many=True).data)
+
+
+class VoiceDetailView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    @extend_schema(operation_id="v1_voices_get", summary="One voice", responses={200: VoiceSerializer, 404: OpenApiResponse(ERROR_RESPONSE)})
+    def get(self, request, voice_id):
+        voice = get_voice_library().voices.get(voice_id)
+        if voice is None or not voice.available:
+            raise voice_not_found(voice_id)
+        data = VoiceSerializer(voice).data
+        data["preview_url"] = f"/api/v1/voices/{voice.id}/preview"
+        return Response(data)
+
+
+class VoicePreviewView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    @extend_schema(operation_id="v1_voices_preview", summary="A short MP3 of the voice (free, cached)",
+                   responses={(200, "audio/mpeg"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)})
+    def get(self, request, voice_id):
+        voice = get_voice_library().voices.get(voice_id)
+        if voice is None or not voice.available:
+            raise voice_not_found(voice_id)
+        content = voice_preview(voice)
+        response = HttpResponse(content, content_type="audio/mpeg")
+        response["Cache-Control"] = "public, max-age=86400"
+        return response
+
+
+class HistoryPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def history_of(request):
+    """The organization's history: the only way any history view reaches a Generation."""
+    return request.organization.generations.all()
+
+
+class HistoryListView(ListAPIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
+    serializer_class = GenerationSerializer
+    pagination_class = HistoryPagination
+
+    @extend_schema(
+        operation_id="v1_history_list",
+        summary="History, newest first",
+        parameters=[
+            OpenApiParameter("voice", str, description="Only this voice."),
+            OpenApiParameter("q", str, description="Text contains (case-insensitive)."),
+            OpenApiParameter("source", str, enum=["api", "studio"]),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="Created on or after this day (UTC)."),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Created on or before this day (UTC)."),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        generations = history_of(self.request)
+        if params.get("voice"):
+            generations = generations.filter(voice=params["voice"])
+        if params.get("q"):
+            generations = generations.filter(text__icontains=params["q"])
+        if params.get("source"):
+            generations = generations.filter(source=params["source"])
+        for name, lookup, day_time in (("from", "created_at__gte", time.min), ("to", "created_at__lte", time.max)):
+            if params.get(name):
+                day = parse_date_param(name, params[name])
+                generations = generations.filter(**{lookup: datetime.combine(day, day_time, tzinfo=UTC)})
+        return generations
+
+
+def parse_date_param(name, value):
+    try:
+        day = parse_date(value)
+    except ValueError:
+        day = None
+    if day is None:
+        raise APIError(f"'{name}' must be a date as YYYY-MM-DD.", code="invalid_date")
+    return day
+
+
+class HistoryDetailView(APIView):
+    def get_permissions(self):
+        scope = ApiKey.Scope.HISTORY_WRITE if self.request.method == "DELETE" else ApiKey.Scope.HISTORY_READ
+        return [HasScope.of(scope)()]
+
+    @extend_schema(operation_id="v1_history_get", summary="One history item", responses={200: GenerationSerializer, 404: OpenApiResponse(ERROR_RESPONSE)})
+    def get(self, request, generation_id):
+        return Response(GenerationSerializer(get_object_or_404(history_of(request), pk=generation_id)).data)
+
+    @extend_schema(operation_id="v1_history_delete", summary="Delete a history item and its audio", responses={204: None, 404: OpenApiResponse(ERROR_RESPONSE)})
+    def delete(self, request, generation_id):
+        generation = get_object_or_404(history_of(request), pk=generation_id)
+        generation.audio.delete(save=False)
+        generation.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HistoryAudioView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
+
+    @extend_schema(operation_id="v1_history_audio", summary="Download a history item's audio", responses={(200, "audio/*"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)})
+    def get(self, request, generation_id):
+        generation = get_object_or_404(history_of(request), pk=generation_id)
+        extension = generation.audio.name.rsplit(".", 1)[-1]
+        response = FileResponse(
+            generation.audio.open("rb"), as_attachment=True, filename=f"voicehub-{generation.id}.{extension}",
+            content_type=generation.content_type,
+        )
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class HistoryDownloadView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
+
+    @extend_schema(operation_id="v1_history_download", summary="Several history items as one zip", request=DownloadSerializer,
+                   responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)})
+    def post(self, request):
+        serializer = DownloadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids = set(serializer.validated_data["ids"])
+        generations = list(history_of(request).filter(pk__in=ids))
+        if len(generations) != len(ids):
+            # Don't say which: an id of another organization must look like a missing one.
+            raise APIError("One or more history items were not found.", code="not_found", status_code=404)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # audio is already compressed
+            for generation in generations:
+                with generation.audio.open("rb") as audio:
+                    archive.writestr(f"{generation.created_at:%Y%m%d-%H%M%S}-{generation.id}.{generation.audio.name.rsplit('.', 1)[-1]}", audio.read())
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = 'attachment; filename="voicehub-history.zip"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class UsageView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.USAGE_READ)]
+
+    @extend_schema(
+        operation_id="v1_usage",
+        summary="Characters used this period, and per day",
+        parameters=[OpenApiParameter("from", OpenApiTypes.DATE), OpenApiParameter("to", OpenApiTypes.DATE)],
+        responses={200: UsageSerializer},
+    )
+    def get(self, request):
+        organization = request.organization
+        organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
+        today = timezone.now().date()
+        start = parse_date_param("from", request.query_params["from"]) if "from" in request.query_params else organization.period_start.date()
+        end = parse_date_param("to", request.query_params["to"]) if "to" in request.query_params else today
+        if end < start or (end - start) > timedelta(days=366):
+            raise APIError("'from' must be before 'to', at most a year apart.", code="invalid_date_range")
+        rows = (
+            organization.usage_records.filter(
+                created_at__gte=datetime.combine(start, time.min, tzinfo=UTC),
+                created_at__lte=datetime.combine(end, time.max, tzinfo=UTC),
+            )
+            .exclude(status=UsageRecord.Status.REFUNDED)
+            .annotate(day=TruncDate("created_at"))
+            .values("day")
+            .annotate(characters=Sum("characters"), requests=Count("id"), audio_seconds=Sum("audio_seconds"))
+            .order_by("day")
+        )
+        return Response(
+            {
+                "characters_used": organization.characters_used,
+                "character_limit": organization.plan.monthly_characters,
+                "period_start": organization.period_start,
+                "resets_at": organization.period_end,
+                "days": [
+                    {"date": row["day"], "characters": row["characters"], "requests": row["requests"], "audio_seconds": round(row["audio_seconds"] or 0, 3)}
+                    for row in rows
+                ],
+            }
+        )
+
+
+class UserView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.USAGE_READ)]
+
+    @extend_schema(operation_id="v1_user", summary="Who these credentials belong to", responses={200: UserInfoSerializer})
+    def get(self, request):
+        organization = request.organization
+        key = api_key_of(request)
+        plan = organization.plan
+        return Response(
+            {
+                "user": {"email": request.user.email, "name": request.user.name} if request.user.is_authenticated else None,
+                "organization": {"name": organization.name, "slug": organization.slug},
+                "api_key": {"name": key.name, "prefix": key.masked, "scopes": key.scopes} if key else None,
+                "plan": {
+                    "slug": plan.slug, "name": plan.name, "monthly_characters": plan.monthly_characters,
+                    "max_characters_per_request": plan.max_characters_per_request,
+                    "requests_per_minute": plan.requests_per_minute, "concurrent_requests": plan.concurrent_requests,
+                    "allowed_formats": plan.allowed_formats, "history_retention_days": plan.history_retention_days,
+                },
+            }
+        )

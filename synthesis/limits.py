@@ -1,0 +1,111 @@
+"""
+Request limits that hold across processes: counters in the shared cache
+(Redis when REDIS_URL is set, so every web process sees the same counts).
+
+- requests per minute, per API key and per organization (fixed one-minute windows);
+- concurrent syntheses per organization (a counter held for the request's life);
+- the machine itself: when the inference queue is too deep, 503 `overloaded`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+WINDOW = 60
+# A crashed process cannot decrement its slot; the counter then heals itself.
+CONCURRENCY_TTL = 15 * 60
+
+
+@dataclass
+class Limited(Exception):
+    code: str
+    status: int
+    message: str
+    retry_after: int
+    limit: int = 0
+    reset: int = 0
+
+    def __str__(self):
+        return self.message
+
+
+@dataclass(frozen=True)
+class RateState:
+    limit: int
+    remaining: int
+    reset: int
+
+    def headers(self) -> dict[str, str]:
+        # The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers).
+        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining), "RateLimit-Reset": str(self.reset)}
+
+
+def _incr(key: str, timeout: int) -> int:
+    for _ in range(3):
+        cache.add(key, 0, timeout=timeout)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            continue
+    return cache.incr(key)
+
+
+def check_rate(*, organization, api_key=None) -> RateState:
+    """Count this request; raise Limited (429 rate_limited) past the plan's requests per minute."""
+    limit = organization.plan.requests_per_minute
+    now = time.time()
+    bucket = int(now // WINDOW)
+    reset = max(1, math.ceil(WINDOW - now % WINDOW))
+    counts = [_incr(f"rl:org:{organization.pk}:{bucket}", WINDOW + 5)]
+    if api_key is not None:
+        counts.append(_incr(f"rl:key:{api_key.pk}:{bucket}", WINDOW + 5))
+    used = max(counts)
+    if used > limit:
+        raise Limited(
+            code="rate_limited",
+            status=429,
+            message=f"Too many requests: your plan allows {limit} per minute. Retry in {reset} s.",
+            retry_after=reset,
+            limit=limit,
+            reset=reset,
+        )
+    return RateState(limit=limit, remaining=max(0, limit - used), reset=reset)
+
+
+@contextmanager
+def concurrency_slot(*, organization):
+    """Hold one of the organization's concurrent synthesis slots, or raise 429 concurrency_limited."""
+    limit = organization.plan.concurrent_requests
+    key = f"conc:org:{organization.pk}"
+    held = _incr(key, CONCURRENCY_TTL)
+    try:
+        if held > limit:
+            raise Limited(
+                code="concurrency_limited",
+                status=429,
+                message=f"Your plan allows {limit} concurrent synthesis request(s); wait for one to finish.",
+                retry_after=1,
+                limit=limit,
+            )
+        yield
+    finally:
+        try:
+            cache.decr(key)
+        except ValueError:
+            pass
+
+
+def check_capacity(engine) -> None:
+    """503 `overloaded` when this machine already has more queued than it can start soon."""
+    if engine.saturated():
+        raise Limited(
+            code="overloaded",
+            status=503,
+            message="The service is at capacity; retry shortly.",
+            retry_after=2,
+        )

@@ -1,0 +1,2 @@
+# Placeholder until the compatibility routes land (being written now).
+urlpatterns: list = []
