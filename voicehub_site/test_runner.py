@@ -62,7 +62,7 @@ class PytestTestRunner:
         return failures or self._scale_out_pass(argv)
 
     def _scale_out_pass(self, argv) -> int:
-        """The database and cache tests again, on PostgreSQL and Redis."""
+        """The database and cache tests again, on PostgreSQL and Redis, and the multi-server tests."""
         missing = [url for url in (POSTGRES_URL, REDIS_URL) if not _reachable(url)]
         if missing:
             message = f"PostgreSQL/Redis not reachable at {', '.join(missing)}: the scale-out pass did not run."
@@ -72,6 +72,6 @@ class PytestTestRunner:
             print(f"SKIPPED: {message}", flush=True)
             return 0
         print(f"\nScale-out pass: DATABASE_URL={POSTGRES_URL} REDIS_URL={REDIS_URL}", flush=True)
-        env = dict(os.environ, DATABASE_URL=POSTGRES_URL, REDIS_URL=REDIS_URL)
-        command = [sys.executable, "-m", "pytest", *argv, "-m", "not model", "-p", "no:cacheprovider"]
+        env = dict(os.environ, DATABASE_URL=POSTGRES_URL, REDIS_URL=REDIS_URL, VOICEHUB_SCALEOUT_PASS="1")
+        command = [sys.executable, "-m", "pytest", *argv, "-m", "not model or scaleout", "-p", "no:cacheprovider"]
         return subprocess.run(command, cwd=settings.BASE_DIR, env=env).returncode
