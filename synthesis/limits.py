@@ -109,3 +109,22 @@ def check_capacity(engine) -> None:
             message="The service is at capacity; retry shortly.",
             retry_after=2,
         )
+
+
+def client_ip(request) -> str:
+    """The client's address for anonymous limits.
+
+    X-Forwarded-For is trusted only as far as TRUSTED_PROXY_COUNT proxies of
+    ours append to it: the entry that many places from the right is the one
+    our outermost proxy saw. Anything further left is whatever the client sent.
+    """
+    from django.conf import settings
+
+    proxies = settings.ALLAUTH_TRUSTED_PROXY_COUNT
+    remote = request.META.get("REMOTE_ADDR", "")
+    if proxies <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(forwarded) < proxies:
+        return remote
+    return forwarded[-proxies]
