@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -39,6 +39,7 @@ from .serializers import (
     UserInfoSerializer,
     VoiceSerializer,
 )
+from .streaming import streaming_response
 from .services import (
     FormatNotAllowed,
     generation_create,
@@ -181,7 +182,7 @@ class StreamView(SynthesisMixin, APIView):
         except BaseException:
             slot.__exit__(None, None, None)
             raise
-        response = StreamingHttpResponse(body, content_type=data["fmt"].media_type)
+        response = streaming_response(request._request, body, data["fmt"].media_type)
         response["character-cost"] = str(len(data["text"]))
         response["Cache-Control"] = "no-store"
         for name, value in rate.headers().items():
