@@ -7,6 +7,7 @@ DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis for the scale-out.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -162,8 +163,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    # A file, not memory, so tests can race requests from several processes.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # A file, not memory, so tests can race requests from several processes;
+    # one per test run, so two runs on one machine don't share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"voicehub-test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
