@@ -366,3 +366,24 @@ def test_user_says_whose_key_it_is(alice, cast):
 def test_anonymous_calls_to_the_v1_api_are_401(client):
     for path in ["/api/v1/voices", "/api/v1/history", "/api/v1/usage", "/api/v1/user"]:
         assert client.get(path).status_code == 401, path
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"text": "Hi", "format": 5},
+        {"text": "Hi", "format": None},
+        {"text": "Hi", "normalize": "sometimes"},
+        {"text": "Hi", "store": "perhaps"},
+        {"text": "Hi", "voice": "af_bella(" + "9" * 400 + ")+af_sky"},
+        {"text": "Hi", "voice": "+".join(["af_bella"] * 50)},
+        {"text": "Hi", "speed": "NaN"},
+        {"text": ["Hi"]},
+        ["Hi"],
+    ],
+)
+def test_a_malformed_v1_body_is_a_4xx_with_a_code(alice, body):
+    response = alice.post("/api/v1/tts", data=json.dumps(body), content_type="application/json")
+
+    assert 400 <= response.status_code < 500, response.content[:200]
+    assert response.json()["code"]
