@@ -3,6 +3,7 @@ The native API, /api/v1/…: synthesis in every format, streaming, voices,
 history, usage. Every view is scoped to the organization of the credentials.
 """
 
+import base64
 import io
 import zipfile
 from datetime import UTC, datetime, time, timedelta
@@ -14,8 +15,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -42,8 +43,10 @@ from .serializers import (
 from .streaming import streaming_response
 from .services import (
     FormatNotAllowed,
+    TimestampsUnavailable,
     generation_create,
     generation_stream,
+    generation_with_timestamps,
     get_engine,
     get_voice_library,
     voice_preview,
@@ -403,3 +406,60 @@ class UserView(APIView):
                 },
             }
         )
+
+
+def _alignment_schema(name):
+    return inline_serializer(
+        name,
+        {
+            "characters": serializers.ListField(child=serializers.CharField()),
+            "character_start_times_seconds": serializers.ListField(child=serializers.FloatField()),
+            "character_end_times_seconds": serializers.ListField(child=serializers.FloatField()),
+        },
+    )
+
+
+class SynthesizeWithTimestampsView(SynthesisMixin, APIView):
+    @extend_schema(
+        operation_id="v1_tts_with_timestamps",
+        summary="Synthesize speech with character timestamps",
+        description="The same body as /api/v1/tts. Returns the audio (base64) and when each character is spoken, "
+        "from the model's own phoneme durations: `alignment` over the text as sent, `normalized_alignment` over "
+        "the text as spoken (numbers and symbols written out), as ElevenLabs' /with-timestamps does.",
+        request=SynthesisSerializer,
+        responses={
+            200: inline_serializer(
+                "SpeechWithTimestamps",
+                {
+                    "audio_base64": serializers.CharField(),
+                    "alignment": _alignment_schema("Alignment"),
+                    "normalized_alignment": _alignment_schema("NormalizedAlignment"),
+                    "history_item_id": serializers.UUIDField(allow_null=True),
+                },
+            ),
+            **SYNTHESIS_ERRORS,
+        },
+        examples=[EXAMPLE],
+    )
+    def post(self, request):
+        data = self.parse(request)
+        rate = self.limit(request)
+        try:
+            with concurrency_slot(organization=request.organization):
+                result = generation_with_timestamps(**self.kwargs_for(request, data))
+        except TimestampsUnavailable as error:
+            raise APIError(str(error), code=error.code, status_code=status.HTTP_503_SERVICE_UNAVAILABLE) from None
+        except (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError) as error:
+            raise self.translate(error) from None
+        response = Response(
+            {
+                "audio_base64": base64.b64encode(result.content).decode("ascii"),
+                "alignment": result.alignment,
+                "normalized_alignment": result.normalized_alignment,
+                "history_item_id": str(result.generation.id) if result.generation is not None else None,
+            }
+        )
+        response["character-cost"] = str(result.characters)
+        for name, value in rate.headers().items():
+            response[name] = value
+        return response

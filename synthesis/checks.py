@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
-from .engine.assets import MODEL_SIZE
+from .engine.assets import MODEL_SIZE, timed_model_path
 from .engine.voices import VoiceLibrary
 
 INSTALL_HINT = "Run: python manage.py install_assets"
@@ -23,6 +23,18 @@ def check_assets(app_configs=None, **kwargs):
                 f"The Kokoro model at {model} is {model.stat().st_size} bytes, expected {MODEL_SIZE}: it is corrupt.",
                 hint=INSTALL_HINT,
                 id="synthesis.E002",
+            )
+        )
+
+    timed = timed_model_path(model)
+    if not timed.is_file():
+        # Existence only, like E001: install_assets derives it again in
+        # memory and replaces it unless it is byte for byte the same.
+        errors.append(
+            Error(
+                f"The timed Kokoro model (the model with a 'duration' output, for timestamps) is missing: {timed}",
+                hint=INSTALL_HINT,
+                id="synthesis.E005",
             )
         )
 

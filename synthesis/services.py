@@ -24,7 +24,8 @@ from accounts.models import ApiKey, Organization, UsageRecord, User
 from accounts.quota import quota_refund, quota_reserve, quota_settle
 
 from .audio import OutputFormat, StreamEncoder, encode, encode_wav, parse_format, time_stretch
-from .engine.core import Engine, EngineError, check_speed
+from .engine import timing
+from .engine.core import AudioChunk, Engine, EngineError, check_speed
 from .engine.voices import VoiceLibrary
 from .models import Generation
 
@@ -178,34 +179,11 @@ def generation_create(
     output up or down further without changing pitch, for speeds beyond the
     model's own 0.5-2.0 (OpenAI and ElevenLabs accept 0.25-4.0).
     """
-    engine = get_engine()
-    voice = engine.voices.get(voice_id)
-    speed = check_speed(speed)
-    _check_format(organization, fmt)
-    record = quota_reserve(
-        organization=organization, characters=len(text), voice=voice.id, user=user, api_key=api_key, source=source
+    generated, _ = _generation_run(
+        organization=organization, text=text, voice_id=voice_id, fmt=fmt, speed=speed, normalize=normalize,
+        store=store, user=user, api_key=api_key, source=source, stretch=stretch, timed=False,
     )
-    try:
-        audio = engine.synthesize(text, voice.id, speed, normalize=normalize)
-        if stretch != 1.0:
-            audio = time_stretch(audio, engine.sample_rate, stretch)
-        content = encode(audio, engine.sample_rate, fmt)
-    except EngineError as error:
-        quota_refund(record=record, error_code=error.code)
-        raise
-    except BaseException:
-        quota_refund(record=record, error_code="internal_error")
-        raise
-    seconds = len(audio) / engine.sample_rate
-    with transaction.atomic():
-        quota_settle(record=record, audio_seconds=seconds)
-        generation = (
-            _store(organization=organization, user=user, api_key=api_key, record=record, source=source, text=text,
-                   voice=voice.id, speed=speed * stretch, fmt=fmt, content=content, seconds=seconds)
-            if store
-            else None
-        )
-    return Generated(content, fmt.media_type, fmt.extension, len(text), seconds, generation)
+    return generated
 
 
 def generation_stream(
@@ -279,7 +257,40 @@ def generation_stream(
             if on_close is not None:
                 on_close()
 
-    return body()
+    def abandon() -> None:
+        # Closed before the first byte was asked for: a generator that never
+        # started runs no `finally`, so the reservation and the caller's slot
+        # would otherwise stay taken.
+        quota_refund(record=record, error_code="client_closed")
+        if on_close is not None:
+            on_close()
+
+    return ClosingStream(body(), on_abandon=abandon)
+
+
+class ClosingStream:
+    """An iterator over a generator whose close() also covers the never-started case."""
+
+    def __init__(self, generator: Iterator[bytes], *, on_abandon):
+        self._generator = generator
+        self._on_abandon = on_abandon
+        self._started = False
+        self._closed = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        self._started = True
+        return next(self._generator)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if not self._started:
+            self._on_abandon()
+        self._generator.close()
 
 
 def voice_preview(voice) -> bytes:
@@ -294,3 +305,107 @@ def voice_preview(voice) -> bytes:
     if not default_storage.exists(name):  # two first requests at once: keep one file
         default_storage.save(name, ContentFile(content))
     return content
+
+
+# -- timestamps ----------------------------------------------------------------
+
+
+class TimestampsUnavailable(Exception):
+    """The model in use reports no durations: the timed model is not installed."""
+
+    code = "timestamps_unavailable"
+
+
+@dataclass
+class GeneratedWithTimestamps(Generated):
+    """A Generated file, plus when each character is spoken (ElevenLabs' alignment objects).
+
+    `alignment` is over the text as written; `normalized_alignment` over the
+    text as spoken (numbers, symbols and abbreviations written out, sentences
+    joined by one space). See synthesis.engine.timing for how both are built.
+    """
+
+    alignment: dict
+    normalized_alignment: dict
+
+
+def _generation_run(
+    *, organization, text, voice_id, fmt, speed, normalize, store, user, api_key, source, stretch, timed: bool
+) -> tuple[Generated, list[AudioChunk] | None]:
+    """generation_create's work, also handing back the chunks (with their word timings) when `timed`."""
+    engine = get_engine()
+    voice = engine.voices.get(voice_id)
+    speed = check_speed(speed)
+    _check_format(organization, fmt)
+    record = quota_reserve(
+        organization=organization, characters=len(text), voice=voice.id, user=user, api_key=api_key, source=source
+    )
+    chunks = None
+    try:
+        if timed:
+            # What engine.synthesize does, keeping the chunks: same audio.
+            chunks = list(engine.stream(text, voice.id, speed, normalize=normalize, quick_start=False))
+            audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
+        else:
+            audio = engine.synthesize(text, voice.id, speed, normalize=normalize)
+        if stretch != 1.0:
+            audio = time_stretch(audio, engine.sample_rate, stretch)
+        content = encode(audio, engine.sample_rate, fmt)
+    except EngineError as error:
+        quota_refund(record=record, error_code=error.code)
+        raise
+    except BaseException:
+        quota_refund(record=record, error_code="internal_error")
+        raise
+    seconds = len(audio) / engine.sample_rate
+    with transaction.atomic():
+        quota_settle(record=record, audio_seconds=seconds)
+        generation = (
+            _store(organization=organization, user=user, api_key=api_key, record=record, source=source, text=text,
+                   voice=voice.id, speed=speed * stretch, fmt=fmt, content=content, seconds=seconds)
+            if store
+            else None
+        )
+    return Generated(content, fmt.media_type, fmt.extension, len(text), seconds, generation), chunks
+
+
+def generation_with_timestamps(
+    *,
+    organization: Organization,
+    text: str,
+    voice_id: str,
+    fmt: OutputFormat,
+    speed: float = 1.0,
+    normalize: bool = True,
+    store: bool = True,
+    user: User | None = None,
+    api_key: ApiKey | None = None,
+    source: str = UsageRecord.Source.API,
+    stretch: float = 1.0,
+) -> GeneratedWithTimestamps:
+    """generation_create, plus when each character of the text is spoken.
+
+    The times come from the durations the model predicts for each phoneme,
+    returned by the same model call as the audio (no extra cost). Raises what
+    generation_create raises, and TimestampsUnavailable (before charging)
+    when the timed model is not installed.
+    """
+    engine = get_engine()
+    if not engine.has_timings:
+        raise TimestampsUnavailable("Timestamps are unavailable: the timed model is not installed on this server.")
+    generated, chunks = _generation_run(
+        organization=organization, text=text, voice_id=voice_id, fmt=fmt, speed=speed, normalize=normalize,
+        store=store, user=user, api_key=api_key, source=source, stretch=stretch, timed=True,
+    )
+    rate = engine.sample_rate
+    raw_seconds = sum(len(c.audio) for c in chunks) / rate
+    # time_stretch changes the length by ~1/stretch; scale by what it did.
+    scale = generated.seconds / raw_seconds if raw_seconds else 1.0
+    spoken, words = timing.timeline([(c.text, c.words, len(c.audio) / rate) for c in chunks], scale)
+    voice = engine.voices.get(voice_id)
+    written = timing.carry_over(words, spoken, text, lambda t: engine.spoken_form(t, voice, normalize=normalize))
+    return GeneratedWithTimestamps(
+        **vars(generated),
+        alignment=timing.alignment(written, text, generated.seconds),
+        normalized_alignment=timing.alignment(words, spoken, generated.seconds),
+    )

@@ -27,5 +27,10 @@ async def _as_async(generator: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 
 def streaming_response(request, generator: Iterator[bytes], content_type: str) -> StreamingHttpResponse:
-    body = _as_async(generator) if isinstance(request, ASGIRequest) else generator
-    return StreamingHttpResponse(body, content_type=content_type)
+    if not isinstance(request, ASGIRequest):
+        return StreamingHttpResponse(generator, content_type=content_type)  # Django closes it
+    response = StreamingHttpResponse(_as_async(generator), content_type=content_type)
+    # An async generator that never started ignores aclose(), and Django only
+    # registers close() methods: make sure the response's close reaches ours.
+    response._resource_closers.append(generator.close)
+    return response

@@ -7,6 +7,7 @@ app_name = "api_v1"
 urlpatterns = [
     path("tts", api_v1.SynthesizeView.as_view(), name="tts"),
     path("tts/stream", api_v1.StreamView.as_view(), name="tts-stream"),
+    path("tts/with-timestamps", api_v1.SynthesizeWithTimestampsView.as_view(), name="tts-timestamps"),
     path("voices", api_v1.VoicesView.as_view(), name="voices"),
     path("voices/<str:voice_id>", api_v1.VoiceDetailView.as_view(), name="voice"),
     path("voices/<str:voice_id>/preview", api_v1.VoicePreviewView.as_view(), name="voice-preview"),

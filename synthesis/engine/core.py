@@ -6,10 +6,16 @@ process is shared by every request (`InferenceSession.run` is thread-safe and
 releases the GIL); model calls go through a bounded thread pool sized to the
 machine, so concurrent requests queue for a slot instead of fighting over
 cores.
+
+The session is the "timed" model when it is installed (the same graph with
+each token's predicted duration as a second output, derived by
+install_assets): the durations come out of the same call as the audio, so
+every chunk carries word timestamps at no extra cost.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -23,12 +29,17 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from kokoro_onnx.session import input_dtypes, resolve_providers
+from kokoro_onnx.sliding import token_edges
 from kokoro_onnx.trim import trim
 
+from .assets import TIMED_OUTPUT, timed_model_path
 from .chunking import Chunk, plan_chunks
 from .normalize import normalize as normalize_english
-from .phonemes import phonemize, tokenize
+from .phonemes import VOCAB, phonemize, tokenize
+from .timing import WordTiming, word_timings
 from .voices import Voice, VoiceLibrary
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 24_000
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
@@ -63,6 +74,9 @@ class AudioChunk:
     text: str
     index: int
     total: int
+    # When each spoken word of `text` is said, in seconds from the start of
+    # `audio`; empty when the model in use reports no durations.
+    words: tuple[WordTiming, ...] = ()
 
 
 def clean_text(text: str) -> str:
@@ -101,7 +115,20 @@ class Engine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(model_path), options, providers=resolve_providers())
+        # VOICEHUB_MODEL_PATH names the verified model; the timed one lives beside it.
+        timed = timed_model_path(Path(model_path))
+        self.model_path = timed if timed.is_file() else Path(model_path)
+        self.session = ort.InferenceSession(str(self.model_path), options, providers=resolve_providers())
+        outputs = [output.name for output in self.session.get_outputs()]
+        self._audio_output = outputs[0]
+        # The name kokoro-onnx looks for, too.
+        self.has_timings = TIMED_OUTPUT in outputs
+        if not self.has_timings:
+            log.warning(
+                "%s is missing, so the model reports no durations and timestamps are unavailable; "
+                "run: python manage.py install_assets",
+                timed,
+            )
         self._dtypes = input_dtypes(self.session)
         self._tokens_input = "input_ids" if "input_ids" in self._dtypes else "tokens"
         self.voices = voices
@@ -117,22 +144,46 @@ class Engine:
 
     # -- the raw model -------------------------------------------------------
 
-    def infer(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
-        """One model call on at most 510 tokens: the raw audio, untrimmed."""
+    def infer(self, tokens: list[int], style: np.ndarray, speed: float, *, durations: bool = False):
+        """One model call on at most 510 tokens: the raw audio, untrimmed.
+
+        With `durations`, (audio, frames per token) instead: see infer_timed.
+        Every model call goes through here (the pool test counts them).
+        """
         feeds = {
             self._tokens_input: np.array([[0, *tokens, 0]], dtype=self._dtypes[self._tokens_input]),
             "style": np.asarray(style, dtype=self._dtypes["style"]).reshape(1, -1),
             "speed": np.array([speed], dtype=self._dtypes["speed"]),
         }
-        return np.asarray(self.session.run(None, feeds)[0], dtype=np.float32).ravel()
+        timed = durations and self.has_timings
+        outputs = self.session.run([self._audio_output, TIMED_OUTPUT] if timed else [self._audio_output], feeds)
+        audio = np.asarray(outputs[0], dtype=np.float32).ravel()
+        if not durations:
+            return audio
+        return audio, (np.asarray(outputs[1]).ravel() if timed else None)
+
+    def infer_timed(self, tokens: list[int], style: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray | None]:
+        """One model call: the raw audio and the frames (600 samples) spent on each token.
+
+        The durations have len(tokens) + 2 entries (the pad at each end
+        included) and sum to exactly len(audio) / 600; None when the model in
+        use reports no durations (the timed model is not installed).
+        """
+        return self.infer(tokens, style, speed, durations=True)
 
     # -- text to chunks ------------------------------------------------------
 
-    def prepare(self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False) -> tuple[Voice, list[Chunk]]:
-        voice = self.voices.get(voice_id)
+    @staticmethod
+    def spoken_form(text: str, voice: Voice, *, normalize: bool = True) -> str:
+        """The text as the engine will say it: unspeakable characters gone, English normalized."""
         text = clean_text(text)
         if normalize and voice.is_english:
             text = normalize_english(text)
+        return text
+
+    def prepare(self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False) -> tuple[Voice, list[Chunk]]:
+        voice = self.voices.get(voice_id)
+        text = self.spoken_form(text, voice, normalize=normalize)
         chunks = plan_chunks(text, lambda t: phonemize(t, voice.language), quick_start=quick_start)
         if not chunks:
             raise NothingToSay("the text contains nothing that can be spoken")
@@ -140,10 +191,22 @@ class Engine:
 
     # -- synthesis -----------------------------------------------------------
 
-    def _render(self, chunk: Chunk, style_table: np.ndarray, speed: float, last: bool) -> np.ndarray:
-        tokens = tokenize(chunk.phonemes)
-        audio = self.infer(tokens, style_table[len(tokens) - 1], speed)
-        audio, _ = trim(audio)
+    def _render(
+        self, chunk: Chunk, style_table: np.ndarray, speed: float, last: bool
+    ) -> tuple[np.ndarray, tuple[WordTiming, ...]]:
+        """One chunk's audio (trimmed, faded, with its pause after) and when its words are said."""
+        phonemes = "".join(p for p in chunk.phonemes if p in VOCAB)  # one phoneme per token
+        tokens = tokenize(phonemes)
+        raw, durations = self.infer_timed(tokens, style_table[len(tokens) - 1], speed)
+        audio, (head, _) = trim(raw)
+        words: tuple[WordTiming, ...] = ()
+        if durations is not None:
+            # As kokoro-onnx's _create_batch: edges[i] is the sample where
+            # phoneme i starts (the leading pad's edge dropped), moved by what
+            # the trim cut off the front. The fade and the pause appended
+            # below leave every edge where it is.
+            edges = np.clip(token_edges(durations, len(raw))[1:] - head, 0, len(audio))
+            words = tuple(word_timings(chunk.text, phonemes, edges, SAMPLE_RATE))
         if len(audio) > 2 * _FADE:
             ramp = np.linspace(0.0, 1.0, _FADE, dtype=np.float32)
             audio = audio.copy()
@@ -151,7 +214,7 @@ class Engine:
             audio[-_FADE:] *= ramp[::-1]
         if not last and chunk.pause:
             audio = np.concatenate([audio, np.zeros(int(chunk.pause / speed * SAMPLE_RATE), dtype=np.float32)])
-        return audio
+        return audio, words
 
     def stream(
         self,
@@ -182,9 +245,9 @@ class Engine:
         try:
             for index in range(total):
                 following = submit(index + 1) if index + 1 < total else None
-                audio = pending.result()
+                audio, words = pending.result()
                 pending = following
-                yield AudioChunk(audio=audio, text=chunks[index].text, index=index, total=total)
+                yield AudioChunk(audio=audio, text=chunks[index].text, index=index, total=total, words=words)
         finally:
             if pending is not None:
                 pending.cancel()

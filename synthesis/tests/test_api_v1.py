@@ -387,3 +387,18 @@ def test_a_malformed_v1_body_is_a_4xx_with_a_code(alice, body):
 
     assert 400 <= response.status_code < 500, response.content[:200]
     assert response.json()["code"]
+
+
+@pytest.mark.model
+def test_a_stream_closed_before_its_first_byte_refunds_everything(cast, engine):
+    from synthesis.audio import parse_format
+    from synthesis.services import generation_stream
+
+    released = []
+    stream = generation_stream(organization=cast.org_a, text="Never heard.", voice_id="af", fmt=parse_format("wav"),
+                               on_close=lambda: released.append(True))
+    stream.close()
+
+    assert UsageRecord.objects.get().status == "refunded"
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == 0 and released == [True]
