@@ -1,2 +1,48 @@
-# Placeholder until the compatibility routes land (being written now).
-urlpatterns: list = []
+"""
+Drop-in routes for OpenAI's and ElevenLabs' SDKs, at the paths those SDKs call.
+
+OpenAI clients use base_url ".../v1"; ElevenLabs clients use base_url "..." (the SDK adds /v1).
+Both SDKs call GET /v1/models, and they expect different shapes: ElevenLabs' SDK authenticates
+with `xi-api-key`, OpenAI's with `Authorization: Bearer`, so the header says which one is asking.
+"""
+
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from . import compat_elevenlabs as elevenlabs
+from . import compat_openai as openai
+
+app_name = "compat"
+
+_openai_models = openai.ModelsView.as_view()
+_elevenlabs_models = elevenlabs.ModelsView.as_view()
+
+
+@csrf_exempt
+def models(request):
+    view = _elevenlabs_models if "xi-api-key" in request.headers else _openai_models
+    return view(request)
+
+
+urlpatterns = [
+    # OpenAI
+    path("v1/audio/speech", openai.SpeechView.as_view(), name="openai-speech"),
+    path("v1/models", models, name="models"),
+    path("v1/models/<str:model_id>", openai.ModelDetailView.as_view(), name="openai-model"),
+    # ElevenLabs
+    path("v1/text-to-speech/<str:voice_id>", elevenlabs.TextToSpeechView.as_view(), name="elevenlabs-tts"),
+    path("v1/text-to-speech/<str:voice_id>/stream", elevenlabs.TextToSpeechStreamView.as_view(), name="elevenlabs-tts-stream"),
+    path(
+        "v1/text-to-speech/<str:voice_id>/with-timestamps",
+        elevenlabs.TextToSpeechWithTimestampsView.as_view(),
+        name="elevenlabs-tts-timestamps",
+    ),
+    path("v1/voices", elevenlabs.VoicesView.as_view(), name="elevenlabs-voices"),
+    path("v2/voices", elevenlabs.VoicesSearchView.as_view(), name="elevenlabs-voices-search"),
+    path("v1/voices/<str:voice_id>", elevenlabs.VoiceDetailView.as_view(), name="elevenlabs-voice"),
+    path("v1/user", elevenlabs.UserView.as_view(), name="elevenlabs-user"),
+    path("v1/user/subscription", elevenlabs.SubscriptionView.as_view(), name="elevenlabs-subscription"),
+    path("v1/history", elevenlabs.HistoryView.as_view(), name="elevenlabs-history"),
+    path("v1/history/<str:history_item_id>", elevenlabs.HistoryItemView.as_view(), name="elevenlabs-history-item"),
+    path("v1/history/<str:history_item_id>/audio", elevenlabs.HistoryAudioView.as_view(), name="elevenlabs-history-audio"),
+]

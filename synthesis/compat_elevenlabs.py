@@ -1,0 +1,502 @@
+"""
+ElevenLabs' API on Voicehub: text to speech (whole and streamed), voices, models, user,
+subscription and history, in ElevenLabs' shapes.
+
+Point the official SDK at us (`ElevenLabs(api_key="vh_...", base_url="https://voicehub...")`)
+and it works unchanged. The SDK sends the key as `xi-api-key`, which ApiKeyAuthentication
+accepts; everything is scoped to the key's organization, with the native API's scopes, limits
+and ledger. Voice ids are Voicehub's (Kokoro's) ids.
+"""
+
+import base64
+import uuid
+from datetime import UTC, datetime
+
+from django.db.models import Q
+from django.urls import reverse
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey, Plan
+from accounts.permissions import HasScope
+
+from . import api_v1
+from .api_errors import APIError, exception_handler
+from .api_v1 import api_key_of, history_of
+from .audio import UnknownFormat, parse_format
+from .compat_openai import (
+    COMPAT_MAX_SPEED,
+    COMPAT_MIN_SPEED,
+    CompatSynthesisMixin,
+    IgnoreAccept,
+    audio_response,
+    split_speed,
+    stream_response,
+)
+from .engine.voices import VoiceNotFound
+from .serializers import NumberField, StringField, TTSRequestSerializer
+from .services import TimestampsUnavailable, generation_with_timestamps, get_voice_library
+
+# --------------------------------------------------------------------------------------------
+# Errors: {"detail": {"status": "<code>", "message": "..."}}
+
+
+def elevenlabs_exception_handler(exc, context):
+    """The native error, reshaped as ElevenLabs'. Invalid bodies are 422, as ElevenLabs answers them."""
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    native = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        response.status_code = 422
+    detail = {"status": native.get("code") or "error", "message": native.get("detail", "")}
+    if native.get("resets_at"):
+        detail["resets_at"] = native["resets_at"]
+    response.data = {"detail": detail}
+    return response
+
+
+class ElevenLabsMixin:
+    content_negotiation_class = IgnoreAccept
+    schema = None  # ElevenLabs documents this API; Voicehub's schema is the native one
+
+    def get_exception_handler(self):
+        return elevenlabs_exception_handler
+
+
+class ElevenLabsView(ElevenLabsMixin, APIView):
+    pass
+
+
+def voice_not_found(voice_id):
+    return APIError(f"A voice with the voice_id {voice_id!r} was not found.", code="voice_not_found", status_code=404)
+
+
+def history_item_not_found(history_item_id):
+    return APIError(
+        f"A history item with the id {history_item_id!r} was not found.", code="history_item_not_found", status_code=404
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/text-to-speech/{voice_id} and /v1/text-to-speech/{voice_id}/stream
+
+
+class VoiceSettingsSerializer(serializers.Serializer):
+    stability = NumberField(required=False, allow_null=True)
+    similarity_boost = NumberField(required=False, allow_null=True)
+    style = NumberField(required=False, allow_null=True)
+    use_speaker_boost = serializers.BooleanField(required=False, allow_null=True)
+    speed = NumberField(required=False, allow_null=True, field_code="invalid_speed")
+
+    def validate_speed(self, speed):
+        if speed is not None and not COMPAT_MIN_SPEED <= speed <= COMPAT_MAX_SPEED:
+            raise serializers.ValidationError(
+                f"must be between {COMPAT_MIN_SPEED} and {COMPAT_MAX_SPEED}, got {speed}.", code="invalid_speed"
+            )
+        return speed
+
+
+class TextToSpeechSerializer(serializers.Serializer):
+    text = StringField(trim_whitespace=False, allow_blank=True)
+    model_id = StringField(required=False, allow_null=True, max_length=100, help_text="Any model id: all are Kokoro-82M here.")
+    voice_settings = VoiceSettingsSerializer(required=False, allow_null=True)
+    apply_text_normalization = serializers.ChoiceField(choices=["auto", "on", "off"], required=False, allow_null=True)
+
+    validate_text = TTSRequestSerializer.validate_text  # empty text, the plan's per-request limit
+
+
+# What we act on; any other field (seed, previous_text, language_code, ...) is accepted and ignored.
+USED_FIELDS = {"text", "model_id", "voice_settings", "apply_text_normalization"}
+USED_QUERY = {"output_format", "enable_logging"}
+
+
+def ignored_parameters(request) -> list[str]:
+    """The parameters a client sent that change nothing here, for the x-voicehub-ignored header."""
+    ignored = [name for name, value in request.data.items() if name not in USED_FIELDS and value not in (None, "", [], {})]
+    settings = request.data.get("voice_settings") or {}
+    ignored += [f"voice_settings.{name}" for name, value in settings.items() if name != "speed" and value is not None]
+    ignored += [name for name, value in request.query_params.items() if name not in USED_QUERY and value]
+    return ignored
+
+
+class TextToSpeechMixin(CompatSynthesisMixin, ElevenLabsMixin):
+    def parse_request(self, request, voice_id):
+        serializer = TextToSpeechSerializer(
+            data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
+        )
+        serializer.is_valid(raise_exception=True)
+        body = serializer.validated_data
+        try:
+            fmt = parse_format(request.query_params.get("output_format", "mp3_44100_128"))
+        except UnknownFormat as error:
+            raise APIError(str(error), code="invalid_output_format", status_code=422) from None
+        try:
+            get_voice_library().get(voice_id)
+        except VoiceNotFound:
+            raise voice_not_found(voice_id) from None
+        speed, stretch = split_speed((body.get("voice_settings") or {}).get("speed") or 1.0)
+        data = {
+            "text": body["text"],
+            "voice": voice_id,
+            "fmt": fmt,
+            "speed": speed,
+            "normalize": body.get("apply_text_normalization") or "auto",
+            # enable_logging=false is ElevenLabs' zero-retention mode: nothing kept in history.
+            "store": request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
+        }
+        return data, stretch
+
+    def finalize(self, request, response):
+        ignored = ignored_parameters(request)
+        if ignored:
+            response["x-voicehub-ignored"] = ",".join(ignored)
+        return response
+
+
+class TextToSpeechView(TextToSpeechMixin, APIView):
+    def post(self, request, voice_id):
+        data, stretch = self.parse_request(request, voice_id)
+        result, rate = self.synthesize(request, data, stretch=stretch)
+        return self.finalize(request, audio_response(result, rate))
+
+
+class TextToSpeechWithTimestampsView(TextToSpeechMixin, APIView):
+    """The audio as base64 and when each character is spoken, from the model's own phoneme durations."""
+
+    def post(self, request, voice_id):
+        data, stretch = self.parse_request(request, voice_id)
+        try:
+            result, rate = self.synthesize(request, data, stretch=stretch, run=generation_with_timestamps)
+        except TimestampsUnavailable as error:
+            raise APIError(str(error), code=error.code, status_code=503) from None
+        response = Response(
+            {
+                "audio_base64": base64.b64encode(result.content).decode("ascii"),
+                "alignment": result.alignment,
+                "normalized_alignment": result.normalized_alignment,
+            }
+        )
+        response["character-cost"] = str(result.characters)
+        if result.generation is not None:
+            response["history-item-id"] = str(result.generation.id)
+        for name, value in rate.headers().items():
+            response[name] = value
+        return self.finalize(request, response)
+
+
+class TextToSpeechStreamView(TextToSpeechMixin, APIView):
+    def post(self, request, voice_id):
+        data, stretch = self.parse_request(request, voice_id)
+        body, rate = self.open_stream(request, data, stretch=stretch)
+        return self.finalize(request, stream_response(body, data["fmt"].media_type, len(data["text"]), rate))
+
+
+# --------------------------------------------------------------------------------------------
+# Voices
+
+# eSpeak NG codes of the catalog -> ISO 639-1, as ElevenLabs labels languages.
+_ISO_639_1 = {"cmn": "zh"}
+
+
+def language_id(code: str) -> str:
+    base = code.split("-")[0]
+    return _ISO_639_1.get(base, base)
+
+
+def voice_object(request, voice):
+    return {
+        "voice_id": voice.id,
+        "name": voice.name,
+        "category": "premade",
+        "labels": {
+            "accent": voice.accent.lower(),
+            "gender": voice.gender.lower(),
+            "language": language_id(voice.language),
+            "description": voice.description,
+        },
+        "description": voice.description,
+        # The preview needs the same key (voices:read), as every Voicehub route does.
+        "preview_url": request.build_absolute_uri(reverse("api_v1:voice-preview", kwargs={"voice_id": voice.id})),
+        "available_for_tiers": [],
+        "settings": None,
+        "samples": None,
+        "high_quality_base_model_ids": [],
+        "verified_languages": [
+            {"language": language_id(voice.language), "model_id": "kokoro", "accent": voice.accent.lower(), "locale": voice.language}
+        ],
+        "is_owner": False,
+        "is_legacy": False,
+        "is_mixed": bool(voice.mix),
+    }
+
+
+def available_voices():
+    return [v for v in get_voice_library().voices.values() if v.available]
+
+
+class VoicesView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    def get(self, request):
+        return Response({"voices": [voice_object(request, v) for v in available_voices()]})
+
+
+class VoicesSearchView(ElevenLabsView):
+    """GET /v2/voices: what the SDK's voices.search() calls. The page token is an offset."""
+
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    def get(self, request):
+        params = request.query_params
+        voices = available_voices()
+        if params.get("search"):
+            needle = params["search"].lower()
+            voices = [v for v in voices if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
+        if params.get("category") not in (None, "", "premade"):
+            voices = []
+        start = int_param(params, "next_page_token", default=0, low=0, high=len(voices))
+        size = int_param(params, "page_size", default=10, low=1, high=100)
+        page = voices[start : start + size]
+        more = start + size < len(voices)
+        return Response(
+            {
+                "voices": [voice_object(request, v) for v in page],
+                "has_more": more,
+                "total_count": len(voices),
+                "next_page_token": str(start + size) if more else None,
+            }
+        )
+
+
+def int_param(params, name, *, default, low, high):
+    try:
+        value = int(params.get(name, default))
+    except ValueError:
+        raise APIError(f"'{name}' must be an integer.", code="invalid_parameters", status_code=422) from None
+    return min(max(value, low), high)
+
+
+class VoiceDetailView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    def get(self, request, voice_id):
+        voice = get_voice_library().voices.get(voice_id)
+        if voice is None or not voice.available:
+            raise voice_not_found(voice_id)
+        return Response(voice_object(request, voice))
+
+
+# --------------------------------------------------------------------------------------------
+# Models, user, subscription
+
+# Any model_id is accepted; these are listed so clients that check the id against
+# GET /v1/models find the ones they were written for.
+MODEL_IDS = {
+    "kokoro": "Kokoro-82M",
+    "eleven_multilingual_v2": "Kokoro-82M (as Eleven Multilingual v2)",
+    "eleven_turbo_v2_5": "Kokoro-82M (as Eleven Turbo v2.5)",
+    "eleven_flash_v2_5": "Kokoro-82M (as Eleven Flash v2.5)",
+}
+
+
+def model_objects(organization):
+    languages = {}
+    for voice in available_voices():
+        languages.setdefault(language_id(voice.language), voice.language_name)
+    free = Plan.objects.filter(slug="free").values_list("max_characters_per_request", flat=True).first()
+    per_request = organization.plan.max_characters_per_request
+    return [
+        {
+            "model_id": model_id,
+            "name": name,
+            "description": "Kokoro-82M, served by Voicehub. Every model id speaks with the same model.",
+            "can_be_finetuned": False,
+            "can_do_text_to_speech": True,
+            "can_do_voice_conversion": False,
+            "can_use_style": False,
+            "can_use_speaker_boost": False,
+            "serves_pro_voices": False,
+            "token_cost_factor": 1.0,
+            "requires_alpha_access": False,
+            "max_characters_request_free_user": free or per_request,
+            "max_characters_request_subscribed_user": per_request,
+            "maximum_text_length_per_request": per_request,
+            "languages": [{"language_id": code, "name": name} for code, name in languages.items()],
+        }
+        for model_id, name in MODEL_IDS.items()
+    ]
+
+
+class ModelsView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    def get(self, request):
+        return Response(model_objects(request.organization))
+
+
+def subscription_object(organization):
+    organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
+    plan = organization.plan
+    return {
+        "tier": plan.slug,
+        "character_count": organization.characters_used,
+        "character_limit": plan.monthly_characters,
+        "next_character_count_reset_unix": int(organization.period_end.timestamp()),
+        "status": "free" if plan.price_monthly_cents == 0 else "active",
+        "max_character_limit_extension": 0,
+        "max_credit_limit_extension": 0,
+        "can_extend_character_limit": False,
+        "allowed_to_extend_character_limit": False,
+        "voice_slots_used": 0,
+        "professional_voice_slots_used": 0,
+        "professional_voice_slots_used_in_workspace": 0,
+        "voice_limit": 0,
+        "max_voice_add_edits": 0,
+        "voice_add_edit_counter": 0,
+        "professional_voice_limit": 0,
+        "can_extend_voice_limit": False,
+        "can_use_instant_voice_cloning": False,
+        "can_use_professional_voice_cloning": False,
+        "currency": "usd",
+        "current_overage": {"amount": "0", "currency": "usd"},
+        "billing_period": "monthly_period",
+        "character_refresh_period": "monthly_period",
+        "open_invoices": [],
+        "has_open_invoices": False,
+    }
+
+
+class SubscriptionView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.USAGE_READ)]
+
+    def get(self, request):
+        return Response(subscription_object(request.organization))
+
+
+class UserView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.USAGE_READ)]
+
+    def get(self, request):
+        organization = request.organization
+        user = request.user if request.user.is_authenticated else None
+        membership = organization.memberships.filter(user=user).first() if user else None
+        key = api_key_of(request)
+        return Response(
+            {
+                "user_id": str(user.pk) if user else "",
+                "first_name": user.name if user else None,
+                "workspace_id": organization.slug,
+                "subscription": subscription_object(organization),
+                "xi_api_key_preview": key.masked if key else None,
+                "is_api_key_hashed": True,
+                "is_new_user": False,
+                "can_use_delayed_payment_methods": False,
+                "is_onboarding_completed": True,
+                "is_onboarding_checklist_completed": True,
+                "created_at": int((user.date_joined if user else organization.created_at).timestamp()),
+                "seat_type": "workspace_admin" if membership and membership.can_manage else "workspace_member",
+            }
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# History
+
+
+def unix(moment) -> int:
+    return int(moment.timestamp())
+
+
+def voice_name(voice_id):
+    try:
+        return get_voice_library().get(voice_id).name
+    except VoiceNotFound:  # a voice since removed from the catalog
+        return voice_id
+
+
+def history_item(generation):
+    return {
+        "history_item_id": str(generation.id),
+        "request_id": None,  # not kept; the response's request-id header carried it
+        "voice_id": generation.voice,
+        "voice_name": voice_name(generation.voice),
+        "voice_category": "premade",
+        "model_id": "kokoro",
+        "text": generation.text,
+        "date_unix": unix(generation.created_at),
+        # Running totals are not recorded per item: the difference is what the item was charged.
+        "character_count_change_from": 0,
+        "character_count_change_to": generation.characters,
+        "content_type": generation.content_type,
+        "state": "created",
+        "settings": {"speed": generation.speed, "output_format": generation.output_format},
+        "source": "TTS",
+        "output_format": generation.output_format,
+    }
+
+
+def generation_of(request, history_item_id):
+    """One item of the organization's history; another organization's id is a plain 404."""
+    try:
+        pk = uuid.UUID(history_item_id)
+    except ValueError:
+        raise history_item_not_found(history_item_id) from None
+    generation = history_of(request).filter(pk=pk).first()
+    if generation is None:
+        raise history_item_not_found(history_item_id)
+    return generation
+
+
+class HistoryView(ElevenLabsView):
+    """Newest first (or sort_direction=asc), keyset-paged by start_after_history_item_id."""
+
+    permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
+
+    def get(self, request):
+        params = request.query_params
+        size = int_param(params, "page_size", default=100, low=1, high=1000)
+        descending = params.get("sort_direction", "desc") != "asc"
+        generations = history_of(request).order_by(*(("-created_at", "-id") if descending else ("created_at", "id")))
+        if params.get("voice_id"):
+            generations = generations.filter(voice=params["voice_id"])
+        if params.get("search"):
+            generations = generations.filter(text__icontains=params["search"])
+        if params.get("date_after_unix"):
+            after = int_param(params, "date_after_unix", default=0, low=0, high=2**40)
+            generations = generations.filter(created_at__gte=datetime.fromtimestamp(after, UTC))
+        if params.get("date_before_unix"):
+            before = int_param(params, "date_before_unix", default=0, low=0, high=2**40)
+            generations = generations.filter(created_at__lt=datetime.fromtimestamp(before, UTC))
+        if params.get("start_after_history_item_id"):
+            anchor = generation_of(request, params["start_after_history_item_id"])
+            past = "lt" if descending else "gt"
+            generations = generations.filter(
+                Q(**{f"created_at__{past}": anchor.created_at}) | Q(created_at=anchor.created_at, **{f"id__{past}": anchor.id})
+            )
+        items = list(generations[: size + 1])
+        page = items[:size]
+        return Response(
+            {
+                "history": [history_item(g) for g in page],
+                "last_history_item_id": str(page[-1].id) if page else None,
+                "has_more": len(items) > size,
+            }
+        )
+
+
+class HistoryItemView(ElevenLabsMixin, api_v1.HistoryDetailView):
+    """GET (history:read) and DELETE (history:write) one item; the native view's scopes and delete."""
+
+    def get(self, request, history_item_id):
+        return Response(history_item(generation_of(request, history_item_id)))
+
+    def delete(self, request, history_item_id):
+        super().delete(request, generation_of(request, history_item_id).pk)
+        return Response({"status": "ok"})
+
+
+class HistoryAudioView(ElevenLabsMixin, api_v1.HistoryAudioView):
+    def get(self, request, history_item_id):
+        return super().get(request, generation_of(request, history_item_id).pk)

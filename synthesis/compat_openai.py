@@ -1,0 +1,318 @@
+"""
+OpenAI's speech API on Voicehub: POST /v1/audio/speech and GET /v1/models.
+
+Point the official SDK at us (`OpenAI(base_url=".../v1", api_key="vh_...")`) and it works
+unchanged: the same services, limits, ledger and scopes as /api/v1/tts, with OpenAI's request
+names, voices and error shape. `CompatSynthesisMixin` is shared with the ElevenLabs routes.
+"""
+
+import base64
+import json
+
+from django.http import HttpResponse, StreamingHttpResponse
+from rest_framework import exceptions, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey
+from accounts.permissions import HasScope
+from accounts.quota import QuotaExceeded
+
+from .api_errors import APIError, _first_error, exception_handler
+from .api_v1 import SynthesisMixin, limited
+from .audio import UnknownFormat, parse_format
+from .engine.core import MAX_SPEED, MIN_SPEED, EngineError
+from .engine.voices import VoiceNotFound
+from .limits import Limited, concurrency_slot
+from .serializers import NumberField, StringField
+from .services import FormatNotAllowed, generation_create, generation_stream, get_voice_library
+
+SYNTHESIS_FAILURES = (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError)
+
+# What both OpenAI and ElevenLabs accept; beyond the model's 0.5-2.0 the audio is time-stretched.
+COMPAT_MIN_SPEED, COMPAT_MAX_SPEED = 0.25, 4.0
+
+
+def split_speed(speed: float) -> tuple[float, float]:
+    """(model speed, stretch factor) for a speed in 0.25-4.0: the model goes as far as it can."""
+    model = min(max(speed, MIN_SPEED), MAX_SPEED)
+    return model, speed / model
+
+
+class IgnoreAccept(DefaultContentNegotiation):
+    """Always answer with the JSON renderer, whatever Accept says.
+
+    The SDKs send `Accept: application/octet-stream` (or audio/*) for speech; DRF would answer
+    406 because no renderer makes audio. Audio is an HttpResponse made by the view; the renderer
+    only ever renders errors.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class CompatSynthesisMixin(SynthesisMixin):
+    """Synthesis for the compatibility routes: the native views' limit, slot and error steps.
+
+    `data` is what SynthesisMixin.parse() returns (text, voice, fmt, speed, normalize, store);
+    `stretch` takes the speed beyond the model's range (see split_speed).
+    """
+
+    content_negotiation_class = IgnoreAccept
+    schema = None  # OpenAI and ElevenLabs document these; Voicehub's schema is the native API
+
+    def synthesize(self, request, data, *, stretch=1.0, run=generation_create):
+        """`run` is generation_create, or generation_with_timestamps for the timed route."""
+        rate = self.limit(request)
+        try:
+            with concurrency_slot(organization=request.organization):
+                result = run(**self.kwargs_for(request, data), stretch=stretch)
+        except SYNTHESIS_FAILURES as error:
+            raise self.translate(error) from None
+        return result, rate
+
+    def open_stream(self, request, data, *, stretch=1.0):
+        """The byte iterator; the concurrency slot is held until the stream ends or the client leaves."""
+        rate = self.limit(request)
+        slot = concurrency_slot(organization=request.organization)
+        try:
+            slot.__enter__()
+        except Limited as error:
+            raise limited(error) from None
+        try:
+            body = generation_stream(
+                **self.kwargs_for(request, data), stretch=stretch, on_close=lambda: slot.__exit__(None, None, None)
+            )
+        except SYNTHESIS_FAILURES as error:
+            slot.__exit__(None, None, None)
+            raise self.translate(error) from None
+        except BaseException:
+            slot.__exit__(None, None, None)
+            raise
+        return body, rate
+
+
+def audio_response(result, rate):
+    response = HttpResponse(result.content, content_type=result.media_type)
+    response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
+    response["character-cost"] = str(result.characters)
+    if result.generation is not None:
+        response["history-item-id"] = str(result.generation.id)
+    for name, value in rate.headers().items():
+        response[name] = value
+    return response
+
+
+def stream_response(body, content_type, characters, rate):
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["character-cost"] = str(characters)
+    response["Cache-Control"] = "no-store"
+    for name, value in rate.headers().items():
+        response[name] = value
+    return response
+
+
+# --------------------------------------------------------------------------------------------
+# Errors: {"error": {"message", "type", "param", "code"}}
+
+
+def _error_type(status_code: int, code: str) -> str:
+    if code == "insufficient_quota":
+        return "insufficient_quota"
+    if status_code == 429:
+        return "requests"
+    if status_code >= 500:
+        return "server_error"
+    return "invalid_request_error"
+
+
+def openai_exception_handler(exc, context):
+    """The native error, reshaped as OpenAI's. Status codes follow OpenAI where they differ."""
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    native = response.data
+    code = native.get("code") or "error"
+    param = native.get("param")
+    if isinstance(exc, exceptions.ValidationError):
+        field, _ = _first_error(exc.detail) or (None, None)
+        param = field or None
+    if response.status_code == 402:
+        # OpenAI answers an exhausted quota with 429 insufficient_quota; tell its SDK not to retry.
+        response.status_code = 429
+        response["x-should-retry"] = "false"
+        code = "insufficient_quota"
+    elif code == "voice_not_found":
+        # For OpenAI, `voice` is a request parameter: an unknown one is a bad request.
+        response.status_code = 400
+        param = "voice"
+    message = native.get("detail", "")  # a quota message already says when it resets
+    response.data = {"error": {"message": message, "type": _error_type(response.status_code, code), "param": param, "code": code}}
+    return response
+
+
+class OpenAIView(APIView):
+    content_negotiation_class = IgnoreAccept
+    schema = None  # OpenAI documents this API; Voicehub's schema is the native one
+
+    def get_exception_handler(self):
+        return openai_exception_handler
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/audio/speech
+
+MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "kokoro")
+# Dated snapshots of gpt-4o-mini-tts that the SDK documents; they mean the same here.
+MODEL_ALIASES = ("gpt-4o-mini-tts-2025-03-20", "gpt-4o-mini-tts-2025-12-15")
+MAX_INPUT = 4096  # OpenAI's own limit; the plan's per-request limit applies too
+
+# OpenAI's voices, each given the Kokoro voice closest in gender and character (and, where
+# Kokoro has one of the same name, that one).
+VOICES = {
+    "alloy": "af_alloy",
+    "ash": "am_fenrir",  # am_adam is Kokoro's lowest-graded voice (F+); Fenrir is C+
+    "ballad": "bm_george",
+    "coral": "af_heart",
+    "echo": "am_echo",
+    "fable": "bm_fable",
+    "onyx": "am_onyx",
+    "nova": "af_nova",
+    "sage": "af_sarah",
+    "shimmer": "af_bella",
+    "verse": "am_michael",
+    "marin": "af_kore",
+    "cedar": "am_puck",
+}
+
+# response_format -> our format name (the same, but said explicitly: pcm is 24 kHz 16-bit LE).
+RESPONSE_FORMATS = {"mp3": "mp3", "opus": "opus", "aac": "aac", "flac": "flac", "wav": "wav", "pcm": "pcm"}
+
+
+class SpeechSerializer(serializers.Serializer):
+    model = StringField(max_length=64)
+    input = StringField(trim_whitespace=False, allow_blank=True)
+    voice = serializers.JSONField(help_text="An OpenAI voice name, a Kokoro voice id, or {\"id\": ...}.")
+    instructions = StringField(required=False, allow_blank=True, help_text="Accepted and ignored: Kokoro takes no style prompt.")
+    response_format = StringField(default="mp3", max_length=32)
+    speed = NumberField(default=1.0, field_code="invalid_speed")
+    # Omitted: the whole file, with Content-Length and history-item-id. "audio": the same bytes
+    # sent as each sentence is synthesized. "sse": OpenAI's speech.audio.* events.
+    stream_format = serializers.ChoiceField(choices=["audio", "sse"], required=False)
+
+    def validate_model(self, model):
+        if model not in MODELS + MODEL_ALIASES:
+            raise serializers.ValidationError(
+                f"Unknown model {model!r}. Use one of: {', '.join(MODELS)} (all are Kokoro-82M here).", code="model_not_found"
+            )
+        return model
+
+    def validate_input(self, text):
+        if not text.strip():
+            raise serializers.ValidationError("must not be empty or only whitespace.", code="empty_text")
+        limit = min(MAX_INPUT, self.context["max_characters"])
+        if len(text) > limit:
+            why = "the maximum" if limit == MAX_INPUT else "your plan's limit per request"
+            raise serializers.ValidationError(
+                f"is {len(text):,} characters; {why} is {limit:,}.", code="string_above_max_length"
+            )
+        return text
+
+    def validate_voice(self, voice):
+        if isinstance(voice, dict):
+            voice = voice.get("id")
+        if not isinstance(voice, str) or not voice or len(voice) > 200:
+            raise serializers.ValidationError("must be a voice name or {\"id\": voice id}.", code="invalid_voice")
+        return VOICES.get(voice, voice)
+
+    def validate_speed(self, speed):
+        if not COMPAT_MIN_SPEED <= speed <= COMPAT_MAX_SPEED:
+            raise serializers.ValidationError(
+                f"must be between {COMPAT_MIN_SPEED} and {COMPAT_MAX_SPEED}, got {speed}.", code="invalid_speed"
+            )
+        return speed
+
+
+class SpeechView(CompatSynthesisMixin, OpenAIView):
+    def parse_speech(self, request):
+        serializer = SpeechSerializer(
+            data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
+        )
+        serializer.is_valid(raise_exception=True)
+        body = serializer.validated_data
+        try:
+            fmt = parse_format(RESPONSE_FORMATS.get(body["response_format"], body["response_format"]))
+        except UnknownFormat as error:
+            raise APIError(str(error), code="unsupported_format", param="response_format") from None
+        try:
+            get_voice_library().get(body["voice"])
+        except VoiceNotFound:
+            raise APIError(
+                f"Voice {body['voice']!r} was not found. Use an OpenAI voice ({', '.join(VOICES)}) or a Voicehub voice id.",
+                code="voice_not_found",
+                param="voice",
+            ) from None
+        speed, stretch = split_speed(body["speed"])
+        data = {"text": body["input"], "voice": body["voice"], "fmt": fmt, "speed": speed, "normalize": "auto", "store": True}
+        return data, stretch, body
+
+    def post(self, request):
+        data, stretch, body = self.parse_speech(request)
+        stream_format, characters = body.get("stream_format"), len(data["text"])
+        if stream_format is None:
+            result, rate = self.synthesize(request, data, stretch=stretch)
+            response = audio_response(result, rate)
+        elif stream_format == "audio":
+            audio, rate = self.open_stream(request, data, stretch=stretch)
+            response = stream_response(audio, data["fmt"].media_type, characters, rate)
+        else:
+            audio, rate = self.open_stream(request, data, stretch=stretch)
+            response = stream_response(sse_events(audio, characters), "text/event-stream", characters, rate)
+        if body.get("instructions"):
+            response["x-voicehub-ignored"] = "instructions"
+        return response
+
+
+def sse_events(body, characters):
+    """OpenAI's speech events: base64 audio deltas in the requested format, then `done` with usage.
+
+    Closing this generator (the client went away) closes `body`, which settles the charge for
+    what was spoken and frees the concurrency slot.
+    """
+    try:
+        for data in body:
+            if data:
+                event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")}
+                yield f"data: {json.dumps(event)}\n\n".encode()
+        # Voicehub charges characters: they stand in for OpenAI's input tokens.
+        usage = {"input_tokens": characters, "output_tokens": 0, "total_tokens": characters}
+        yield f"data: {json.dumps({'type': 'speech.audio.done', 'usage': usage})}\n\n".encode()
+    finally:
+        body.close()
+
+
+# --------------------------------------------------------------------------------------------
+# GET /v1/models
+
+CREATED = 1737936000  # 2025-01-27, when Kokoro-82M v1.0 was released
+
+
+def model_object(model_id):
+    return {"id": model_id, "object": "model", "created": CREATED, "owned_by": "voicehub"}
+
+
+class ModelsView(OpenAIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    def get(self, request):
+        return Response({"object": "list", "data": [model_object(m) for m in MODELS]})
+
+
+class ModelDetailView(OpenAIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    def get(self, request, model_id):
+        if model_id not in MODELS + MODEL_ALIASES:
+            raise APIError(f"The model {model_id!r} does not exist.", code="model_not_found", status_code=404, param="model")
+        return Response(model_object(model_id))

@@ -1,0 +1,299 @@
+"""ElevenLabs' official SDK, pointed at a live Voicehub: text to speech, voices, models, user, history."""
+
+import io
+from datetime import timedelta
+
+import pytest
+import soundfile as sf
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from elevenlabs import VoiceSettings
+from elevenlabs.client import ElevenLabs
+from elevenlabs.core.api_error import ApiError
+from elevenlabs.errors import UnprocessableEntityError
+
+from accounts.models import Organization, Plan, UsageRecord
+from synthesis.models import Generation
+from synthesis.tests.test_compat_openai import server  # noqa: F401 (a fixture: live_server, waited on)
+
+# live_server answers from another thread: the data must be committed for it to see.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+NO_RETRIES = {"max_retries": 0}  # a test must see the first answer, not a retried one
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def sdk(server):
+    return lambda secret: ElevenLabs(api_key=secret, base_url=server.url)
+
+
+@pytest.fixture
+def alice(cast, sdk):
+    return sdk(cast.key(cast.alice))
+
+
+@pytest.fixture
+def charlie(cast, sdk):
+    return sdk(cast.key(cast.charlie))
+
+
+def decoded(content: bytes):
+    audio, rate = sf.read(io.BytesIO(content))
+    return len(audio) / rate, rate
+
+
+def make_generation(organization, text="Hello there.", voice="af_heart"):
+    generation = Generation(
+        organization=organization, text=text, voice=voice, output_format="wav", characters=len(text),
+        content_type="audio/wav", audio_seconds=1.0, expires_at=timezone.now() + timedelta(days=7),
+    )
+    generation.audio.save("audio.wav", ContentFile(b"RIFF-fake-" + text.encode()), save=False)
+    generation.save()
+    return generation
+
+
+# -- text to speech ------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_convert_returns_an_mp3_that_decodes_and_is_kept_in_history(alice, cast, engine):
+    chunks = alice.text_to_speech.convert(
+        voice_id="af_heart", text="Hello.", model_id="eleven_multilingual_v2", output_format="mp3_44100_128"
+    )
+
+    seconds, rate = decoded(b"".join(chunks))
+    assert rate == 44100 and seconds > 0.3
+    generation = Generation.objects.get()
+    assert (generation.organization, generation.voice, generation.output_format) == (cast.org_a, "af_heart", "mp3_44100_128")
+    assert UsageRecord.objects.get().status == "succeeded"
+
+
+@pytest.mark.model
+def test_stream_sends_audio_as_it_is_spoken_and_charges_it(alice, cast, engine):
+    text = "First sentence is short. The second sentence is a little longer than the first one."
+
+    chunks = list(alice.text_to_speech.stream(voice_id="bm_george", text=text, model_id="eleven_flash_v2_5", output_format="mp3_22050_32"))
+
+    seconds, rate = decoded(b"".join(chunks))
+    assert rate == 22050 and seconds > 2
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == len(text)
+    assert Generation.objects.get().text == text
+
+
+@pytest.mark.model
+def test_voice_settings_speed_is_used_and_the_other_settings_are_reported_ignored(alice, engine):
+    text = "The quick brown fox jumps over the lazy dog."
+
+    def spoken(speed):
+        settings = VoiceSettings(stability=0.4, similarity_boost=0.8, use_speaker_boost=True, speed=speed)
+        with alice.text_to_speech.with_raw_response.convert(
+            voice_id="af_heart", text=text, output_format="wav_24000", voice_settings=settings, seed=7
+        ) as response:
+            return decoded(b"".join(response.data))[0], response.headers["x-voicehub-ignored"]
+
+    (normal, ignored), (fastest, _) = spoken(1.0), spoken(4.0)
+
+    assert fastest < normal * 0.45  # model at 2.0, then time-stretched 2x
+    assert set(ignored.split(",")) == {"seed", "voice_settings.stability", "voice_settings.similarity_boost", "voice_settings.use_speaker_boost"}
+
+
+@pytest.mark.model
+def test_enable_logging_false_keeps_nothing_in_history(alice, engine):
+    b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello.", enable_logging=False))
+
+    assert not Generation.objects.exists()
+    assert UsageRecord.objects.get().status == "succeeded"
+
+
+def test_an_unknown_voice_is_a_404_in_elevenlabs_shape(alice):
+    with pytest.raises(ApiError) as error:
+        b"".join(alice.text_to_speech.convert(voice_id="JBFqnCBsd6RMkjVDRZzb", text="Hello."))
+
+    assert error.value.status_code == 404
+    assert error.value.body == {
+        "detail": {"status": "voice_not_found", "message": "A voice with the voice_id 'JBFqnCBsd6RMkjVDRZzb' was not found."}
+    }
+    assert not UsageRecord.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "request_,status",
+    [
+        ({"text": ""}, "empty_text"),
+        ({"text": "a" * 1001}, "max_character_limit_exceeded"),  # Free: 1,000 per request
+        ({"text": "Hello.", "voice_settings": VoiceSettings(speed=5.0)}, "invalid_speed"),
+        ({"text": "Hello.", "output_format": "ogg_vorbis"}, "invalid_output_format"),
+    ],
+)
+def test_an_invalid_request_is_422_naming_the_problem(alice, request_, status):
+    with pytest.raises(UnprocessableEntityError) as error:
+        b"".join(alice.text_to_speech.convert(voice_id="af_heart", **request_))
+
+    assert error.value.body["detail"]["status"] == status
+    assert not UsageRecord.objects.exists()
+
+
+@pytest.mark.model
+def test_a_format_outside_the_plan_is_403(alice, engine):
+    with pytest.raises(ApiError) as error:
+        b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello.", output_format="pcm_16000"))
+
+    assert error.value.status_code == 403 and error.value.body["detail"]["status"] == "format_not_allowed"
+
+
+@pytest.mark.model
+def test_an_exhausted_quota_is_402_with_the_reset_time(alice, cast, engine):
+    Organization.objects.filter(pk=cast.org_a.pk).update(characters_used=cast.org_a.plan.monthly_characters)
+
+    with pytest.raises(ApiError) as error:
+        b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello.", request_options=NO_RETRIES))
+
+    assert error.value.status_code == 402
+    assert error.value.body["detail"]["status"] == "quota_exceeded" and error.value.body["detail"]["resets_at"]
+
+
+def test_an_invalid_key_is_401_and_a_missing_scope_403(sdk, cast):
+    with pytest.raises(ApiError) as error:
+        sdk("vh_nope_0000000000000000000000000000").voices.get_all()
+    assert error.value.status_code == 401 and error.value.body["detail"]["status"] == "invalid_api_key"
+
+    with pytest.raises(ApiError) as error:
+        sdk(cast.key(cast.alice, scopes=["tts"])).voices.get_all()
+    assert error.value.status_code == 403 and error.value.body["detail"]["status"] == "missing_scope"
+
+
+# -- voices, models, user ------------------------------------------------------------
+
+
+def test_voices_list_the_catalog_in_elevenlabs_shape(alice):
+    voices = {v.voice_id: v for v in alice.voices.get_all().voices}
+
+    heart = voices["af_heart"]
+    assert heart.name == "Heart" and heart.category == "premade"
+    assert heart.labels["gender"] == "female" and heart.labels["accent"] == "american" and heart.labels["language"] == "en"
+    assert heart.preview_url.endswith("/api/v1/voices/af_heart/preview")
+    assert "jf_alpha" not in voices  # not available: needs a Japanese phonemizer
+    assert alice.voices.get("bm_george").labels["accent"] == "british"
+    with pytest.raises(ApiError) as error:
+        alice.voices.get("nobody")
+    assert error.value.status_code == 404
+
+
+def test_voices_search_pages_through_the_catalog(alice):
+    found = alice.voices.search(search="heart")
+    assert [v.voice_id for v in found.voices] == ["af_heart"] and found.total_count == 1
+
+    first = alice.voices.search(page_size=5)
+    second = alice.voices.search(page_size=5, next_page_token=first.next_page_token)
+    assert first.has_more and len(first.voices) == len(second.voices) == 5
+    assert {v.voice_id for v in first.voices}.isdisjoint(v.voice_id for v in second.voices)
+
+
+def test_models_list_in_elevenlabs_shape(alice):
+    models = {m.model_id: m for m in alice.models.list()}
+
+    assert {"kokoro", "eleven_multilingual_v2", "eleven_turbo_v2_5", "eleven_flash_v2_5"} <= set(models)
+    assert models["eleven_multilingual_v2"].can_do_text_to_speech
+    assert models["kokoro"].maximum_text_length_per_request == 1000  # Free
+    assert "en" in {language.language_id for language in models["kokoro"].languages}
+
+
+def test_user_and_subscription_report_the_organizations_plan_and_usage(alice, cast):
+    Organization.objects.filter(pk=cast.org_a.pk).update(characters_used=123)
+    cast.org_a.plan = Plan.objects.get(slug="starter")
+    cast.org_a.save(update_fields=["plan"])
+
+    user = alice.user.get()
+    subscription = alice.user.subscription.get()
+
+    assert user.user_id == str(cast.alice.pk) and user.first_name == "Alice" and user.seat_type == "workspace_admin"
+    assert user.subscription.character_count == 123
+    assert (subscription.tier, subscription.character_count, subscription.character_limit) == ("starter", 123, 30_000)
+    assert subscription.status == "active"
+    assert subscription.next_character_count_reset_unix == int(cast.org_a.period_end.timestamp())
+
+
+# -- history ---------------------------------------------------------------------------
+
+
+def test_history_pages_newest_first_and_gets_downloads_and_deletes_items(alice, cast):
+    items = [make_generation(cast.org_a, f"item {n}") for n in range(3)]
+
+    first = alice.history.list(page_size=2)
+    rest = alice.history.list(page_size=2, start_after_history_item_id=first.last_history_item_id)
+
+    assert [h.text for h in first.history] == ["item 2", "item 1"] and first.has_more
+    assert [h.text for h in rest.history] == ["item 0"] and not rest.has_more
+    item = alice.history.get(str(items[0].id))
+    assert (item.voice_id, item.voice_name, item.state, item.content_type) == ("af_heart", "Heart", "created", "audio/wav")
+    assert item.character_count_change_to - item.character_count_change_from == len("item 0")
+    assert b"".join(alice.history.get_audio(str(items[0].id))) == b"RIFF-fake-item 0"
+    assert alice.history.delete(str(items[0].id)).status == "ok"
+    assert not Generation.objects.filter(pk=items[0].pk).exists()
+
+
+@pytest.mark.model
+def test_a_generation_shows_up_in_history(alice, engine):
+    b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello there.", output_format="mp3_44100_128"))
+
+    (item,) = alice.history.list().history
+
+    assert (item.text, item.voice_id, item.content_type) == ("Hello there.", "af_heart", "audio/mpeg")
+    seconds, _ = decoded(b"".join(alice.history.get_audio(item.history_item_id)))
+    assert seconds > 0.5
+
+
+def test_deleting_needs_the_history_write_scope(sdk, cast):
+    generation = make_generation(cast.org_a)
+    reader = sdk(cast.key(cast.alice, scopes=["history:read"]))
+
+    with pytest.raises(ApiError) as error:
+        reader.history.delete(str(generation.id))
+
+    assert error.value.status_code == 403
+    assert Generation.objects.filter(pk=generation.pk).exists()
+
+
+def test_charlie_never_sees_acmes_history(charlie, cast):
+    generation = make_generation(cast.org_a, "acme secret")
+
+    assert charlie.history.list().history == []
+    for call in (charlie.history.get, charlie.history.delete, lambda i: b"".join(charlie.history.get_audio(i))):
+        with pytest.raises(ApiError) as error:
+            call(str(generation.id))
+        assert error.value.status_code == 404
+        assert error.value.body["detail"]["status"] == "history_item_not_found"
+    with pytest.raises(ApiError) as error:
+        charlie.history.list(start_after_history_item_id=str(generation.id))
+    assert error.value.status_code == 404
+    assert Generation.objects.filter(pk=generation.pk).exists()
+
+
+@pytest.mark.model
+def test_convert_with_timestamps_gives_the_audio_and_when_each_character_is_spoken(alice, engine):
+    import base64
+
+    text = "Hello there, world."
+    result = alice.text_to_speech.convert_with_timestamps(voice_id="af_heart", text=text, output_format="mp3_44100_128")
+
+    seconds, _ = decoded(base64.b64decode(result.audio_base_64))
+    alignment = result.alignment
+    assert "".join(alignment.characters) == text
+    starts, ends = alignment.character_start_times_seconds, alignment.character_end_times_seconds
+    assert len(starts) == len(ends) == len(text)
+    assert all(a <= b for a, b in zip(starts, starts[1:])) and all(s <= e for s, e in zip(starts, ends))
+    assert abs(ends[-1] - seconds) < 0.6

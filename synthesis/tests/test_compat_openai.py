@@ -1,0 +1,327 @@
+"""OpenAI's official SDK, pointed at a live Voicehub: /v1/audio/speech and /v1/models."""
+
+import base64
+import io
+import json
+import threading
+import urllib.request
+
+import openai
+import pytest
+import soundfile as sf
+from django.core.cache import cache
+from django.core.signals import request_finished, request_started
+
+from accounts.models import Plan, UsageRecord
+from synthesis.limits import concurrency_slot
+from synthesis.models import Generation
+
+# live_server answers from another thread: the data must be committed for it to see.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+class InFlight:
+    """Counts the live server's requests until Django has finished with each (request_finished)."""
+
+    def __init__(self):
+        self.count = 0
+        self.idle = threading.Condition()
+
+    def started(self, **kwargs):
+        with self.idle:
+            self.count += 1
+
+    def finished(self, **kwargs):
+        with self.idle:
+            self.count -= 1
+            self.idle.notify_all()
+
+
+@pytest.fixture
+def server(cast, live_server):
+    """live_server, waiting at the end of the test until its threads are done with every request.
+
+    A client has a response as soon as its last byte arrives; the server thread closes it a moment
+    later, and closing touches the database (request_finished), which pytest-django forbids once
+    the test is over. Depending on `cast` makes this teardown run before the database's.
+    """
+    in_flight = InFlight()
+    request_started.connect(in_flight.started, weak=False)
+    # Connected after Django's own close_old_connections, so it runs after it.
+    request_finished.connect(in_flight.finished, weak=False)
+    yield live_server
+    with in_flight.idle:
+        in_flight.idle.wait_for(lambda: in_flight.count <= 0, timeout=30)
+    request_started.disconnect(in_flight.started)
+    request_finished.disconnect(in_flight.finished)
+
+
+def sdk(server, secret):
+    # No retries: a test must see the first answer, not a retried one.
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=secret, max_retries=0)
+
+
+@pytest.fixture
+def alice(cast, server):
+    with sdk(server, cast.key(cast.alice)) as client:
+        yield client
+
+
+def on_plan(organization, slug):
+    organization.plan = Plan.objects.get(slug=slug)
+    organization.save()
+
+
+def duration(content: bytes) -> float:
+    audio, rate = sf.read(io.BytesIO(content))
+    return len(audio) / rate
+
+
+# -- speech -------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_the_sdk_speaks_a_wav_that_decodes_and_is_charged_to_the_keys_organization(alice, cast, engine):
+    speech = alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", response_format="wav")
+
+    audio, rate = sf.read(io.BytesIO(speech.content))
+    assert rate == 24000 and len(audio) / rate > 0.3
+    generation = Generation.objects.get()
+    assert generation.organization == cast.org_a and generation.voice == "af_alloy" and generation.output_format == "wav"
+    assert UsageRecord.objects.get().status == "succeeded"
+    cast.org_a.refresh_from_db()
+    cast.org_b.refresh_from_db()
+    assert (cast.org_a.characters_used, cast.org_b.characters_used) == (len("Hello."), 0)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "flac"])
+def test_every_compressed_openai_format_decodes(alice, cast, engine, fmt):
+    on_plan(cast.org_a, "pro")
+
+    speech = alice.audio.speech.create(model="tts-1-hd", voice="nova", input="Hello there.", response_format=fmt)
+
+    assert duration(speech.content) > 0.3
+
+
+@pytest.mark.model
+def test_pcm_is_raw_16_bit_samples_at_24_khz(alice, cast, engine):
+    on_plan(cast.org_a, "pro")
+    wav = alice.audio.speech.create(model="tts-1", voice="echo", input="Hello there.", response_format="wav").content
+
+    pcm = alice.audio.speech.create(model="tts-1", voice="echo", input="Hello there.", response_format="pcm").content
+
+    assert not pcm.startswith(b"RIFF") and len(pcm) % 2 == 0
+    assert abs(len(pcm) / 2 / 24000 - duration(wav)) < 0.05
+
+
+@pytest.mark.model
+def test_a_kokoro_voice_and_model_work_and_instructions_are_reported_ignored(alice, engine):
+    raw = alice.audio.speech.with_raw_response.create(
+        model="kokoro", voice="bf_emma", input="Hello.", response_format="mp3", instructions="Speak cheerfully."
+    )
+
+    assert raw.headers["content-type"] == "audio/mpeg"
+    assert raw.headers["x-voicehub-ignored"] == "instructions"
+    assert raw.headers["history-item-id"] == str(Generation.objects.get(voice="bf_emma").id)
+    assert duration(raw.content) > 0.3
+
+
+@pytest.mark.model
+def test_stream_format_audio_streams_the_file_as_it_is_spoken(alice, engine):
+    text = "First sentence is short. The second sentence is a little longer than the first one."
+
+    with alice.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="coral", input=text, response_format="wav", stream_format="audio"
+    ) as response:
+        assert "content-length" not in response.headers  # sent as it is synthesized
+        content = b"".join(response.iter_bytes())
+
+    audio, rate = sf.read(io.BytesIO(content))
+    assert rate == 24000 and len(audio) / rate > 2
+    assert Generation.objects.get().text == text
+    assert UsageRecord.objects.get().status == "succeeded"
+
+
+@pytest.mark.model
+def test_speeds_beyond_the_models_range_are_time_stretched(alice, engine):
+    def spoken(speed):
+        text = "The quick brown fox jumps over the lazy dog."
+        return duration(alice.audio.speech.create(model="tts-1", voice="alloy", input=text, response_format="wav", speed=speed).content)
+
+    normal, fastest, slowest = spoken(1.0), spoken(4.0), spoken(0.25)
+
+    # Ideally 1/4 and 4x; the model's own pauses and trimming make it approximate.
+    assert fastest < normal * 0.45
+    assert slowest > normal * 2.5
+    assert sorted(Generation.objects.values_list("speed", flat=True)) == [0.25, 1.0, 4.0]
+
+
+@pytest.mark.model
+def test_a_streamed_speed_beyond_the_models_range_is_time_stretched_too(alice, engine):
+    text = "The quick brown fox jumps over the lazy dog."
+    normal = duration(alice.audio.speech.create(model="tts-1", voice="onyx", input=text, response_format="wav").content)
+
+    with alice.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="onyx", input=text, response_format="wav", stream_format="audio", speed=4.0
+    ) as response:
+        fastest = duration(b"".join(response.iter_bytes()))
+
+    assert fastest < normal * 0.45
+    assert Generation.objects.get(speed=4.0).voice == "am_onyx"
+
+
+@pytest.mark.model
+def test_sse_sends_base64_audio_deltas_then_done_with_usage(cast, server, engine):
+    text = "First sentence is short. The second sentence is a little longer than the first one."
+    body = {"model": "gpt-4o-mini-tts", "voice": "sage", "input": text, "response_format": "wav", "stream_format": "sse"}
+
+    request = urllib.request.Request(
+        f"{server.url}/v1/audio/speech", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {cast.key(cast.alice)}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:  # the SDK has no SSE reader for speech
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line[len(b"data: "):]) for line in response if line.startswith(b"data: ")]
+
+    *deltas, done = events
+    assert len(deltas) >= 2 and {e["type"] for e in deltas} == {"speech.audio.delta"}
+    assert done == {"type": "speech.audio.done", "usage": {"input_tokens": len(text), "output_tokens": 0, "total_tokens": len(text)}}
+    assert duration(b"".join(base64.b64decode(e["audio"]) for e in deltas)) > 2
+
+
+# -- errors, in OpenAI's shape -------------------------------------------------------
+
+
+def test_an_invalid_key_is_an_authentication_error(server, cast):
+    client = sdk(server, "vh_nope_0000000000000000000000000000")
+
+    with pytest.raises(openai.AuthenticationError) as error:
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+
+    assert error.value.status_code == 401
+    assert error.value.body == {
+        "message": "The API key is invalid, expired or revoked.", "type": "invalid_request_error", "param": None, "code": "invalid_api_key",
+    }
+
+
+def test_input_over_4096_characters_is_a_bad_request_even_on_a_big_plan(alice, cast):
+    on_plan(cast.org_a, "enterprise")  # 10,000 characters per request
+
+    with pytest.raises(openai.BadRequestError) as error:
+        alice.audio.speech.create(model="tts-1", voice="alloy", input="a" * 4097)
+
+    assert error.value.body["param"] == "input" and error.value.body["code"] == "string_above_max_length"
+    assert "4,096" in error.value.body["message"]
+    assert not UsageRecord.objects.exists()
+
+
+def test_input_over_the_plans_limit_is_a_bad_request(alice, cast):
+    assert cast.org_a.plan.max_characters_per_request == 1000  # Free
+
+    with pytest.raises(openai.BadRequestError) as error:
+        alice.audio.speech.create(model="tts-1", voice="alloy", input="a" * 1001)
+
+    assert "your plan's limit per request is 1,000" in error.value.body["message"]
+
+
+def test_aac_is_a_bad_request_that_says_why(alice):
+    with pytest.raises(openai.BadRequestError) as error:
+        alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", response_format="aac")
+
+    assert error.value.body["param"] == "response_format"
+    assert "no AAC encoder" in error.value.body["message"]
+
+
+@pytest.mark.parametrize(
+    "change,param",
+    [({"model": "whisper-1"}, "model"), ({"voice": "nobody"}, "voice"), ({"speed": 4.5}, "speed"), ({"speed": 0.2}, "speed"), ({"input": "  "}, "input")],
+)
+def test_a_bad_model_voice_speed_or_input_is_a_bad_request_naming_it(alice, change, param):
+    request = {"model": "tts-1", "voice": "alloy", "input": "Hello.", **change}
+
+    with pytest.raises(openai.BadRequestError) as error:
+        alice.audio.speech.create(**request)
+
+    assert error.value.body["param"] == param and error.value.body["type"] == "invalid_request_error"
+
+
+@pytest.mark.model
+def test_a_format_outside_the_plan_is_permission_denied_and_charges_nothing(alice, engine):
+    with pytest.raises(openai.PermissionDeniedError) as error:
+        alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", response_format="opus")
+
+    assert error.value.body["code"] == "format_not_allowed"
+    assert not UsageRecord.objects.exists()
+
+
+def test_a_key_without_the_tts_scope_is_permission_denied(server, cast):
+    client = sdk(server, cast.key(cast.alice, scopes=["voices:read"]))
+
+    with pytest.raises(openai.PermissionDeniedError) as error:
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+
+    assert error.value.body["code"] == "missing_scope"
+
+
+@pytest.mark.model
+def test_an_exhausted_quota_is_429_insufficient_quota_that_the_sdk_does_not_retry(server, cast, engine):
+    type(cast.org_a).objects.filter(pk=cast.org_a.pk).update(characters_used=cast.org_a.plan.monthly_characters)
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=cast.key(cast.alice), max_retries=2)
+
+    with pytest.raises(openai.RateLimitError) as error:
+        client.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+
+    assert error.value.body["code"] == "insufficient_quota" and error.value.body["type"] == "insufficient_quota"
+    assert error.value.response.headers["x-should-retry"] == "false"
+    assert not UsageRecord.objects.exists()
+
+
+@pytest.mark.model
+def test_a_request_past_the_concurrency_limit_is_a_rate_limit_error(alice, cast, engine):
+    with concurrency_slot(organization=cast.org_a):  # Free: one at a time
+        with pytest.raises(openai.RateLimitError) as error:
+            alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+
+    assert error.value.body["code"] == "concurrency_limited" and error.value.body["type"] == "requests"
+    assert error.value.response.headers["retry-after"] == "1"
+
+
+def test_a_saturated_machine_is_a_503_server_error(alice, monkeypatch):
+    class Saturated:
+        def saturated(self):
+            return True
+
+    monkeypatch.setattr("synthesis.api_v1.get_engine", lambda: Saturated())
+
+    with pytest.raises(openai.InternalServerError) as error:
+        alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+
+    assert error.value.status_code == 503
+    assert error.value.body["code"] == "overloaded" and error.value.body["type"] == "server_error"
+
+
+# -- models ---------------------------------------------------------------------------
+
+
+def test_models_lists_the_speech_models_in_openais_shape(alice):
+    models = alice.models.list()
+
+    assert [m.id for m in models] == ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "kokoro"]
+    assert {(m.object, m.owned_by) for m in models} == {("model", "voicehub")}
+    assert alice.models.retrieve("tts-1").id == "tts-1"
+    with pytest.raises(openai.NotFoundError):
+        alice.models.retrieve("gpt-4o")
