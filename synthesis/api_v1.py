@@ -8,7 +8,7 @@ import io
 import zipfile
 from datetime import UTC, datetime, time, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -66,6 +66,10 @@ EXAMPLE = OpenApiExample(
 )
 
 
+# What a synthesis may raise that is the client's or the plan's doing, not ours.
+SYNTHESIS_FAILURES = (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError)
+
+
 def limited(error: Limited) -> APIError:
     exc = APIError(error.message, code=error.code, status_code=error.status)
     exc.wait = error.retry_after  # DRF's handler turns `wait` into Retry-After
@@ -119,6 +123,36 @@ class SynthesisMixin:
         except Limited as error:
             raise limited(error) from None
 
+    def synthesize(self, request, data, *, stretch=1.0, run=generation_create):
+        """Limits, a concurrency slot and `run` (generation_create or generation_with_timestamps)."""
+        rate = self.limit(request)
+        try:
+            with concurrency_slot(organization=request.organization):
+                result = run(**self.kwargs_for(request, data), stretch=stretch)
+        except SYNTHESIS_FAILURES as error:
+            raise self.translate(error) from None
+        return result, rate
+
+    def open_stream(self, request, data, *, stretch=1.0):
+        """The byte iterator; the concurrency slot is held until the stream ends or the client leaves."""
+        rate = self.limit(request)
+        slot = concurrency_slot(organization=request.organization)
+        try:
+            slot.__enter__()
+        except Limited as error:
+            raise limited(error) from None
+        try:
+            body = generation_stream(
+                **self.kwargs_for(request, data), stretch=stretch, on_close=lambda: slot.__exit__(None, None, None)
+            )
+        except SYNTHESIS_FAILURES as error:
+            slot.__exit__(None, None, None)
+            raise self.translate(error) from None
+        except BaseException:
+            slot.__exit__(None, None, None)
+            raise
+        return body, rate
+
     @staticmethod
     def translate(error):
         if isinstance(error, QuotaExceeded):
@@ -142,13 +176,7 @@ class SynthesizeView(SynthesisMixin, APIView):
         examples=[EXAMPLE],
     )
     def post(self, request):
-        data = self.parse(request)
-        rate = self.limit(request)
-        try:
-            with concurrency_slot(organization=request.organization):
-                result = generation_create(**self.kwargs_for(request, data))
-        except (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError) as error:
-            raise self.translate(error) from None
+        result, rate = self.synthesize(request, self.parse(request))
         response = HttpResponse(result.content, content_type=result.media_type)
         response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
         response["character-cost"] = str(result.characters)
@@ -171,20 +199,7 @@ class StreamView(SynthesisMixin, APIView):
     )
     def post(self, request):
         data = self.parse(request)
-        rate = self.limit(request)
-        slot = concurrency_slot(organization=request.organization)
-        try:
-            slot.__enter__()
-        except Limited as error:
-            raise limited(error) from None
-        try:
-            body = generation_stream(**self.kwargs_for(request, data), on_close=lambda: slot.__exit__(None, None, None))
-        except (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError) as error:
-            slot.__exit__(None, None, None)
-            raise self.translate(error) from None
-        except BaseException:
-            slot.__exit__(None, None, None)
-            raise
+        body, rate = self.open_stream(request, data)
         response = streaming_response(request._request, body, data["fmt"].media_type)
         response["character-cost"] = str(len(data["text"]))
         response["Cache-Control"] = "no-store"
@@ -442,15 +457,10 @@ class SynthesizeWithTimestampsView(SynthesisMixin, APIView):
         examples=[EXAMPLE],
     )
     def post(self, request):
-        data = self.parse(request)
-        rate = self.limit(request)
         try:
-            with concurrency_slot(organization=request.organization):
-                result = generation_with_timestamps(**self.kwargs_for(request, data))
+            result, rate = self.synthesize(request, self.parse(request), run=generation_with_timestamps)
         except TimestampsUnavailable as error:
             raise APIError(str(error), code=error.code, status_code=status.HTTP_503_SERVICE_UNAVAILABLE) from None
-        except (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError) as error:
-            raise self.translate(error) from None
         response = Response(
             {
                 "audio_base64": base64.b64encode(result.content).decode("ascii"),

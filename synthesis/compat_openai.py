@@ -17,18 +17,15 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
-from accounts.quota import QuotaExceeded
 
 from .api_errors import APIError, _first_error, exception_handler
-from .api_v1 import SynthesisMixin, limited
+from .api_v1 import SynthesisMixin
 from .audio import UnknownFormat, parse_format
-from .engine.core import MAX_SPEED, MIN_SPEED, EngineError
+from .engine.core import MAX_SPEED, MIN_SPEED
 from .engine.voices import VoiceNotFound
-from .limits import Limited, concurrency_slot
 from .serializers import NumberField, StringField
-from .services import FormatNotAllowed, generation_create, generation_stream, get_voice_library
+from .services import get_voice_library
 
-SYNTHESIS_FAILURES = (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError)
 
 # What both OpenAI and ElevenLabs accept; beyond the model's 0.5-2.0 the audio is time-stretched.
 COMPAT_MIN_SPEED, COMPAT_MAX_SPEED = 0.25, 4.0
@@ -53,44 +50,11 @@ class IgnoreAccept(DefaultContentNegotiation):
 
 
 class CompatSynthesisMixin(SynthesisMixin):
-    """Synthesis for the compatibility routes: the native views' limit, slot and error steps.
-
-    `data` is what SynthesisMixin.parse() returns (text, voice, fmt, speed, normalize, store);
-    `stretch` takes the speed beyond the model's range (see split_speed).
-    """
+    """Synthesis for the compatibility routes: SynthesisMixin's synthesize()/open_stream(),
+    with `stretch` taking the speed beyond the model's range (see split_speed)."""
 
     content_negotiation_class = IgnoreAccept
     schema = None  # OpenAI and ElevenLabs document these; Voicehub's schema is the native API
-
-    def synthesize(self, request, data, *, stretch=1.0, run=generation_create):
-        """`run` is generation_create, or generation_with_timestamps for the timed route."""
-        rate = self.limit(request)
-        try:
-            with concurrency_slot(organization=request.organization):
-                result = run(**self.kwargs_for(request, data), stretch=stretch)
-        except SYNTHESIS_FAILURES as error:
-            raise self.translate(error) from None
-        return result, rate
-
-    def open_stream(self, request, data, *, stretch=1.0):
-        """The byte iterator; the concurrency slot is held until the stream ends or the client leaves."""
-        rate = self.limit(request)
-        slot = concurrency_slot(organization=request.organization)
-        try:
-            slot.__enter__()
-        except Limited as error:
-            raise limited(error) from None
-        try:
-            body = generation_stream(
-                **self.kwargs_for(request, data), stretch=stretch, on_close=lambda: slot.__exit__(None, None, None)
-            )
-        except SYNTHESIS_FAILURES as error:
-            slot.__exit__(None, None, None)
-            raise self.translate(error) from None
-        except BaseException:
-            slot.__exit__(None, None, None)
-            raise
-        return body, rate
 
 
 def audio_response(result, rate):

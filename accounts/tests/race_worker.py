@@ -10,7 +10,6 @@ DATABASE_URL (set by the test) points it at the test database.
 import argparse
 import json
 import os
-import threading
 
 
 def main():
