@@ -166,6 +166,18 @@ class SynthesisMixin:
         return APIError(str(error), code=error.code)
 
 
+def audio_response(result, rate) -> HttpResponse:
+    """A synthesized file with its cost, history id and rate-limit headers."""
+    response = HttpResponse(result.content, content_type=result.media_type)
+    response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
+    response["character-cost"] = str(result.characters)
+    if result.generation is not None:
+        response["history-item-id"] = str(result.generation.id)
+    for name, value in rate.headers().items():
+        response[name] = value
+    return response
+
+
 class SynthesizeView(SynthesisMixin, APIView):
     @extend_schema(
         operation_id="v1_tts",
@@ -177,14 +189,7 @@ class SynthesizeView(SynthesisMixin, APIView):
     )
     def post(self, request):
         result, rate = self.synthesize(request, self.parse(request))
-        response = HttpResponse(result.content, content_type=result.media_type)
-        response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
-        response["character-cost"] = str(result.characters)
-        if result.generation is not None:
-            response["history-item-id"] = str(result.generation.id)
-        for name, value in rate.headers().items():
-            response[name] = value
-        return response
+        return audio_response(result, rate)
 
 
 class StreamView(SynthesisMixin, APIView):

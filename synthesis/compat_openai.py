@@ -9,7 +9,7 @@ names, voices and error shape. `CompatSynthesisMixin` is shared with the ElevenL
 import base64
 import json
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from rest_framework import exceptions, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
@@ -19,7 +19,7 @@ from accounts.models import ApiKey
 from accounts.permissions import HasScope
 
 from .api_errors import APIError, _first_error, exception_handler
-from .api_v1 import SynthesisMixin
+from .api_v1 import SynthesisMixin, audio_response
 from .audio import UnknownFormat, parse_format
 from .engine.core import MAX_SPEED, MIN_SPEED
 from .engine.voices import VoiceNotFound
@@ -55,17 +55,6 @@ class CompatSynthesisMixin(SynthesisMixin):
 
     content_negotiation_class = IgnoreAccept
     schema = None  # OpenAI and ElevenLabs document these; Voicehub's schema is the native API
-
-
-def audio_response(result, rate):
-    response = HttpResponse(result.content, content_type=result.media_type)
-    response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
-    response["character-cost"] = str(result.characters)
-    if result.generation is not None:
-        response["history-item-id"] = str(result.generation.id)
-    for name, value in rate.headers().items():
-        response[name] = value
-    return response
 
 
 def stream_response(body, content_type, characters, rate):

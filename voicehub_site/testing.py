@@ -106,3 +106,19 @@ def fresh_rate_window(needed: float = 15.0) -> None:
     left = WINDOW - time.time() % WINDOW
     if left < needed:
         time.sleep(left + 0.05)
+
+
+@pytest.fixture
+def fresh_cache():
+    """An empty cache before and after: rate and concurrency counters live there."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def isolated_media(settings, tmp_path):
+    """Generated audio goes to a directory of this test's own."""
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 import soundfile as sf
-from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -21,15 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def _isolated(fresh_cache, isolated_media):
+    pass
 
 
 def api(secret):

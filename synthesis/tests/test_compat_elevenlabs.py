@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 import soundfile as sf
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from elevenlabs import VoiceSettings
@@ -24,15 +23,8 @@ NO_RETRIES = {"max_retries": 0}  # a test must see the first answer, not a retri
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def _isolated(fresh_cache, isolated_media):
+    pass
 
 
 @pytest.fixture

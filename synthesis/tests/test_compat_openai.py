@@ -9,7 +9,6 @@ import urllib.request
 import openai
 import pytest
 import soundfile as sf
-from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 
 from accounts.models import Plan, UsageRecord
@@ -21,15 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def _isolated(fresh_cache, isolated_media):
+    pass
 
 
 class InFlight:
