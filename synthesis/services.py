@@ -200,23 +200,31 @@ def generation_stream(
     source: str = UsageRecord.Source.API,
     on_close=None,
     stretch: float = 1.0,
-) -> Iterator[bytes]:
+    store_fmt: OutputFormat | None = None,
+) -> ClosingStream:
     """Charge now, then return an iterator of encoded bytes, sentence by sentence.
 
     The charge is checked before the first byte (so quota errors are proper
     HTTP errors). If the client goes away, synthesis stops and the characters
     of the text not yet spoken are refunded.
+
+    `store_fmt` keeps the history file in another format than the one streamed
+    (the studio plays raw PCM as it arrives but keeps the MP3 the user chose);
+    the plan's formats are checked against it. The returned stream's
+    `progress` says how far synthesis got, what was charged and what was kept.
     """
     engine = get_engine()
     voice = engine.voices.get(voice_id)
     speed = check_speed(speed)
-    _check_format(organization, fmt)
+    store_fmt = store_fmt or fmt
+    _check_format(organization, store_fmt)
     # Plan the chunks before charging: text with nothing to say is a 400, not a refund.
     _, planned = engine.prepare(text, voice.id, normalize=normalize, quick_start=True)
     planned_characters = sum(len(chunk.text) for chunk in planned)
     record = quota_reserve(
         organization=organization, characters=len(text), voice=voice.id, user=user, api_key=api_key, source=source
     )
+    progress = StreamProgress(characters_total=len(text))
 
     def body() -> Iterator[bytes]:
         encoder = StreamEncoder(fmt, source_rate=engine.sample_rate)
@@ -230,6 +238,8 @@ def generation_stream(
                 piece = chunk.audio if stretch == 1.0 else time_stretch(chunk.audio, engine.sample_rate, stretch)
                 parts.append(piece)
                 spoken += len(chunk.text)
+                progress.characters_done = round(len(text) * spoken / planned_characters)
+                progress.seconds += len(piece) / engine.sample_rate
                 data = encoder.feed(piece)
                 if data:
                     yield data
@@ -247,13 +257,17 @@ def generation_stream(
                 with transaction.atomic():
                     quota_settle(record=record, audio_seconds=seconds)
                     if store:
-                        _store(organization=organization, user=user, api_key=api_key, record=record, source=source,
-                               text=text, voice=voice.id, speed=speed * stretch, fmt=fmt,
-                               content=encode(audio, engine.sample_rate, fmt), seconds=seconds)
+                        progress.generation = _store(
+                            organization=organization, user=user, api_key=api_key, record=record, source=source,
+                            text=text, voice=voice.id, speed=speed * stretch, fmt=store_fmt,
+                            content=encode(audio, engine.sample_rate, store_fmt), seconds=seconds,
+                        )
+                progress.characters_charged = len(text)
             else:
                 # Cut short (client gone, or an error): charge the share of the
                 # text already spoken, refund the rest.
-                quota_settle(record=record, audio_seconds=seconds, characters=round(len(text) * spoken / planned_characters))
+                progress.characters_charged = round(len(text) * spoken / planned_characters)
+                quota_settle(record=record, audio_seconds=seconds, characters=progress.characters_charged)
             if on_close is not None:
                 on_close()
 
@@ -262,18 +276,31 @@ def generation_stream(
         # started runs no `finally`, so the reservation and the caller's slot
         # would otherwise stay taken.
         quota_refund(record=record, error_code="client_closed")
+        progress.characters_charged = 0
         if on_close is not None:
             on_close()
 
-    return ClosingStream(body(), on_abandon=abandon)
+    return ClosingStream(body(), on_abandon=abandon, progress=progress)
+
+
+@dataclass
+class StreamProgress:
+    """How far a generation_stream got; written by the stream as it runs, read by its consumer."""
+
+    characters_total: int
+    characters_done: int = 0  # share of the text spoken so far (what a cut would charge)
+    seconds: float = 0.0  # audio produced so far
+    characters_charged: int | None = None  # set once the stream is settled or refunded
+    generation: Generation | None = None  # the history row, once finished (and `store`)
 
 
 class ClosingStream:
     """An iterator over a generator whose close() also covers the never-started case."""
 
-    def __init__(self, generator: Iterator[bytes], *, on_abandon):
+    def __init__(self, generator: Iterator[bytes], *, on_abandon, progress: StreamProgress | None = None):
         self._generator = generator
         self._on_abandon = on_abandon
+        self.progress = progress
         self._started = False
         self._closed = False
 

@@ -21,6 +21,22 @@ POSTGRES_URL = os.environ.get("VOICEHUB_TEST_DATABASE_URL", "postgres://postgres
 REDIS_URL = os.environ.get("VOICEHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+def ensure_chromium() -> None:
+    """The UI tests drive Debian's Chromium; install it when missing and we may (root, apt-get).
+
+    Never `playwright install`: it downloads a browser from the network at test time.
+    """
+    import shutil
+
+    if os.path.exists("/usr/bin/chromium") or not shutil.which("apt-get") or os.geteuid() != 0:
+        return
+    print("Installing Debian's chromium for the UI tests (apt-get install -y chromium) ...", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env, stdout=subprocess.DEVNULL).returncode:
+        subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env, stdout=subprocess.DEVNULL)
+
+
 def _reachable(url: str) -> bool:
     parsed = urlparse(url)
     try:
@@ -44,6 +60,7 @@ class PytestTestRunner:
         import pytest
 
         call_command("install_assets")
+        ensure_chromium()
         # Whitenoise serves from STATIC_ROOT; the pages under test link there.
         call_command("collectstatic", interactive=False, verbosity=0)
         argv = []

@@ -122,3 +122,88 @@ def fresh_cache():
 def isolated_media(settings, tmp_path):
     """Generated audio goes to a directory of this test's own."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _missing_or_fail(message: str):
+    """Skip with `message`, except under CI, where a missing part fails the run."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+CHROMIUM = os.environ.get("VOICEHUB_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A real headless Chromium (Debian's `chromium`), driven by Playwright.
+
+    `manage.py test` installs the package when it is missing (apt-get); never
+    `playwright install`, which downloads a browser.
+    """
+    if not os.path.exists(CHROMIUM):
+        _missing_or_fail(f"Chromium not found at {CHROMIUM}; install it with: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread, which
+    # Django's async-safety guard would take for async code and refuse the ORM.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_asgi):
+    """A fresh browser context (own cookies) and page; records any request that leaves the site."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_asgi.url)
+    page = context.new_page()
+    page.external_requests = []
+
+    def watch(request):
+        if not request.url.startswith((live_asgi.url, live_asgi.ws_url, "data:", "blob:", "about:")):
+            page.external_requests.append(request.url)
+
+    page.on("request", watch)
+    yield page
+    context.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    ws_url: str
+
+
+@pytest.fixture
+def live_asgi(transactional_db, settings):
+    """The real ASGI application (HTTP and websockets) served by uvicorn in a thread of this process.
+
+    Same process, so the test database, the locmem email outbox, the cache and
+    the in-memory channel layer are the ones the test sees.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from voicehub_site.asgi import application
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError("the live ASGI server did not start")
+        time.sleep(0.05)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=10)
