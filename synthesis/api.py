@@ -4,6 +4,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,11 +12,12 @@ from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import HasScope
 from accounts.quota import QuotaExceeded
 
+from . import schema_examples as ex
 from .api_errors import APIError
 from .engine.core import EngineError
 from .engine.voices import VoiceNotFound
 from .serializers import TTSRequestSerializer, VoiceSerializer
-from .services import get_voice_library, speech_synthesize
+from .services import get_voice_library, speech_synthesize, voice_preview
 
 ERROR_RESPONSE = {
     "type": "object",
@@ -84,7 +86,37 @@ class TTSView(APIView):
 
 
 class VoiceListView(APIView):
-    @extend_schema(operation_id="voices_list", summary="List voices", responses={200: VoiceSerializer(many=True)})
+    @extend_schema(operation_id="voices_list", summary="List voices", responses={200: VoiceSerializer(many=True)}, examples=ex.VOICES_LIST)
     def get(self, request):
         voices = [v for v in get_voice_library().voices.values() if v.available]
         return Response(VoiceSerializer(voices, many=True).data)
+
+
+def preview_response(voice_id: str) -> HttpResponse:
+    """A catalog voice's short MP3 sample: the same few seconds for everyone, cached in storage."""
+    voice = get_voice_library().voices.get(voice_id)
+    if voice is None or not voice.available:
+        raise voice_not_found(voice_id)
+    response = HttpResponse(voice_preview(voice), content_type="audio/mpeg")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+class VoicePreviewView(APIView):
+    """Public, like ElevenLabs' preview_url: an <audio> tag can play it without a key.
+
+    Each voice is synthesized once (54 at most, not charged) and then served from storage.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="voices_preview",
+        summary="A voice's short MP3 sample (public, cached)",
+        auth=[],
+        responses={(200, "audio/mpeg"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)},
+        examples=ex.VOICE_PREVIEW,
+    )
+    def get(self, request, voice_id):
+        return preview_response(voice_id)

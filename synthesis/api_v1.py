@@ -12,6 +12,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
@@ -26,7 +27,8 @@ from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import HasScope
 from accounts.quota import QuotaExceeded
 
-from .api import ERROR_RESPONSE, voice_not_found
+from . import schema_examples as ex
+from .api import ERROR_RESPONSE, preview_response, voice_not_found
 from .api_errors import APIError
 from .audio import UnknownFormat, parse_format
 from .engine.core import EngineError
@@ -49,7 +51,6 @@ from .services import (
     generation_with_timestamps,
     get_engine,
     get_voice_library,
-    voice_preview,
 )
 
 SYNTHESIS_ERRORS = {
@@ -216,7 +217,7 @@ class StreamView(SynthesisMixin, APIView):
 class VoicesView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
-    @extend_schema(operation_id="v1_voices_list", summary="List voices", responses={200: VoiceSerializer(many=True)})
+    @extend_schema(operation_id="v1_voices_list", summary="List voices", responses={200: VoiceSerializer(many=True)}, examples=ex.VOICES_LIST)
     def get(self, request):
         voices = [v for v in get_voice_library().voices.values() if v.available]
         return Response(VoiceSerializer(voices, many=True).data)
@@ -225,13 +226,13 @@ class VoicesView(APIView):
 class VoiceDetailView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
-    @extend_schema(operation_id="v1_voices_get", summary="One voice", responses={200: VoiceSerializer, 404: OpenApiResponse(ERROR_RESPONSE)})
+    @extend_schema(operation_id="v1_voices_get", summary="One voice", responses={200: VoiceSerializer, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.VOICE_DETAIL)
     def get(self, request, voice_id):
         voice = get_voice_library().voices.get(voice_id)
         if voice is None or not voice.available:
             raise voice_not_found(voice_id)
         data = VoiceSerializer(voice).data
-        data["preview_url"] = f"/api/v1/voices/{voice.id}/preview"
+        data["preview_url"] = request.build_absolute_uri(reverse("synthesis:voice-preview", kwargs={"voice_id": voice.id}))
         return Response(data)
 
 
@@ -239,15 +240,9 @@ class VoicePreviewView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
     @extend_schema(operation_id="v1_voices_preview", summary="A short MP3 of the voice (free, cached)",
-                   responses={(200, "audio/mpeg"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)})
+                   responses={(200, "audio/mpeg"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.VOICE_PREVIEW)
     def get(self, request, voice_id):
-        voice = get_voice_library().voices.get(voice_id)
-        if voice is None or not voice.available:
-            raise voice_not_found(voice_id)
-        content = voice_preview(voice)
-        response = HttpResponse(content, content_type="audio/mpeg")
-        response["Cache-Control"] = "public, max-age=86400"
-        return response
+        return preview_response(voice_id)
 
 
 class HistoryPagination(CursorPagination):
@@ -277,6 +272,7 @@ class HistoryListView(ListAPIView):
             OpenApiParameter("from", OpenApiTypes.DATE, description="Created on or after this day (UTC)."),
             OpenApiParameter("to", OpenApiTypes.DATE, description="Created on or before this day (UTC)."),
         ],
+        examples=ex.HISTORY_LIST,
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -312,11 +308,11 @@ class HistoryDetailView(APIView):
         scope = ApiKey.Scope.HISTORY_WRITE if self.request.method == "DELETE" else ApiKey.Scope.HISTORY_READ
         return [HasScope.of(scope)()]
 
-    @extend_schema(operation_id="v1_history_get", summary="One history item", responses={200: GenerationSerializer, 404: OpenApiResponse(ERROR_RESPONSE)})
+    @extend_schema(operation_id="v1_history_get", summary="One history item", responses={200: GenerationSerializer, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.HISTORY_ITEM)
     def get(self, request, generation_id):
         return Response(GenerationSerializer(get_object_or_404(history_of(request), pk=generation_id)).data)
 
-    @extend_schema(operation_id="v1_history_delete", summary="Delete a history item and its audio", responses={204: None, 404: OpenApiResponse(ERROR_RESPONSE)})
+    @extend_schema(operation_id="v1_history_delete", summary="Delete a history item and its audio", responses={204: None, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.HISTORY_DELETE)
     def delete(self, request, generation_id):
         generation = get_object_or_404(history_of(request), pk=generation_id)
         generation.audio.delete(save=False)
@@ -327,23 +323,27 @@ class HistoryDetailView(APIView):
 class HistoryAudioView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
 
-    @extend_schema(operation_id="v1_history_audio", summary="Download a history item's audio", responses={(200, "audio/*"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)})
+    @extend_schema(operation_id="v1_history_audio", summary="Download a history item's audio", responses={(200, "audio/*"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.HISTORY_AUDIO)
     def get(self, request, generation_id):
-        generation = get_object_or_404(history_of(request), pk=generation_id)
-        extension = generation.audio.name.rsplit(".", 1)[-1]
-        response = FileResponse(
-            generation.audio.open("rb"), as_attachment=True, filename=f"voicehub-{generation.id}.{extension}",
-            content_type=generation.content_type,
-        )
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return audio_file_response(get_object_or_404(history_of(request), pk=generation_id))
+
+
+def audio_file_response(generation) -> FileResponse:
+    """A history item's audio from storage, as a download that no cache keeps."""
+    extension = generation.audio.name.rsplit(".", 1)[-1]
+    response = FileResponse(
+        generation.audio.open("rb"), as_attachment=True, filename=f"voicehub-{generation.id}.{extension}",
+        content_type=generation.content_type,
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 class HistoryDownloadView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
 
     @extend_schema(operation_id="v1_history_download", summary="Several history items as one zip", request=DownloadSerializer,
-                   responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)})
+                   responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.HISTORY_DOWNLOAD)
     def post(self, request):
         serializer = DownloadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -352,15 +352,20 @@ class HistoryDownloadView(APIView):
         if len(generations) != len(ids):
             # Don't say which: an id of another organization must look like a missing one.
             raise APIError("One or more history items were not found.", code="not_found", status_code=404)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # audio is already compressed
-            for generation in generations:
-                with generation.audio.open("rb") as audio:
-                    archive.writestr(f"{generation.created_at:%Y%m%d-%H%M%S}-{generation.id}.{generation.audio.name.rsplit('.', 1)[-1]}", audio.read())
-        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
-        response["Content-Disposition"] = 'attachment; filename="voicehub-history.zip"'
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return zip_response(generations)
+
+
+def zip_response(generations) -> HttpResponse:
+    """Several history items' audio as one zip (stored, not deflated: audio is already compressed)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for generation in generations:
+            with generation.audio.open("rb") as audio:
+                archive.writestr(f"{generation.created_at:%Y%m%d-%H%M%S}-{generation.id}.{generation.audio.name.rsplit('.', 1)[-1]}", audio.read())
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = 'attachment; filename="voicehub-history.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 class UsageView(APIView):
@@ -370,7 +375,8 @@ class UsageView(APIView):
         operation_id="v1_usage",
         summary="Characters used this period, and per day",
         parameters=[OpenApiParameter("from", OpenApiTypes.DATE), OpenApiParameter("to", OpenApiTypes.DATE)],
-        responses={200: UsageSerializer},
+        responses={200: UsageSerializer, 400: OpenApiResponse(ERROR_RESPONSE)},
+        examples=ex.USAGE,
     )
     def get(self, request):
         organization = request.organization
@@ -408,7 +414,7 @@ class UsageView(APIView):
 class UserView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.USAGE_READ)]
 
-    @extend_schema(operation_id="v1_user", summary="Who these credentials belong to", responses={200: UserInfoSerializer})
+    @extend_schema(operation_id="v1_user", summary="Who these credentials belong to", responses={200: UserInfoSerializer}, examples=ex.USER)
     def get(self, request):
         organization = request.organization
         key = api_key_of(request)

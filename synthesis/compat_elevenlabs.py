@@ -13,6 +13,8 @@ import uuid
 from datetime import UTC, datetime
 
 from django.db.models import Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from django.urls import reverse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -33,6 +35,21 @@ from .compat_openai import (
     audio_response,
     split_speed,
     stream_response,
+)
+from . import schema_examples as ex
+from .compat_schema import (
+    BINARY_AUDIO,
+    ELEVENLABS_ERROR,
+    ELEVENLABS_READ_ERRORS,
+    ELEVENLABS_TAG,
+    ELEVENLABS_TIMESTAMPS_RESPONSE,
+    ELEVENLABS_TTS_ERRORS,
+    ELEVENLABS_TTS_EXAMPLES,
+    ENABLE_LOGGING,
+    HISTORY_ITEM_ID,
+    JSON_OBJECT,
+    OUTPUT_FORMAT,
+    VOICE_ID,
 )
 from .engine.voices import VoiceNotFound
 from .serializers import NumberField, StringField, TTSRequestSerializer
@@ -59,7 +76,6 @@ def elevenlabs_exception_handler(exc, context):
 
 class ElevenLabsMixin:
     content_negotiation_class = IgnoreAccept
-    schema = None  # ElevenLabs documents this API; Voicehub's schema is the native one
 
     def get_exception_handler(self):
         return elevenlabs_exception_handler
@@ -156,6 +172,16 @@ class TextToSpeechMixin(CompatSynthesisMixin, ElevenLabsMixin):
 
 
 class TextToSpeechView(TextToSpeechMixin, APIView):
+    @extend_schema(
+        tags=[ELEVENLABS_TAG],
+        operation_id="elevenlabs_text_to_speech",
+        summary="ElevenLabs: text to speech",
+        description="`voice_settings.speed` (0.25-4.0) is used; the other voice settings are accepted and ignored, named in the `x-voicehub-ignored` header.",
+        parameters=[VOICE_ID, OUTPUT_FORMAT, ENABLE_LOGGING],
+        request=TextToSpeechSerializer,
+        responses={(200, "audio/*"): BINARY_AUDIO, **ELEVENLABS_TTS_ERRORS},
+        examples=ELEVENLABS_TTS_EXAMPLES,
+    )
     def post(self, request, voice_id):
         data, stretch = self.parse_request(request, voice_id)
         result, rate = self.synthesize(request, data, stretch=stretch)
@@ -165,6 +191,16 @@ class TextToSpeechView(TextToSpeechMixin, APIView):
 class TextToSpeechWithTimestampsView(TextToSpeechMixin, APIView):
     """The audio as base64 and when each character is spoken, from the model's own phoneme durations."""
 
+    @extend_schema(
+        tags=[ELEVENLABS_TAG],
+        operation_id="elevenlabs_text_to_speech_with_timestamps",
+        summary="ElevenLabs: text to speech with character timestamps",
+        description="Character start and end times come from the model's own phoneme durations. `voice_settings.speed` (0.25-4.0) is used; the other voice settings are accepted and ignored, named in the `x-voicehub-ignored` header.",
+        parameters=[VOICE_ID, OUTPUT_FORMAT, ENABLE_LOGGING],
+        request=TextToSpeechSerializer,
+        responses={200: ELEVENLABS_TIMESTAMPS_RESPONSE, **ELEVENLABS_TTS_ERRORS},
+        examples=ELEVENLABS_TTS_EXAMPLES,
+    )
     def post(self, request, voice_id):
         data, stretch = self.parse_request(request, voice_id)
         try:
@@ -187,6 +223,16 @@ class TextToSpeechWithTimestampsView(TextToSpeechMixin, APIView):
 
 
 class TextToSpeechStreamView(TextToSpeechMixin, APIView):
+    @extend_schema(
+        tags=[ELEVENLABS_TAG],
+        operation_id="elevenlabs_text_to_speech_stream",
+        summary="ElevenLabs: text to speech, streamed",
+        description="Audio is sent sentence by sentence as it is synthesized. `voice_settings.speed` (0.25-4.0) is used; the other voice settings are accepted and ignored, named in the `x-voicehub-ignored` header.",
+        parameters=[VOICE_ID, OUTPUT_FORMAT, ENABLE_LOGGING],
+        request=TextToSpeechSerializer,
+        responses={(200, "audio/*"): BINARY_AUDIO, **ELEVENLABS_TTS_ERRORS},
+        examples=ELEVENLABS_TTS_EXAMPLES,
+    )
     def post(self, request, voice_id):
         data, stretch = self.parse_request(request, voice_id)
         body, rate = self.open_stream(request, data, stretch=stretch)
@@ -217,8 +263,8 @@ def voice_object(request, voice):
             "description": voice.description,
         },
         "description": voice.description,
-        # The preview needs the same key (voices:read), as every Voicehub route does.
-        "preview_url": request.build_absolute_uri(reverse("api_v1:voice-preview", kwargs={"voice_id": voice.id})),
+        # Public, like ElevenLabs' own preview URLs: an <audio> tag can play it.
+        "preview_url": request.build_absolute_uri(reverse("synthesis:voice-preview", kwargs={"voice_id": voice.id})),
         "available_for_tiers": [],
         "settings": None,
         "samples": None,
@@ -239,6 +285,7 @@ def available_voices():
 class VoicesView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
+    @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_list", summary="ElevenLabs: list voices", examples=ex.ELEVENLABS_VOICES, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         return Response({"voices": [voice_object(request, v) for v in available_voices()]})
 
@@ -248,6 +295,7 @@ class VoicesSearchView(ElevenLabsView):
 
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
+    @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_search", summary="ElevenLabs: search voices (v2)", examples=ex.ELEVENLABS_VOICES_SEARCH, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         params = request.query_params
         voices = available_voices()
@@ -281,6 +329,11 @@ def int_param(params, name, *, default, low, high):
 class VoiceDetailView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_get", summary="ElevenLabs: one voice", parameters=[VOICE_ID],
+        responses={200: JSON_OBJECT, 404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
+        examples=ex.ELEVENLABS_VOICE_DETAIL,
+    )
     def get(self, request, voice_id):
         voice = get_voice_library().voices.get(voice_id)
         if voice is None or not voice.available:
@@ -332,6 +385,7 @@ def model_objects(organization):
 class ModelsView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
 
+    @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_models_list", summary="ElevenLabs: list models (all are Kokoro-82M)", description="Answered at GET /v1/models when the request carries `xi-api-key`.", examples=ex.ELEVENLABS_MODELS, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         return Response(model_objects(request.organization))
 
@@ -371,6 +425,7 @@ def subscription_object(organization):
 class SubscriptionView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.USAGE_READ)]
 
+    @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_user_subscription", summary="ElevenLabs: subscription (plan and characters)", examples=ex.ELEVENLABS_SUBSCRIPTION, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         return Response(subscription_object(request.organization))
 
@@ -378,6 +433,7 @@ class SubscriptionView(ElevenLabsView):
 class UserView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.USAGE_READ)]
 
+    @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_user", summary="ElevenLabs: user", examples=ex.ELEVENLABS_USER, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         organization = request.organization
         user = request.user if request.user.is_authenticated else None
@@ -454,6 +510,7 @@ class HistoryView(ElevenLabsView):
 
     permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
 
+    @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_history_list", summary="ElevenLabs: history", examples=ex.ELEVENLABS_HISTORY, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         params = request.query_params
         size = int_param(params, "page_size", default=100, low=1, high=1000)
@@ -489,14 +546,63 @@ class HistoryView(ElevenLabsView):
 class HistoryItemView(ElevenLabsMixin, api_v1.HistoryDetailView):
     """GET (history:read) and DELETE (history:write) one item; the native view's scopes and delete."""
 
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_history_get", summary="ElevenLabs: one history item", parameters=[HISTORY_ITEM_ID],
+        responses={200: JSON_OBJECT, 404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
+        examples=ex.ELEVENLABS_HISTORY_GET,
+    )
     def get(self, request, history_item_id):
         return Response(history_item(generation_of(request, history_item_id)))
 
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_history_delete", summary="ElevenLabs: delete a history item", parameters=[HISTORY_ITEM_ID],
+        responses={200: JSON_OBJECT, 404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
+        examples=ex.ELEVENLABS_HISTORY_DELETE,
+    )
     def delete(self, request, history_item_id):
         super().delete(request, generation_of(request, history_item_id).pk)
         return Response({"status": "ok"})
 
 
 class HistoryAudioView(ElevenLabsMixin, api_v1.HistoryAudioView):
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_history_audio", summary="ElevenLabs: a history item's audio", parameters=[HISTORY_ITEM_ID],
+        responses={(200, "audio/*"): BINARY_AUDIO, 404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
+        examples=ex.ELEVENLABS_HISTORY_AUDIO,
+    )
     def get(self, request, history_item_id):
         return super().get(request, generation_of(request, history_item_id).pk)
+
+
+class HistoryDownloadSerializer(serializers.Serializer):
+    history_item_ids = serializers.ListField(child=StringField(max_length=64), min_length=1, max_length=100)
+    output_format = StringField(required=False, allow_null=True, help_text="Accepted and ignored: items keep the format they were made in.")
+
+
+class HistoryDownloadView(ElevenLabsView):
+    """POST /v1/history/download: one item's audio as itself, several as a zip (as ElevenLabs does)."""
+
+    permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG],
+        operation_id="elevenlabs_history_download",
+        summary="ElevenLabs: download history items",
+        request=HistoryDownloadSerializer,
+        responses={
+            (200, "audio/*"): BINARY_AUDIO,
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="Several items: a zip of their audio files."),
+            404: OpenApiResponse(ELEVENLABS_ERROR),
+            422: OpenApiResponse(ELEVENLABS_ERROR),
+            **ELEVENLABS_READ_ERRORS,
+        },
+        examples=ex.ELEVENLABS_HISTORY_DOWNLOAD,
+    )
+    def post(self, request):
+        serializer = HistoryDownloadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids = list(dict.fromkeys(serializer.validated_data["history_item_ids"]))
+        generations = [generation_of(request, history_item_id) for history_item_id in ids]
+        if len(generations) == 1:
+            return api_v1.audio_file_response(generations[0])
+        return api_v1.zip_response(generations)

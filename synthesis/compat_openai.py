@@ -10,6 +10,8 @@ import base64
 import json
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
@@ -18,9 +20,11 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
 
+from . import schema_examples as ex
 from .api_errors import APIError, _first_error, exception_handler
 from .api_v1 import SynthesisMixin, audio_response
 from .audio import UnknownFormat, parse_format
+from .compat_schema import BINARY_AUDIO, OPENAI_ERROR, OPENAI_SPEECH_ERRORS, OPENAI_SPEECH_EXAMPLES, OPENAI_TAG
 from .engine.core import MAX_SPEED, MIN_SPEED
 from .engine.voices import VoiceNotFound
 from .serializers import NumberField, StringField
@@ -54,7 +58,6 @@ class CompatSynthesisMixin(SynthesisMixin):
     with `stretch` taking the speed beyond the model's range (see split_speed)."""
 
     content_negotiation_class = IgnoreAccept
-    schema = None  # OpenAI and ElevenLabs document these; Voicehub's schema is the native API
 
 
 def stream_response(body, content_type, characters, rate):
@@ -107,7 +110,6 @@ def openai_exception_handler(exc, context):
 
 class OpenAIView(APIView):
     content_negotiation_class = IgnoreAccept
-    schema = None  # OpenAI documents this API; Voicehub's schema is the native one
 
     def get_exception_handler(self):
         return openai_exception_handler
@@ -210,6 +212,24 @@ class SpeechView(CompatSynthesisMixin, OpenAIView):
         data = {"text": body["input"], "voice": body["voice"], "fmt": fmt, "speed": speed, "normalize": "auto", "store": True}
         return data, stretch, body
 
+    @extend_schema(
+        tags=[OPENAI_TAG],
+        operation_id="openai_audio_speech",
+        summary="OpenAI: create speech",
+        description=(
+            "OpenAI's `POST /v1/audio/speech`. Without `stream_format` the whole file comes back (with Content-Length); "
+            "`audio` sends the same bytes sentence by sentence; `sse` sends `speech.audio.delta` events (base64 audio) "
+            "and a final `speech.audio.done` with usage. OpenAI voice names map to Kokoro voices; Kokoro ids work too. "
+            "`instructions` is accepted and ignored (header `x-voicehub-ignored`)."
+        ),
+        request=SpeechSerializer,
+        responses={
+            (200, "audio/*"): BINARY_AUDIO,
+            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="With stream_format=sse."),
+            **OPENAI_SPEECH_ERRORS,
+        },
+        examples=OPENAI_SPEECH_EXAMPLES,
+    )
     def post(self, request):
         data, stretch, body = self.parse_speech(request)
         stream_format, characters = body.get("stream_format"), len(data["text"])
@@ -255,9 +275,33 @@ def model_object(model_id):
     return {"id": model_id, "object": "model", "created": CREATED, "owned_by": "voicehub"}
 
 
+class OpenAIModelSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField()
+    created = serializers.IntegerField()
+    owned_by = serializers.CharField()
+
+
+class OpenAIModelListSerializer(serializers.Serializer):
+    object = serializers.CharField()
+    data = OpenAIModelSerializer(many=True)
+
+
+MODELS_LIST_SCHEMA = extend_schema(
+    tags=[OPENAI_TAG],
+    operation_id="openai_models_list",
+    summary="OpenAI: list models (all are Kokoro-82M)",
+    description="With an `xi-api-key` header the same path answers ElevenLabs' model list instead.",
+    auth=[{"ApiKey": []}],
+    responses={200: OpenAIModelListSerializer, 401: OpenApiResponse(OPENAI_ERROR)},
+    examples=ex.OPENAI_MODELS,
+)
+
+
 class ModelsView(OpenAIView):
     permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
 
+    @MODELS_LIST_SCHEMA
     def get(self, request):
         return Response({"object": "list", "data": [model_object(m) for m in MODELS]})
 
@@ -265,6 +309,13 @@ class ModelsView(OpenAIView):
 class ModelDetailView(OpenAIView):
     permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
 
+    @extend_schema(
+        tags=[OPENAI_TAG],
+        operation_id="openai_models_get",
+        summary="OpenAI: one model",
+        responses={200: OpenAIModelSerializer, 401: OpenApiResponse(OPENAI_ERROR), 404: OpenApiResponse(OPENAI_ERROR)},
+        examples=ex.OPENAI_MODEL,
+    )
     def get(self, request, model_id):
         if model_id not in MODELS + MODEL_ALIASES:
             raise APIError(f"The model {model_id!r} does not exist.", code="model_not_found", status_code=404, param="model")

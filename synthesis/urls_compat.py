@@ -7,7 +7,7 @@ with `xi-api-key`, OpenAI's with `Authorization: Bearer`, so the header says whi
 """
 
 from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
+from rest_framework.views import APIView
 
 from . import compat_elevenlabs as elevenlabs
 from . import compat_openai as openai
@@ -18,16 +18,27 @@ _openai_models = openai.ModelsView.as_view()
 _elevenlabs_models = elevenlabs.ModelsView.as_view()
 
 
-@csrf_exempt
-def models(request):
-    view = _elevenlabs_models if "xi-api-key" in request.headers else _openai_models
-    return view(request)
+class ModelsView(APIView):
+    """GET /v1/models: ElevenLabs' shape when the request carries `xi-api-key`, OpenAI's otherwise.
+
+    Each inner view authenticates and answers errors in its own shape; the schema documents
+    OpenAI's (one operation per path and method).
+    """
+
+    authentication_classes = []
+    permission_classes = []
+    content_negotiation_class = openai.IgnoreAccept
+
+    @openai.MODELS_LIST_SCHEMA
+    def get(self, request):
+        view = _elevenlabs_models if "xi-api-key" in request.headers else _openai_models
+        return view(request._request)
 
 
 urlpatterns = [
     # OpenAI
     path("v1/audio/speech", openai.SpeechView.as_view(), name="openai-speech"),
-    path("v1/models", models, name="models"),
+    path("v1/models", ModelsView.as_view(), name="models"),
     path("v1/models/<str:model_id>", openai.ModelDetailView.as_view(), name="openai-model"),
     # ElevenLabs
     path("v1/text-to-speech/<str:voice_id>", elevenlabs.TextToSpeechView.as_view(), name="elevenlabs-tts"),
@@ -43,6 +54,7 @@ urlpatterns = [
     path("v1/user", elevenlabs.UserView.as_view(), name="elevenlabs-user"),
     path("v1/user/subscription", elevenlabs.SubscriptionView.as_view(), name="elevenlabs-subscription"),
     path("v1/history", elevenlabs.HistoryView.as_view(), name="elevenlabs-history"),
+    path("v1/history/download", elevenlabs.HistoryDownloadView.as_view(), name="elevenlabs-history-download"),
     path("v1/history/<str:history_item_id>", elevenlabs.HistoryItemView.as_view(), name="elevenlabs-history-item"),
     path("v1/history/<str:history_item_id>/audio", elevenlabs.HistoryAudioView.as_view(), name="elevenlabs-history-audio"),
 ]

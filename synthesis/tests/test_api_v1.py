@@ -218,7 +218,7 @@ def test_voices_need_the_voices_scope(cast):
 def test_a_voice_has_a_preview_url(alice):
     body = alice.get("/api/v1/voices/af_heart").json()
 
-    assert body["id"] == "af_heart" and body["preview_url"] == "/api/v1/voices/af_heart/preview"
+    assert body["id"] == "af_heart" and body["preview_url"] == "http://testserver/voices/af_heart/preview.mp3"  # public: an <audio> tag plays it
     assert alice.get("/api/v1/voices/nobody").status_code == 404
 
 

@@ -177,7 +177,7 @@ def test_voices_list_the_catalog_in_elevenlabs_shape(alice):
     heart = voices["af_heart"]
     assert heart.name == "Heart" and heart.category == "premade"
     assert heart.labels["gender"] == "female" and heart.labels["accent"] == "american" and heart.labels["language"] == "en"
-    assert heart.preview_url.endswith("/api/v1/voices/af_heart/preview")
+    assert heart.preview_url.endswith("/voices/af_heart/preview.mp3")  # public, as ElevenLabs' are
     assert "jf_alpha" not in voices  # not available: needs a Japanese phonemizer
     assert alice.voices.get("bm_george").labels["accent"] == "british"
     with pytest.raises(ApiError) as error:
@@ -236,6 +236,26 @@ def test_history_pages_newest_first_and_gets_downloads_and_deletes_items(alice, 
     assert b"".join(alice.history.get_audio(str(items[0].id))) == b"RIFF-fake-item 0"
     assert alice.history.delete(str(items[0].id)).status == "ok"
     assert not Generation.objects.filter(pk=items[0].pk).exists()
+
+
+def test_history_download_gives_one_item_as_itself_and_several_as_a_zip(alice, charlie, cast):
+    import zipfile
+
+    first, second = make_generation(cast.org_a, "first"), make_generation(cast.org_a, "second")
+    other = make_generation(cast.org_b, "globex")
+
+    one = b"".join(alice.history.download(history_item_ids=[str(first.id)]))
+    both = b"".join(alice.history.download(history_item_ids=[str(first.id), str(second.id)]))
+
+    assert one == b"RIFF-fake-first"
+    with zipfile.ZipFile(io.BytesIO(both)) as archive:
+        assert sorted(archive.read(name) for name in archive.namelist()) == [b"RIFF-fake-first", b"RIFF-fake-second"]
+    for ids in ([str(other.id)], [str(first.id), str(other.id)]):  # another tenant's item is a 404, even beside ours
+        with pytest.raises(ApiError) as error:
+            b"".join(alice.history.download(history_item_ids=ids))
+        assert error.value.status_code == 404
+    with pytest.raises(UnprocessableEntityError):
+        b"".join(charlie.history.download(history_item_ids=[]))
 
 
 @pytest.mark.model

@@ -64,3 +64,55 @@ def test_api_docs_assets_are_served_locally(client, page, settings):
     assert scripts
     for src in scripts:
         assert src.startswith("/static/"), src
+
+
+def _resolve(schema, node):
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def test_every_operation_has_an_example_and_response_examples_match_their_schema(client):
+    """Swagger UI shows an example for every route; an example that drifts from its serializer is caught."""
+    schema = client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    missing, drifted = [], []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            examples = []
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                examples += [(None, e["value"]) for e in media.get("examples", {}).values()]
+            for media_response in operation.get("responses", {}).values():
+                for media in media_response.get("content", {}).values():
+                    examples += [(media.get("schema"), e["value"]) for e in media.get("examples", {}).values()]
+            if not examples:
+                missing.append(f"{method.upper()} {path}")
+            for documented, value in examples:
+                documented = _resolve(schema, documented or {})
+                if documented.get("type") == "object" and documented.get("properties") and isinstance(value, dict):
+                    unknown = set(value) - set(documented["properties"])
+                    if unknown:
+                        drifted.append(f"{method.upper()} {path}: {sorted(unknown)}")
+    assert not missing, f"operations without an example: {missing}"
+    assert not drifted, f"examples with keys their schema lacks: {drifted}"
+
+
+def test_the_compatibility_routes_are_documented_under_their_own_tags(client):
+    schema = client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    assert schema["paths"]["/v1/audio/speech"]["post"]["tags"] == ["OpenAI compatible"]
+    assert "stream_format" in str(schema["components"]["schemas"]["Speech"])
+    for path in ("/v1/text-to-speech/{voice_id}", "/v1/text-to-speech/{voice_id}/stream", "/v1/history/download"):
+        assert schema["paths"][path]["post"]["tags"] == ["ElevenLabs compatible"], path
+    assert "OpenAIError" in schema["components"]["schemas"] and "ElevenLabsError" in schema["components"]["schemas"]
+
+
+@pytest.mark.model
+def test_a_voice_preview_is_public_and_cached(client, engine, isolated_media):
+    first = client.get("/voices/af_heart/preview.mp3")
+    second = client.get("/voices/af_heart/preview.mp3")
+
+    assert first.status_code == 200 and first["Content-Type"] == "audio/mpeg"
+    assert first.content == second.content and len(first.content) > 1000
+    assert "public" in first["Cache-Control"]
+    missing = client.get("/voices/xx_nobody/preview.mp3")
+    assert missing.status_code == 404 and missing.json()["code"] == "voice_not_found"

@@ -1,0 +1,144 @@
+"""
+Examples in /api/schema for every route: what a developer sees in Swagger UI and ReDoc.
+
+Values are shaped exactly like the serializers' output (a test checks each response example's
+keys against the schema of its response).
+"""
+
+from drf_spectacular.utils import OpenApiExample
+
+GENERATION = {
+    "id": "7d3c7a8e-5b4f-4c47-9f0e-2b1f6a1c9d42",
+    "text": "Hello from Voicehub!",
+    "voice": "af_heart",
+    "speed": 1.0,
+    "format": "mp3",
+    "characters": 20,
+    "audio_seconds": 1.62,
+    "source": "api",
+    "created_at": "2026-11-25T09:30:00Z",
+    "expires_at": "2026-12-25T09:30:00Z",
+    "audio_url": "https://voicehub.example/api/v1/history/7d3c7a8e-5b4f-4c47-9f0e-2b1f6a1c9d42/audio",
+}
+
+VOICE = {
+    "id": "af_heart",
+    "name": "Heart",
+    "language": "en-us",
+    "language_name": "English (US)",
+    "accent": "American",
+    "gender": "Female",
+    "description": "Warm and expressive; Kokoro's highest-graded voice.",
+    "quality_grade": "A",
+    "original": False,
+    "mix": None,
+}
+
+
+def response(name, value, status=200):
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status)])
+
+
+def error(name, detail, code, status):
+    return response(name, {"detail": detail, "code": code}, status)
+
+
+NOT_FOUND = error("Not found", "Not found.", "not_found", 404)
+UNAUTHENTICATED = error("No key", "Authentication credentials were not provided.", "not_authenticated", 401)
+
+HISTORY_LIST = [
+    response("A page of history", {"next": "https://voicehub.example/api/v1/history?cursor=cD0yMDI2", "previous": None, "results": [GENERATION]}),
+    error("Bad date", "'from' must be a date as YYYY-MM-DD.", "invalid_date", 400),
+]
+HISTORY_ITEM = [response("One item", GENERATION), NOT_FOUND]
+HISTORY_DELETE = [NOT_FOUND]
+HISTORY_AUDIO = [NOT_FOUND]
+HISTORY_DOWNLOAD = [
+    OpenApiExample("Two items", value={"ids": [GENERATION["id"], "0b6b1a8e-3f2d-4f57-8a51-9a3c0f6e2d11"]}, request_only=True),
+    NOT_FOUND,
+]
+VOICES_LIST = [response("Voices", [VOICE]), UNAUTHENTICATED]
+VOICE_DETAIL = [response("One voice", VOICE), error("Unknown voice", "Voice 'xx_nobody' was not found.", "voice_not_found", 404)]
+VOICE_PREVIEW = [error("Unknown voice", "Voice 'xx_nobody' was not found.", "voice_not_found", 404)]
+USAGE = [
+    response(
+        "This period",
+        {
+            "characters_used": 1840,
+            "character_limit": 10000,
+            "period_start": "2026-11-01T00:00:00Z",
+            "resets_at": "2026-12-01T00:00:00Z",
+            "days": [
+                {"date": "2026-11-24", "characters": 1200, "requests": 9, "audio_seconds": 81.4},
+                {"date": "2026-11-25", "characters": 640, "requests": 4, "audio_seconds": 43.0},
+            ],
+        },
+    ),
+    error("Bad range", "'from' must be before 'to', at most a year apart.", "invalid_date_range", 400),
+]
+USER = [
+    response(
+        "An API key",
+        {
+            "user": {"email": "ada@example.com", "name": "Ada"},
+            "organization": {"name": "Acme", "slug": "acme"},
+            "api_key": {"name": "backend", "prefix": "vh_a1b2c3d4e5f6_…", "scopes": ["tts", "history:read"]},
+            "plan": {
+                "slug": "starter",
+                "name": "Starter",
+                "monthly_characters": 100000,
+                "max_characters_per_request": 5000,
+                "requests_per_minute": 60,
+                "concurrent_requests": 2,
+                "allowed_formats": ["wav", "mp3", "opus", "flac", "pcm"],
+                "history_retention_days": 30,
+            },
+        },
+    )
+]
+
+# Compatibility routes (their vendors' shapes)
+OPENAI_MODELS = [response("Models", {"object": "list", "data": [{"id": "tts-1", "object": "model", "created": 1737936000, "owned_by": "voicehub"}]})]
+OPENAI_MODEL = [
+    response("One model", {"id": "tts-1", "object": "model", "created": 1737936000, "owned_by": "voicehub"}),
+    response("Unknown model", {"error": {"message": "The model 'tts-9' does not exist.", "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}, 404),
+]
+ELEVENLABS_VOICE = {
+    "voice_id": "af_heart",
+    "name": "Heart",
+    "category": "premade",
+    "labels": {"accent": "american", "gender": "female", "language": "en", "description": VOICE["description"]},
+    "description": VOICE["description"],
+    "preview_url": "https://voicehub.example/voices/af_heart/preview.mp3",
+}
+ELEVENLABS_VOICES = [response("Voices", {"voices": [ELEVENLABS_VOICE]})]
+ELEVENLABS_VOICES_SEARCH = [response("A page of voices", {"voices": [ELEVENLABS_VOICE], "has_more": True, "total_count": 49, "next_page_token": "10"})]
+ELEVENLABS_VOICE_DETAIL = [
+    response("One voice", ELEVENLABS_VOICE),
+    response("Unknown voice", {"detail": {"status": "voice_not_found", "message": "A voice with the voice_id 'xx' was not found."}}, 404),
+]
+ELEVENLABS_MODELS = [response("Models", [{"model_id": "kokoro", "name": "Kokoro-82M", "can_do_text_to_speech": True, "maximum_text_length_per_request": 5000}])]
+ELEVENLABS_SUBSCRIPTION = [
+    response("Subscription", {"tier": "starter", "character_count": 1840, "character_limit": 100000, "next_character_count_reset_unix": 1764547200, "status": "active"})
+]
+ELEVENLABS_USER = [response("User", {"user_id": "42", "first_name": "Ada", "workspace_id": "acme", "subscription": {"tier": "starter", "character_count": 1840}})]
+ELEVENLABS_HISTORY_ITEM = {
+    "history_item_id": GENERATION["id"],
+    "voice_id": "af_heart",
+    "voice_name": "Heart",
+    "model_id": "kokoro",
+    "text": "Hello from Voicehub!",
+    "date_unix": 1764063000,
+    "character_count_change_from": 0,
+    "character_count_change_to": 20,
+    "content_type": "audio/mpeg",
+    "state": "created",
+}
+ELEVENLABS_HISTORY = [response("History", {"history": [ELEVENLABS_HISTORY_ITEM], "last_history_item_id": GENERATION["id"], "has_more": False})]
+ELEVENLABS_HISTORY_GET = [
+    response("One item", ELEVENLABS_HISTORY_ITEM),
+    response("Unknown item", {"detail": {"status": "history_item_not_found", "message": "A history item with the id 'x' was not found."}}, 404),
+]
+ELEVENLABS_HISTORY_AUDIO = [ELEVENLABS_HISTORY_GET[1]]
+ELEVENLABS_HISTORY_DELETE = [response("Deleted", {"status": "ok"})]
+ELEVENLABS_HISTORY_DOWNLOAD = [OpenApiExample("Two items", value={"history_item_ids": [GENERATION["id"], "0b6b1a8e-3f2d-4f57-8a51-9a3c0f6e2d11"]}, request_only=True)]
