@@ -31,6 +31,35 @@ class FunnelEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["kind", "created_at"])]
+        # Sign-up, verification and the first generation happen once per user or
+        # organization; a partial unique index keeps it so under concurrent requests.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "user"],
+                condition=models.Q(kind__in=["signup_completed", "email_verified"]),
+                name="funnel_once_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "organization"],
+                condition=models.Q(kind="first_generation"),
+                name="funnel_once_per_organization",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.created_at:%Y-%m-%d}"
+
+
+class Lead(models.Model):
+    """An address that asked for product news. It counts once confirmed (double opt-in)."""
+
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(models.functions.Lower("email"), name="marketing_lead_email_ci_unique")]
+
+    def __str__(self):
+        return self.email

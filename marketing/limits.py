@@ -1,0 +1,56 @@
+"""
+Limits for anonymous visitors: the demo, the events endpoint and the lead form.
+
+Counted in the shared cache with synthesis.limits' counters (so they hold across
+processes once REDIS_URL is set) in fixed windows. The client is its address
+as synthesis.limits.client_ip sees it, hashed before it becomes a cache key.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django.conf import settings
+from django.utils.crypto import salted_hmac
+
+from synthesis.limits import Limited, _incr, client_ip
+
+HOUR = 60 * 60
+MINUTE = 60
+
+# name: (setting, default, window seconds). Settings override the defaults
+# (the demo's come from the environment, see settings.py).
+LIMITS = {
+    "demo_client": ("VOICEHUB_DEMO_PER_CLIENT_PER_HOUR", 10, HOUR),
+    "demo_global": ("VOICEHUB_DEMO_PER_MINUTE", 20, MINUTE),
+    "events_client": ("VOICEHUB_EVENTS_PER_CLIENT_PER_MINUTE", 120, MINUTE),
+    "lead_client": ("VOICEHUB_LEADS_PER_CLIENT_PER_HOUR", 5, HOUR),
+}
+
+
+def limit_of(name: str) -> int:
+    setting, default, _window = LIMITS[name]
+    return getattr(settings, setting, default)
+
+
+def client_key(request) -> str:
+    return salted_hmac("marketing.limits", client_ip(request), algorithm="sha256").hexdigest()[:32]
+
+
+def hit(name: str, *, subject: str = "all", code: str, message: str) -> None:
+    """Count one use of `name` by `subject`; raise Limited (429 `code`) past the limit."""
+    limit = limit_of(name)
+    window = LIMITS[name][2]
+    now = time.time()
+    reset = max(1, math.ceil(window - now % window))
+    used = _incr(f"mk:{name}:{subject}:{int(now // window)}", window + 5)
+    if used > limit:
+        raise Limited(
+            code=code,
+            status=429,
+            message=message.format(limit=limit, minutes=math.ceil(reset / 60)),
+            retry_after=reset,
+            limit=limit,
+            reset=reset,
+        )
