@@ -1,3 +1,9 @@
-"""Websocket routes. The streaming studio socket arrives with the studio issue."""
+"""Websocket routes (composed with session auth and the Origin check in voicehub_site/asgi.py)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from . import consumers
+
+websocket_urlpatterns = [
+    path("ws/tts/", consumers.TTSConsumer.as_asgi(), name="ws-tts"),
+]
