@@ -100,7 +100,15 @@ def api_key_create(
     return NewApiKey(key=key, secret=f"vh_{prefix}_{secret}")
 
 
-def api_key_revoke(*, key: ApiKey) -> None:
+def api_key_revoke(*, key: ApiKey, actor: Membership | None = None) -> None:
+    """Revoke `key` now. With an `actor` (a person in the dashboard), the rule is checked:
+    members revoke their own keys, owners and admins any key of their organization."""
+    if actor is not None:
+        actor = _current(actor)
+        if key.organization_id != actor.organization_id:
+            raise _forbidden("This key belongs to another organization.")
+        if not actor.can_manage and key.created_by_id != actor.user_id:
+            raise _forbidden("Only owners and admins can revoke other members' keys.")
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 

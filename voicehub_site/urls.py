@@ -12,5 +12,6 @@ urlpatterns = [
     path("organizations/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("studio/", include("synthesis.urls_studio")),
     path("", include("marketing.urls")),
 ]

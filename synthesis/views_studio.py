@@ -1,0 +1,221 @@
+"""
+The studio pages a signed-in user works in: the studio itself, history and usage.
+
+Every page acts for the session's active organization (accounts.tenancy), and
+every object is fetched through it, so another organization's generation is a
+404 whatever id is typed. Synthesis itself happens over the websocket
+(synthesis.consumers), through the same services as the HTTP API.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import UsageRecord
+from accounts.tenancy import active_membership
+from accounts.verification import email_verified
+
+from .services import get_voice_library, voice_preview
+
+HISTORY_PAGE_SIZE = 20
+DEFAULT_VOICE = "af_heart"
+
+
+def studio_page(view):
+    """Login required, and a membership to act through; the view gets it as its second argument."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        membership = active_membership(request)
+        if membership is None:
+            messages.info(request, "You are not a member of any organization.")
+            return redirect("accounts:organizations")
+        return view(request, membership, *args, **kwargs)
+
+    return wrapper
+
+
+def _catalog():
+    """The voices a person may pick: the available catalog voices, English first."""
+    voices = [v for v in get_voice_library().voices.values() if v.available]
+    # American English first (the default voice's), then the other languages.
+    return sorted(voices, key=lambda v: (v.language != "en-us", not v.is_english, v.language_name, v.name))
+
+
+@studio_page
+@require_GET
+def studio(request, membership):
+    organization = membership.organization
+    organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
+    plan = organization.plan
+    voices = _catalog()
+    ids = {v.id for v in voices}
+    return render(
+        request,
+        "studio/studio.html",
+        {
+            "organization": organization,
+            "plan": plan,
+            "voices": voices,
+            "default_voice": DEFAULT_VOICE if DEFAULT_VOICE in ids else (voices[0].id if voices else ""),
+            "languages": sorted({v.language_name for v in voices}),
+            "accents": sorted({v.accent for v in voices}),
+            "genders": sorted({v.gender for v in voices}),
+            "formats": plan.allowed_formats,
+            "characters_left": organization.characters_left,
+            "unverified": not email_verified(request.user),
+        },
+    )
+
+
+@login_required
+@require_GET
+def voice_preview_audio(request, voice_id):
+    """The API's free preview MP3, for a signed-in session (the API route takes keys)."""
+    voice = get_voice_library().voices.get(voice_id)
+    if voice is None or not voice.available:
+        raise Http404("No such voice.")
+    response = HttpResponse(voice_preview(voice), content_type="audio/mpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+def _history_filters(request, organization):
+    """The organization's generations narrowed by ?q=, ?voice= and ?member= (a user id)."""
+    generations = organization.generations.select_related("user", "api_key")
+    q = request.GET.get("q", "").strip()
+    voice = request.GET.get("voice", "").strip()
+    member = request.GET.get("member", "").strip()
+    if q:
+        generations = generations.filter(text__icontains=q)
+    if voice:
+        generations = generations.filter(voice=voice)
+    if member.isdigit():
+        generations = generations.filter(user_id=int(member))
+    return generations, {"q": q, "voice": voice, "member": member}
+
+
+@studio_page
+@require_GET
+def history(request, membership):
+    organization = membership.organization
+    generations, filters = _history_filters(request, organization)
+    page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = urlencode({name: value for name, value in filters.items() if value})
+    context = {"organization": organization, "page": page, "filters": filters, "query": query}
+    if request.htmx and request.htmx.target == "history-results":
+        return render(request, "studio/_history_results.html", context)
+    context["voices"] = organization.generations.order_by("voice").values_list("voice", flat=True).distinct()
+    context["members"] = organization.memberships.select_related("user").order_by("user__email")
+    return render(request, "studio/history.html", context)
+
+
+@studio_page
+@require_GET
+def history_audio(request, membership, pk):
+    generation = get_object_or_404(membership.organization.generations, pk=pk)
+    try:
+        audio = generation.audio.open("rb")
+    except FileNotFoundError:
+        raise Http404("This audio is no longer kept.") from None
+    extension = generation.audio.name.rsplit(".", 1)[-1]
+    # Served through the storage backend, never from a public media URL: the
+    # organization check above is the only way to this file.
+    response = FileResponse(
+        audio,
+        as_attachment=request.GET.get("download") == "1",
+        filename=f"voicehub-{generation.id}.{extension}",
+        content_type=generation.content_type,
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@studio_page
+@require_http_methods(["GET", "POST"])
+def history_delete(request, membership, pk):
+    generation = get_object_or_404(membership.organization.generations, pk=pk)
+    if request.method == "GET":
+        template = "studio/_history_delete.html" if request.htmx else "studio/history_delete.html"
+        return render(request, template, {"generation": generation})
+    generation.audio.delete(save=False)
+    generation.delete()
+    if request.htmx:
+        return render(request, "studio/_history_deleted.html", {"generation": generation})
+    messages.success(request, "The generation and its audio were deleted.")
+    return redirect("studio:history")
+
+
+def _days(start, end):
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)
+
+
+CHART_WIDTH, CHART_HEIGHT = 600, 160
+
+
+@studio_page
+@require_GET
+def usage(request, membership):
+    organization = membership.organization
+    organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
+    plan = organization.plan
+    records = organization.usage_records.filter(period_start=organization.period_start)
+    charged = records.exclude(status=UsageRecord.Status.REFUNDED)
+    per_day = dict(
+        charged.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(characters=Sum("characters"))
+        .order_by()
+        .values_list("day", "characters")
+    )
+    today = timezone.now().date()
+    days = [{"date": day, "characters": per_day.get(day, 0)} for day in _days(organization.period_start.date(), today)]
+    peak = max((d["characters"] for d in days), default=0) or 1
+    # One slot per day of the whole period, so a bar's width never depends on how far into it we are.
+    slot = CHART_WIDTH / max((organization.period_end - organization.period_start).days, len(days), 1)
+    for index, day in enumerate(days):
+        day["height"] = round(day["characters"] / peak * (CHART_HEIGHT - 20), 1)
+        day["x"] = round(index * slot + slot * 0.15, 1)
+        day["y"] = round(CHART_HEIGHT - day["height"], 1)
+    top_voices = (
+        charged.values("voice")
+        .annotate(characters=Sum("characters"), requests=Count("id"))
+        .order_by("-characters", "voice")[:5]
+    )
+    errors = records.filter(status=UsageRecord.Status.REFUNDED).exclude(error_code="").select_related("user", "api_key")
+    limit = plan.monthly_characters
+    return render(
+        request,
+        "studio/usage.html",
+        {
+            "organization": organization,
+            "plan": plan,
+            "used": organization.characters_used,
+            "limit": limit,
+            "percent": min(100, round(organization.characters_used * 100 / limit, 1)) if limit else 100,
+            "days": days,
+            "total": sum(d["characters"] for d in days),
+            "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "bar": round(slot * 0.7, 1)},
+            "top_voices": top_voices,
+            "errors": errors.order_by("-created_at")[:10],
+            "requests": records.aggregate(
+                n=Count("id"), failed=Count("id", filter=Q(status=UsageRecord.Status.REFUNDED))
+            ),
+        },
+    )
