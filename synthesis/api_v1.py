@@ -8,9 +8,8 @@ import io
 import zipfile
 from datetime import UTC, datetime, time, timedelta
 
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
-from django.http import FileResponse, HttpResponse
+
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -51,6 +50,8 @@ from .services import (
     generation_with_timestamps,
     get_engine,
     get_voice_library,
+    generation_delete,
+    usage_per_day,
 )
 
 SYNTHESIS_ERRORS = {
@@ -314,9 +315,7 @@ class HistoryDetailView(APIView):
 
     @extend_schema(operation_id="v1_history_delete", summary="Delete a history item and its audio", responses={204: None, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.HISTORY_DELETE)
     def delete(self, request, generation_id):
-        generation = get_object_or_404(history_of(request), pk=generation_id)
-        generation.audio.delete(save=False)
-        generation.delete()
+        generation_delete(get_object_or_404(history_of(request), pk=generation_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -328,12 +327,15 @@ class HistoryAudioView(APIView):
         return audio_file_response(get_object_or_404(history_of(request), pk=generation_id))
 
 
-def audio_file_response(generation) -> FileResponse:
-    """A history item's audio from storage, as a download that no cache keeps."""
+def audio_file_response(generation, *, attachment=True) -> FileResponse:
+    """A history item's audio from storage (a download unless `attachment` is false), kept by no cache."""
+    try:
+        audio = generation.audio.open("rb")
+    except FileNotFoundError:
+        raise Http404("This audio is no longer kept.") from None
     extension = generation.audio.name.rsplit(".", 1)[-1]
     response = FileResponse(
-        generation.audio.open("rb"), as_attachment=True, filename=f"voicehub-{generation.id}.{extension}",
-        content_type=generation.content_type,
+        audio, as_attachment=attachment, filename=f"voicehub-{generation.id}.{extension}", content_type=generation.content_type
     )
     response["Cache-Control"] = "private, no-store"
     return response
@@ -386,27 +388,13 @@ class UsageView(APIView):
         end = parse_date_param("to", request.query_params["to"]) if "to" in request.query_params else today
         if end < start or (end - start) > timedelta(days=366):
             raise APIError("'from' must be before 'to', at most a year apart.", code="invalid_date_range")
-        rows = (
-            organization.usage_records.filter(
-                created_at__gte=datetime.combine(start, time.min, tzinfo=UTC),
-                created_at__lte=datetime.combine(end, time.max, tzinfo=UTC),
-            )
-            .exclude(status=UsageRecord.Status.REFUNDED)
-            .annotate(day=TruncDate("created_at"))
-            .values("day")
-            .annotate(characters=Sum("characters"), requests=Count("id"), audio_seconds=Sum("audio_seconds"))
-            .order_by("day")
-        )
         return Response(
             {
                 "characters_used": organization.characters_used,
                 "character_limit": organization.plan.monthly_characters,
                 "period_start": organization.period_start,
                 "resets_at": organization.period_end,
-                "days": [
-                    {"date": row["day"], "characters": row["characters"], "requests": row["requests"], "audio_seconds": round(row["audio_seconds"] or 0, 3)}
-                    for row in rows
-                ],
+                "days": usage_per_day(organization, start=start, end=end),
             }
         )
 

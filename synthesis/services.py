@@ -11,13 +11,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, UsageRecord, User
@@ -436,3 +438,31 @@ def generation_with_timestamps(
         alignment=timing.alignment(written, text, generated.seconds),
         normalized_alignment=timing.alignment(words, spoken, generated.seconds),
     )
+
+
+def generation_delete(generation: Generation) -> None:
+    """Remove a history item and its stored audio (the usage row stays: it is the ledger)."""
+    generation.audio.delete(save=False)
+    generation.delete()
+
+
+def usage_per_day(organization: Organization, *, start: date, end: date) -> list[dict]:
+    """Characters, requests and audio seconds charged per UTC day from `start` to `end`, in SQL.
+
+    Refunded requests cost nothing and are left out. Days without usage are absent.
+    """
+    rows = (
+        organization.usage_records.filter(
+            created_at__gte=datetime.combine(start, time.min, tzinfo=UTC),
+            created_at__lte=datetime.combine(end, time.max, tzinfo=UTC),
+        )
+        .exclude(status=UsageRecord.Status.REFUNDED)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(characters=Sum("characters"), requests=Count("id"), audio_seconds=Sum("audio_seconds"))
+        .order_by("day")
+    )
+    return [
+        {"date": row["day"], "characters": row["characters"], "requests": row["requests"], "audio_seconds": round(row["audio_seconds"] or 0, 3)}
+        for row in rows
+    ]

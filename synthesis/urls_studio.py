@@ -10,7 +10,6 @@ app_name = "studio"
 
 urlpatterns = [
     path("", views_studio.studio, name="studio"),
-    path("voices/<str:voice_id>/preview", views_studio.voice_preview_audio, name="voice_preview"),
     path("history/", views_studio.history, name="history"),
     path("history/<uuid:pk>/audio", views_studio.history_audio, name="history_audio"),
     path("history/<uuid:pk>/delete", views_studio.history_delete, name="history_delete"),

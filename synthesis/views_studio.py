@@ -17,8 +17,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
-from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -27,7 +25,8 @@ from accounts.models import UsageRecord
 from accounts.tenancy import active_membership
 from accounts.verification import email_verified
 
-from .services import get_voice_library, voice_preview
+from .api_v1 import audio_file_response
+from .services import generation_delete, get_voice_library, usage_per_day
 
 HISTORY_PAGE_SIZE = 20
 DEFAULT_VOICE = "af_heart"
@@ -81,18 +80,6 @@ def studio(request, membership):
     )
 
 
-@login_required
-@require_GET
-def voice_preview_audio(request, voice_id):
-    """The API's free preview MP3, for a signed-in session (the API route takes keys)."""
-    voice = get_voice_library().voices.get(voice_id)
-    if voice is None or not voice.available:
-        raise Http404("No such voice.")
-    response = HttpResponse(voice_preview(voice), content_type="audio/mpeg")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
-
-
 def _history_filters(request, organization):
     """The organization's generations narrowed by ?q=, ?voice= and ?member= (a user id)."""
     generations = organization.generations.select_related("user", "api_key")
@@ -127,21 +114,9 @@ def history(request, membership):
 @require_GET
 def history_audio(request, membership, pk):
     generation = get_object_or_404(membership.organization.generations, pk=pk)
-    try:
-        audio = generation.audio.open("rb")
-    except FileNotFoundError:
-        raise Http404("This audio is no longer kept.") from None
-    extension = generation.audio.name.rsplit(".", 1)[-1]
     # Served through the storage backend, never from a public media URL: the
     # organization check above is the only way to this file.
-    response = FileResponse(
-        audio,
-        as_attachment=request.GET.get("download") == "1",
-        filename=f"voicehub-{generation.id}.{extension}",
-        content_type=generation.content_type,
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return audio_file_response(generation, attachment=request.GET.get("download") == "1")
 
 
 @studio_page
@@ -151,8 +126,7 @@ def history_delete(request, membership, pk):
     if request.method == "GET":
         template = "studio/_history_delete.html" if request.htmx else "studio/history_delete.html"
         return render(request, template, {"generation": generation})
-    generation.audio.delete(save=False)
-    generation.delete()
+    generation_delete(generation)
     if request.htmx:
         return render(request, "studio/_history_deleted.html", {"generation": generation})
     messages.success(request, "The generation and its audio were deleted.")
@@ -177,14 +151,8 @@ def usage(request, membership):
     plan = organization.plan
     records = organization.usage_records.filter(period_start=organization.period_start)
     charged = records.exclude(status=UsageRecord.Status.REFUNDED)
-    per_day = dict(
-        charged.annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(characters=Sum("characters"))
-        .order_by()
-        .values_list("day", "characters")
-    )
     today = timezone.now().date()
+    per_day = {row["date"]: row["characters"] for row in usage_per_day(organization, start=organization.period_start.date(), end=today)}
     days = [{"date": day, "characters": per_day.get(day, 0)} for day in _days(organization.period_start.date(), today)]
     peak = max((d["characters"] for d in days), default=0) or 1
     # One slot per day of the whole period, so a bar's width never depends on how far into it we are.

@@ -167,7 +167,7 @@ def test_logging_in_with_email_works_and_rotates_the_session_key(client, alice):
     response = log_in(client, "Alice@Example.com")
 
     assert response.status_code == 302
-    assert response["Location"] == "/"
+    assert response["Location"] == "/studio/"  # signed-in users land in the studio
     assert client.session["_auth_user_id"] == str(alice.pk)
     assert client.session.session_key != key_before
 
