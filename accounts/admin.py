@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from . import admin_views
 from .forms import UserChangeForm, UserCreationForm
-from .models import ApiKey, Invitation, Membership, Organization, Plan, UsageRecord, User
+from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan, RequestLog, UsageRecord, User
 
 
 @admin.register(User)
@@ -39,12 +42,24 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "plan", "characters_used", "period_end", "is_personal", "created_at")
+    list_display = ("name", "slug", "plan", "characters_used", "period_end", "suspended_at", "is_personal", "created_at", "overview")
     list_filter = ("plan", "is_personal")
     search_fields = ("name", "slug", "memberships__user__email")
-    # The ledger counter changes only through accounts.quota's conditional updates.
-    readonly_fields = ("characters_used", "created_at")
+    # The ledger counter changes only through accounts.quota's conditional updates;
+    # plan, grants and suspension only through the audited actions of the overview page.
+    readonly_fields = ("characters_used", "bonus_characters", "suspended_at", "created_at")
     inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (("plan",) if obj is not None else ())
+
+    @admin.display(description="overview")
+    def overview(self, obj):
+        return format_html('<a href="{}">usage &amp; actions</a>', reverse("admin:accounts_organization_overview", args=[obj.pk]))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(lambda request, object_id: admin_views.organization_overview(request, self.admin_site, object_id))
+        return [path("<int:object_id>/overview/", view, name="accounts_organization_overview"), *super().get_urls()]
 
 
 @admin.register(ApiKey)
@@ -81,3 +96,97 @@ class InvitationAdmin(admin.ModelAdmin):
     search_fields = ("email", "organization__name")
     # The accept link is signed and emailed; nothing here can reproduce it.
     readonly_fields = ("organization", "email", "invited_by", "created_at", "accepted_at", "accepted_by")
+
+
+@admin.register(RequestLog)
+class RequestLogAdmin(admin.ModelAdmin):
+    """The raw request log, read-only; its get_urls also carries the usage dashboard and the funnel."""
+
+    list_display = ("created_at", "method", "path", "status_code", "error_code", "organization", "source", "voice", "ttfb_ms", "total_ms")
+    list_filter = ("source", "status_code")
+    search_fields = ("path", "error_code", "voice", "request_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("organization",)
+    show_full_result_count = False  # a COUNT(*) over millions of rows on every page is not worth it
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        site = self.admin_site
+        return [
+            path("dashboard/", site.admin_view(lambda request: admin_views.usage_dashboard(request, site)), name="accounts_requestlog_dashboard"),
+            path("funnel/", site.admin_view(lambda request: admin_views.funnel_view(request, site)), name="accounts_requestlog_funnel"),
+            *super().get_urls(),
+        ]
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Visible to staff with the view permission; nobody can add, change or delete a row (nor can the ORM)."""
+
+    list_display = ("created_at", "actor", "action", "organization", "target", "before", "after")
+    list_filter = ("action",)
+    search_fields = ("target", "organization__name", "actor__email")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _register_generations():
+    """Generations in the admin, without their audio unless the viewer may listen (accounts.listen_audio).
+
+    Registered here because the permission lives on accounts' models; skipped
+    if the synthesis app registers its own admin first.
+    """
+    from synthesis.models import Generation
+
+    if admin.site.is_registered(Generation):
+        return
+
+    @admin.register(Generation)
+    class GenerationAdmin(admin.ModelAdmin):
+        list_display = ("created_at", "organization", "source", "voice", "characters", "audio_seconds", "output_format", "expires_at")
+        list_filter = ("source", "output_format")
+        search_fields = ("organization__name", "voice")
+        date_hierarchy = "created_at"
+        list_select_related = ("organization",)
+        # The key is shown by its public prefix only (ApiKey.__str__); the audio only to those who may listen.
+        base_fields = ("id", "organization", "user", "api_key", "source", "text", "voice", "speed", "output_format",
+                       "characters", "audio_seconds", "content_type", "created_at", "expires_at")
+
+        def get_fields(self, request, obj=None):
+            return self.base_fields + (("listen",) if request.user.has_perm("accounts.listen_audio") else ("audio_hidden",))
+
+        def get_readonly_fields(self, request, obj=None):
+            return self.get_fields(request, obj)
+
+        def has_add_permission(self, request):
+            return False
+
+        def has_change_permission(self, request, obj=None):
+            return False
+
+        @admin.display(description="audio")
+        def listen(self, obj):
+            return format_html('<audio controls preload="none" src="{}"></audio>', obj.audio.url) if obj.audio else "—"
+
+        @admin.display(description="audio")
+        def audio_hidden(self, obj):
+            return "hidden: needs the “Can listen to stored generation audio” permission"
+
+
+_register_generations()

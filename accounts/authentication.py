@@ -17,6 +17,13 @@ from .tenancy import active_membership
 _LEAKY_NAMES = ("api_key", "apikey", "key", "xi-api-key", "xi_api_key", "token", "access_token")
 
 
+def _set_organization(request, organization) -> None:
+    # Also on the Django request (as DRF does for user and auth), where
+    # middleware such as the request log can see it after the view.
+    request.organization = organization
+    request._request.organization = organization
+
+
 class ApiKeyAuthentication(BaseAuthentication):
     """`Authorization: Bearer vh_…` or ElevenLabs' `xi-api-key: vh_…`."""
 
@@ -39,7 +46,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         key = api_key_authenticate(raw)
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is invalid, expired or revoked.", code="invalid_api_key")
-        request.organization = key.organization
+        _set_organization(request, key.organization)
         return (key.created_by, key)
 
     def authenticate_header(self, request):
@@ -57,5 +64,5 @@ class OrganizationSessionAuthentication(SessionAuthentication):
         membership = active_membership(request._request)
         if membership is None:
             raise exceptions.PermissionDenied("You are not a member of any organization.", code="no_organization")
-        request.organization = membership.organization
+        _set_organization(request, membership.organization)
         return result

@@ -1,5 +1,8 @@
+import math
+
 from django.contrib.auth.models import AbstractUser, UserManager as DjangoUserManager
 from django.db import models
+from django.utils import timezone
 
 
 class UserManager(DjangoUserManager):
@@ -84,6 +87,11 @@ class Organization(models.Model):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     characters_used = models.PositiveBigIntegerField(default=0)
+    # Extra characters an operator granted for the current period (admin
+    # action, audited); the period roll-over resets them with characters_used.
+    bonus_characters = models.PositiveBigIntegerField(default=0, help_text="Extra characters granted for the current billing period.")
+    # A suspended organization's keys and sessions are refused synthesis (403 organization_suspended).
+    suspended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     members = models.ManyToManyField(User, through="Membership", related_name="organizations")
@@ -96,7 +104,12 @@ class Organization(models.Model):
 
     @property
     def characters_left(self) -> int:
-        return max(0, self.plan.monthly_characters - self.characters_used)
+        return max(0, self.character_limit - self.characters_used)
+
+    @property
+    def character_limit(self) -> int:
+        """The plan's monthly characters plus what an operator granted for this period."""
+        return self.plan.monthly_characters + self.bonus_characters
 
 
 class Membership(models.Model):
@@ -193,7 +206,11 @@ class UsageRecord(models.Model):
     total_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["organization", "created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "created_at"]),
+            # The analytics dashboard reads today's (not yet rolled-up) rows of every organization.
+            models.Index(fields=["created_at"], name="usage_created_idx"),
+        ]
 
     def __str__(self):
         return f"{self.characters} chars, {self.status}"
@@ -252,3 +269,232 @@ class Invitation(models.Model):
         from django.utils import timezone
 
         return self.expires_at <= timezone.now()
+
+
+# -- analytics and the operator's audit trail ---------------------------------------------
+
+
+class RequestLog(models.Model):
+    """One HTTP synthesis request as the client saw it: outcome, error code, time to first byte, total time.
+
+    Written by synthesis.middleware.RequestLogMiddleware after the response is sent
+    (one INSERT). Unlike UsageRecord it also has the requests that never reached
+    synthesis (401, 403, 429, validation errors) and the demo's.
+    """
+
+    Source = UsageRecord.Source
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False)
+    plan = models.ForeignKey(Plan, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False)
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    route = models.CharField(max_length=64)
+    path = models.CharField(max_length=200)
+    method = models.CharField(max_length=8)
+    status_code = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=64, blank=True)
+    voice = models.CharField(max_length=64, blank=True)
+    characters = models.PositiveIntegerField(default=0)
+    ttfb_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Latency histogram buckets (see bucket_of), stored so the database can count them.
+    ttfb_bucket = models.PositiveSmallIntegerField(null=True, blank=True)
+    total_bucket = models.PositiveSmallIntegerField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="reqlog_created_idx"),
+            models.Index(fields=["organization", "created_at"], name="reqlog_org_created_idx"),
+            models.Index(fields=["api_key", "created_at"], name="reqlog_key_created_idx"),
+            models.Index(fields=["voice", "created_at"], name="reqlog_voice_created_idx"),
+            # Errors are a few percent of requests: top error codes read only these.
+            models.Index(fields=["created_at"], name="reqlog_errors_idx", condition=models.Q(status_code__gte=400)),
+        ]
+
+    def __str__(self):
+        return f"{self.method} {self.path} {self.status_code}"
+
+    # Log-spaced latency buckets, 8 per doubling: bucket b >= 1 holds [2^((b-1)/8), 2^(b/8)) ms,
+    # i.e. each is 9% wide; bucket 0 holds 0 ms.
+    BUCKETS_PER_DOUBLING = 8
+
+    @classmethod
+    def bucket_of(cls, ms: int | None) -> int | None:
+        if ms is None:
+            return None
+        if ms < 1:
+            return 0
+        return min(1 + math.floor(cls.BUCKETS_PER_DOUBLING * math.log2(ms)), 32767)
+
+    @classmethod
+    def bucket_bounds(cls, bucket: int) -> tuple[float, float]:
+        if bucket == 0:
+            return 0.0, 1.0
+        return 2 ** ((bucket - 1) / cls.BUCKETS_PER_DOUBLING), 2 ** (bucket / cls.BUCKETS_PER_DOUBLING)
+
+
+class Dimension(models.TextChoices):
+    """What one roll-up row is about: everything, or one plan / source / voice / organization / key."""
+
+    ALL = "all", "All"
+    PLAN = "plan", "Plan"
+    SOURCE = "source", "Source"
+    VOICE = "voice", "Voice"
+    ORGANIZATION = "organization", "Organization"
+    API_KEY = "api_key", "API key"
+
+
+class UsageDaily(models.Model):
+    """One day of usage for one value of one dimension (a "one filter at a time" cube).
+
+    The dashboard without filters reads the ("all", "") rows; with one filter it
+    reads that dimension's rows: tens to thousands of rows for 90 days instead of
+    a million. Maintained by `manage.py rollup_usage` (recomputes whole days).
+    """
+
+    day = models.DateField()
+    dimension = models.CharField(max_length=12, choices=Dimension.choices)
+    value = models.CharField(max_length=64, blank=True)
+    # For organization rows: the organization's plan when the day was rolled up
+    # (lets "top organizations" be filtered by plan).
+    plan_id = models.BigIntegerField(null=True, blank=True)
+    requests = models.PositiveIntegerField(default=0)
+    ok = models.PositiveIntegerField(default=0)
+    client_errors = models.PositiveIntegerField(default=0, help_text="4xx other than 429")
+    rate_limited = models.PositiveIntegerField(default=0, help_text="429")
+    server_errors = models.PositiveIntegerField(default=0, help_text="5xx")
+    characters = models.PositiveBigIntegerField(default=0, help_text="Characters charged (UsageRecord, succeeded)")
+    audio_seconds = models.FloatField(default=0)
+    # Latency sums over successful requests; busy_ms over all (for average concurrency).
+    latency_count = models.PositiveIntegerField(default=0)
+    ttfb_sum = models.PositiveBigIntegerField(default=0)
+    total_sum = models.PositiveBigIntegerField(default=0)
+    busy_ms = models.PositiveBigIntegerField(default=0)
+    peak_concurrency = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dimension", "value", "day"], name="usage_daily_unique")]
+        indexes = [
+            models.Index(fields=["dimension", "day"], name="usage_daily_dim_day_idx"),
+            # Covers the rankings (top organizations, top voices): read in value order, no table lookups.
+            models.Index(
+                fields=["dimension", "value", "day", "requests", "ok", "characters", "audio_seconds", "plan_id"],
+                name="usage_daily_rank_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.dimension}={self.value}"
+
+
+class LatencyDaily(models.Model):
+    """How many successful requests of a day fell in each latency bucket (RequestLog.bucket_of), per dimension value."""
+
+    class Metric(models.TextChoices):
+        TTFB = "ttfb", "Time to first byte"
+        TOTAL = "total", "Total time"
+
+    day = models.DateField()
+    dimension = models.CharField(max_length=12, choices=Dimension.choices)
+    value = models.CharField(max_length=64, blank=True)
+    metric = models.CharField(max_length=5, choices=Metric.choices)
+    bucket = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dimension", "value", "metric", "day", "bucket"], name="latency_daily_unique")
+        ]
+
+
+class ErrorDaily(models.Model):
+    """How many requests of a day failed with each status and code, per dimension value (as UsageDaily)."""
+
+    day = models.DateField()
+    dimension = models.CharField(max_length=12, choices=Dimension.choices)
+    value = models.CharField(max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=64, blank=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dimension", "value", "day", "status_code", "error_code"], name="error_daily_unique")
+        ]
+
+
+class FunnelDaily(models.Model):
+    """One day of the marketing funnel: each step's count (cta ""), and clicks / sign-ups started per CTA."""
+
+    day = models.DateField()
+    step = models.CharField(max_length=20)
+    cta = models.CharField(max_length=64, blank=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "step", "cta"], name="funnel_daily_unique")]
+
+
+class UsageRollupDay(models.Model):
+    """A day whose roll-up rows exist; the dashboard reads raw rows for the days not listed."""
+
+    day = models.DateField(unique=True)
+    computed_at = models.DateTimeField()
+
+    def __str__(self):
+        return str(self.day)
+
+
+class AuditLogQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit log is append-only.")
+
+    def delete(self):
+        raise PermissionError("The audit log is append-only.")
+
+
+class AuditLog(models.Model):
+    """Who did what to which organization, when, with the values before and after. Append-only.
+
+    The foreign keys have no database constraint and are never cascaded: the
+    trail outlives the user or organization it names.
+    """
+
+    class Action(models.TextChoices):
+        CHANGE_PLAN = "change_plan", "Change plan"
+        GRANT_CHARACTERS = "grant_characters", "Grant characters"
+        SUSPEND = "suspend", "Suspend organization"
+        REACTIVATE = "reactivate", "Reactivate organization"
+        REVOKE_KEY = "revoke_key", "Revoke API key"
+
+    actor = models.ForeignKey(User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    target = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "created_at"], name="auditlog_org_created_idx")]
+        # Defined here because the Generation model belongs to synthesis: who may play stored audio in the admin.
+        permissions = [("listen_audio", "Can listen to stored generation audio in the admin")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit log is append-only.")

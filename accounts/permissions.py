@@ -13,6 +13,9 @@ class HasScope(BasePermission):
     def has_permission(self, request, view):
         if request.auth is None and not (request.user and request.user.is_authenticated):
             raise exceptions.NotAuthenticated()
+        organization = getattr(request, "organization", None)
+        if organization is not None and organization.suspended_at is not None:
+            raise exceptions.PermissionDenied("This organization is suspended; contact support.", code="organization_suspended")
         if isinstance(request.auth, ApiKey):
             if not request.auth.organization.plan.api_access:
                 raise exceptions.PermissionDenied(

@@ -46,6 +46,16 @@ class KeyCapExceeded(QuotaExceeded):
         )
 
 
+@dataclass
+class OrganizationSuspended(QuotaExceeded):
+    """A QuotaExceeded so every synthesis path already handles it; the HTTP API refuses earlier with a 403."""
+
+    code: str = "organization_suspended"
+
+    def __str__(self):
+        return "This organization is suspended; contact support."
+
+
 def _roll_period(organization: Organization) -> Organization:
     """Start a new billing period if the current one is over (idempotent under races)."""
     now = timezone.now()
@@ -54,9 +64,9 @@ def _roll_period(organization: Organization) -> Organization:
         start = organization.period_start + periods * BILLING_PERIOD
         # Only the request that sees the old period rolls it; the others match nothing.
         Organization.objects.filter(pk=organization.pk, period_start=organization.period_start).update(
-            period_start=start, period_end=start + BILLING_PERIOD, characters_used=0
+            period_start=start, period_end=start + BILLING_PERIOD, characters_used=0, bonus_characters=0
         )
-        organization.refresh_from_db(fields=["period_start", "period_end", "characters_used"])
+        organization.refresh_from_db(fields=["period_start", "period_end", "characters_used", "bonus_characters"])
     return organization
 
 
@@ -71,15 +81,25 @@ def quota_reserve(
 ) -> UsageRecord:
     """Charge `characters` now, or raise QuotaExceeded and charge nothing."""
     organization = _roll_period(organization)
-    limit = organization.plan.monthly_characters
+    monthly = organization.plan.monthly_characters
     period = organization.period_start
     with transaction.atomic():
+        # The operator's grant (bonus_characters) is read in the same UPDATE, so a
+        # grant racing with a request is either seen whole or not at all; a
+        # suspension likewise (the API refuses suspended organizations earlier).
         charged = Organization.objects.filter(
-            pk=organization.pk, period_start=period, characters_used__lte=limit - characters
+            pk=organization.pk,
+            period_start=period,
+            suspended_at__isnull=True,
+            characters_used__lte=F("bonus_characters") + (monthly - characters),
         ).update(characters_used=F("characters_used") + characters)
         if not charged:
-            organization.refresh_from_db(fields=["characters_used", "period_end"])
-            raise QuotaExceeded(limit=limit, used=organization.characters_used, resets_at=organization.period_end)
+            organization.refresh_from_db(fields=["characters_used", "period_end", "bonus_characters", "suspended_at"])
+            if organization.suspended_at is not None:
+                raise OrganizationSuspended(limit=0, used=0, resets_at=organization.period_end)
+            raise QuotaExceeded(
+                limit=organization.character_limit, used=organization.characters_used, resets_at=organization.period_end
+            )
         if api_key is not None:
             # A key's count belongs to one period; the first use in a new period resets it.
             ApiKey.objects.filter(pk=api_key.pk).exclude(period_start=period).update(period_start=period, characters_used=0)

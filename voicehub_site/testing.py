@@ -177,11 +177,13 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_asgi(transactional_db, settings):
+def live_asgi(django_db_serialized_rollback, transactional_db, settings):
     """The real ASGI application (HTTP and websockets) served by uvicorn in a thread of this process.
 
     Same process, so the test database, the locmem email outbox, the cache and
-    the in-memory channel layer are the ones the test sees.
+    the in-memory channel layer are the ones the test sees. The database is
+    transactional (the server's threads must see committed rows) with serialized
+    rollback, so the rows that migrations seed (plans) are back for the next test.
     """
     import socket
     import threading

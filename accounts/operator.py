@@ -1,0 +1,84 @@
+"""
+What staff do to an organization from the admin: change its plan, grant extra
+characters, suspend or reactivate it, revoke a key. Each is one transaction
+that also writes the AuditLog row (who, what, before, after).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import ApiKey, AuditLog, Organization, Plan, User
+
+
+def _audit(*, actor: User, action: str, organization: Organization, target: str, before: dict, after: dict) -> AuditLog:
+    return AuditLog.objects.create(
+        actor=actor, action=action, organization=organization, target=target, before=before, after=after
+    )
+
+
+@transaction.atomic
+def organization_change_plan(*, actor: User, organization: Organization, plan: Plan) -> AuditLog:
+    before = organization.plan
+    Organization.objects.filter(pk=organization.pk).update(plan=plan)
+    organization.refresh_from_db(fields=["plan"])
+    return _audit(
+        actor=actor, action=AuditLog.Action.CHANGE_PLAN, organization=organization, target=f"organization:{organization.slug}",
+        before={"plan": before.slug}, after={"plan": plan.slug},
+    )
+
+
+@transaction.atomic
+def organization_grant_characters(*, actor: User, organization: Organization, characters: int) -> AuditLog:
+    """Extra characters for the current billing period (added atomically: a request may be charging right now)."""
+    if characters <= 0:
+        raise ValueError("Grant a positive number of characters.")
+    organization.refresh_from_db(fields=["bonus_characters"])
+    before = organization.bonus_characters
+    Organization.objects.filter(pk=organization.pk).update(bonus_characters=F("bonus_characters") + characters)
+    organization.refresh_from_db(fields=["bonus_characters"])
+    return _audit(
+        actor=actor, action=AuditLog.Action.GRANT_CHARACTERS, organization=organization, target=f"organization:{organization.slug}",
+        before={"bonus_characters": before}, after={"bonus_characters": organization.bonus_characters, "granted": characters},
+    )
+
+
+@transaction.atomic
+def organization_suspend(*, actor: User, organization: Organization) -> AuditLog | None:
+    """Refuse the organization's keys and sessions synthesis from now on; None if it already was."""
+    now = timezone.now()
+    if not Organization.objects.filter(pk=organization.pk, suspended_at__isnull=True).update(suspended_at=now):
+        return None
+    organization.suspended_at = now
+    return _audit(
+        actor=actor, action=AuditLog.Action.SUSPEND, organization=organization, target=f"organization:{organization.slug}",
+        before={"suspended_at": None}, after={"suspended_at": now.isoformat()},
+    )
+
+
+@transaction.atomic
+def organization_reactivate(*, actor: User, organization: Organization) -> AuditLog | None:
+    organization.refresh_from_db(fields=["suspended_at"])
+    before = organization.suspended_at
+    if before is None:
+        return None
+    Organization.objects.filter(pk=organization.pk).update(suspended_at=None)
+    organization.suspended_at = None
+    return _audit(
+        actor=actor, action=AuditLog.Action.REACTIVATE, organization=organization, target=f"organization:{organization.slug}",
+        before={"suspended_at": before.isoformat()}, after={"suspended_at": None},
+    )
+
+
+@transaction.atomic
+def api_key_revoke_by_staff(*, actor: User, organization: Organization, key: ApiKey) -> AuditLog | None:
+    """Revoke one of `organization`'s keys (the key must belong to it); None if it already was."""
+    now = timezone.now()
+    if not organization.api_keys.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now):
+        return None
+    return _audit(
+        actor=actor, action=AuditLog.Action.REVOKE_KEY, organization=organization, target=f"api_key:{key.masked}",
+        before={"revoked_at": None}, after={"revoked_at": now.isoformat()},
+    )
