@@ -148,7 +148,17 @@ def browser():
     # Playwright's sync API keeps an event loop running in this thread, which
     # Django's async-safety guard would take for async code and refuse the ORM.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
+
+    # Once Playwright's loop runs in this thread, asgiref's Local hands Django
+    # new connection objects, without the database contents serialized at
+    # set-up: serialized_rollback would restore nothing (the seeded plans would
+    # be gone for every transactional test after the first browser test).
+    serialized = {alias: getattr(connections[alias], "_test_serialized_contents", None) for alias in connections}
     with sync_playwright() as playwright:
+        for alias, contents in serialized.items():
+            if contents is not None and not hasattr(connections[alias], "_test_serialized_contents"):
+                connections[alias]._test_serialized_contents = contents
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
         yield chromium
         chromium.close()
