@@ -47,3 +47,164 @@ class Generation(models.Model):
 
     def __str__(self):
         return f"{self.voice}: {self.text[:40]}"
+
+
+# -- long-form jobs -------------------------------------------------------------
+
+
+def job_file_upload_to(instance, filename: str) -> str:
+    # Random names under the organization and job: never guessable, never listed.
+    job = instance if isinstance(instance, Job) else instance.job
+    return f"jobs/{job.organization_id}/{job.id.hex}/{filename}"
+
+
+class JobQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
+
+
+class Job(models.Model):
+    """A long text (a chapter, a book) synthesized in the background, chunk by chunk.
+
+    Progress is the count of committed JobChunk rows; `heartbeat_at` moves
+    whenever a worker claims or commits a chunk, so a job whose worker died is
+    recognisable (synthesis.jobs.jobs_recover) and resumed from its last chunk.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="jobs")
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    source = models.CharField(max_length=10, choices=UsageRecord.Source.choices, default=UsageRecord.Source.API)
+    title = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    voice = models.CharField(max_length=200)
+    speed = models.FloatField(default=1.0)
+    normalize = models.BooleanField(default=True)
+    output_format = models.CharField(max_length=32)
+    content_type = models.CharField(max_length=64)
+    characters = models.PositiveIntegerField(help_text="What the whole job costs; charged chunk by chunk.")
+    chunks_total = models.PositiveIntegerField(default=0, help_text="0 until a worker has planned the chunks.")
+    chunks_done = models.PositiveIntegerField(default=0)
+    # Characters of the spoken (normalized) chunk texts: what progress and the ETA are measured in.
+    spoken_total = models.PositiveIntegerField(default=0)
+    spoken_done = models.PositiveIntegerField(default=0)
+    task_ids = models.JSONField(default=list, blank=True, help_text="django.tasks results enqueued for this job.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Times the job was re-enqueued after its worker died.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    assembler = models.CharField(max_length=120, blank=True, help_text="The worker writing the result files.")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_detail = models.TextField(blank=True)
+    audio = models.FileField(upload_to=job_file_upload_to, max_length=255, blank=True)
+    audio_seconds = models.FloatField(default=0.0)
+    timing = models.FileField(upload_to=job_file_upload_to, max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.title or self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+
+class JobChapter(models.Model):
+    """A chapter of a job's text (from its headings), with its own audio file once done."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chapters")
+    index = models.PositiveIntegerField()
+    title = models.CharField(max_length=200, blank=True)
+    text = models.TextField()
+    audio = models.FileField(upload_to=job_file_upload_to, max_length=255, blank=True)
+    audio_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="job_chapter_unique_index")]
+
+
+class JobChunk(models.Model):
+    """One model-sized piece of a job: the checkpoint.
+
+    `done` flips, the audio is recorded and its characters are charged in one
+    transaction, and only by the worker that holds the claim, so a chunk is
+    produced and paid for once however many workers die or race.
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    chapter = models.PositiveIntegerField()
+    text = models.TextField(help_text="The spoken (normalized) text of the chunk.")
+    characters = models.PositiveIntegerField(help_text="Its share of the job's characters: what it is charged.")
+    pause = models.FloatField(default=0.0, help_text="Seconds of silence after it (at speed 1), within its chapter.")
+    claimed_by = models.CharField(max_length=120, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+    audio = models.FileField(upload_to=job_file_upload_to, max_length=255, blank=True)
+    audio_seconds = models.FloatField(default=0.0)
+    words = models.JSONField(default=list, blank=True, help_text="[[word, start, end], ...] in seconds from its start.")
+    usage_record = models.OneToOneField(UsageRecord, on_delete=models.SET_NULL, null=True, blank=True, related_name="job_chunk")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="job_chunk_unique_index")]
+
+
+class WebhookEndpoint(models.Model):
+    """Where an organization wants job events POSTed, and the secret that signs them."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="webhook")
+    url = models.URLField(max_length=500)
+    # Kept readable (not hashed): the server needs it to sign, as Stripe and GitHub do.
+    secret = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, and how its delivery went (the log the studio shows)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_deliveries")
+    url = models.URLField(max_length=500)
+    event = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"])]

@@ -142,3 +142,80 @@ ELEVENLABS_HISTORY_GET = [
 ELEVENLABS_HISTORY_AUDIO = [ELEVENLABS_HISTORY_GET[1]]
 ELEVENLABS_HISTORY_DELETE = [response("Deleted", {"status": "ok"})]
 ELEVENLABS_HISTORY_DOWNLOAD = [OpenApiExample("Two items", value={"history_item_ids": [GENERATION["id"], "0b6b1a8e-3f2d-4f57-8a51-9a3c0f6e2d11"]}, request_only=True)]
+
+# Long-form jobs and webhooks
+JOB_ID = "5f0c2d8a-1e47-4b8e-9a3b-6c7d2e1f0a99"
+JOB = {
+    "id": JOB_ID,
+    "status": "running",
+    "title": "The Adventure of the Speckled Band",
+    "voice": "bm_george",
+    "speed": 1.0,
+    "format": "mp3",
+    "characters": 48213,
+    "chunks_done": 12,
+    "chunks_total": 96,
+    "progress": 0.125,
+    "eta_seconds": 1520.0,
+    "error": None,
+    "audio_seconds": 0.0,
+    "audio_url": None,
+    "timing_url": None,
+    "chapters": [{"index": 0, "title": "Chapter 1", "characters": 24100, "audio_seconds": 0.0, "audio_url": None}],
+    "created_at": "2026-11-25T09:30:00Z",
+    "started_at": "2026-11-25T09:30:02Z",
+    "finished_at": None,
+}
+JOB_NOT_FOUND = error("Unknown job", "Not found.", "not_found", 404)
+JOBS_LIST = [response("A page of jobs", {"next": None, "previous": None, "results": [JOB]})]
+JOBS_CREATE = [
+    OpenApiExample(
+        "A chapter as JSON",
+        value={"title": "Chapter 1", "text": "# Chapter 1\n\nIt was a dark and stormy night...", "voice": "bm_george", "format": "mp3"},
+        request_only=True,
+    ),
+    response("Queued", dict(JOB, status="queued", chunks_done=0, chunks_total=0, progress=0.0, eta_seconds=None, started_at=None), 202),
+    error("Too long", "The text is 612,400 characters; your plan's long-form limit is 500,000.", "max_character_limit_exceeded", 400),
+]
+JOB_DETAIL = [response("Running", JOB), JOB_NOT_FOUND]
+JOB_CANCEL = [response("Cancelled", dict(JOB, status="cancelled", eta_seconds=None, finished_at="2026-11-25T09:41:00Z")), JOB_NOT_FOUND]
+JOB_FILE = [error("Not ready", "This job has no result yet.", "job_not_finished", 409), JOB_NOT_FOUND]
+JOB_TIMING = [
+    response(
+        "Timing",
+        {"chapters": [{"index": 0, "title": "Chapter 1", "start": 0.0, "end": 1402.6}], "words": [{"text": "It", "start": 0.21, "end": 0.33, "chapter": 0}]},
+    ),
+    JOB_NOT_FOUND,
+]
+WEBHOOK = {"url": "https://hooks.example.com/voicehub", "secret": "whsec_3q2+7w…", "is_active": True}
+WEBHOOK_GET = [response("The webhook", WEBHOOK), error("None set", "No webhook is set for your organization.", "not_found", 404)]
+WEBHOOK_SET = [
+    OpenApiExample("Set", value={"url": "https://hooks.example.com/voicehub"}, request_only=True),
+    response("Set", WEBHOOK),
+    error("Private address", "The webhook URL must be a public https address.", "invalid_webhook_url", 400),
+]
+WEBHOOK_DELETE = [error("None set", "No webhook is set for your organization.", "not_found", 404)]
+WEBHOOK_DELIVERIES = [
+    response(
+        "Deliveries",
+        {
+            "next": None,
+            "previous": None,
+            "results": [
+                {
+                    "id": 41,
+                    "job": JOB_ID,
+                    "url": "https://hooks.example.com/voicehub",
+                    "event": "job.succeeded",
+                    "status": "delivered",
+                    "attempts": 1,
+                    "response_status": 204,
+                    "last_error": "",
+                    "next_attempt_at": None,
+                    "created_at": "2026-11-25T10:02:11Z",
+                    "delivered_at": "2026-11-25T10:02:11Z",
+                }
+            ],
+        },
+    )
+]

@@ -1,10 +1,10 @@
-"""The signed-in dashboard under /studio/: studio, history, API keys, usage."""
+"""The signed-in dashboard under /studio/: studio, history, jobs, API keys, usage."""
 
 from django.urls import path
 
 from accounts import views_keys
 
-from . import views_studio
+from . import views_studio, views_studio_jobs
 
 app_name = "studio"
 
@@ -13,6 +13,14 @@ urlpatterns = [
     path("history/", views_studio.history, name="history"),
     path("history/<uuid:pk>/audio", views_studio.history_audio, name="history_audio"),
     path("history/<uuid:pk>/delete", views_studio.history_delete, name="history_delete"),
+    path("jobs/", views_studio_jobs.jobs_page, name="jobs"),
+    path("jobs/<uuid:pk>/cancel", views_studio_jobs.job_cancel, name="job_cancel"),
+    path("jobs/<uuid:pk>/audio", views_studio_jobs.job_audio, name="job_audio"),
+    path("jobs/<uuid:pk>/chapters/<int:index>/audio", views_studio_jobs.job_chapter_audio, name="job_chapter_audio"),
+    path("jobs/<uuid:pk>/timing", views_studio_jobs.job_timing, name="job_timing"),
+    path("jobs/webhook", views_studio_jobs.webhook_save, name="webhook_save"),
+    path("jobs/webhook/rotate", views_studio_jobs.webhook_rotate, name="webhook_rotate"),
+    path("jobs/webhook/delete", views_studio_jobs.webhook_delete, name="webhook_delete"),
     path("keys/", views_keys.keys, name="keys"),
     path("keys/<int:pk>/revoke", views_keys.key_revoke, name="key_revoke"),
     path("usage/", views_studio.usage, name="usage"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api_v1
+from . import api_jobs, api_v1
 
 app_name = "api_v1"
 
@@ -17,4 +17,12 @@ urlpatterns = [
     path("history/<uuid:generation_id>/audio", api_v1.HistoryAudioView.as_view(), name="history-audio"),
     path("usage", api_v1.UsageView.as_view(), name="usage"),
     path("user", api_v1.UserView.as_view(), name="user"),
+    path("jobs", api_jobs.JobsView.as_view(), name="jobs"),
+    path("jobs/<uuid:job_id>", api_jobs.JobDetailView.as_view(), name="job"),
+    path("jobs/<uuid:job_id>/cancel", api_jobs.JobCancelView.as_view(), name="job-cancel"),
+    path("jobs/<uuid:job_id>/audio", api_jobs.JobAudioView.as_view(), name="job-audio"),
+    path("jobs/<uuid:job_id>/chapters/<int:index>/audio", api_jobs.JobChapterAudioView.as_view(), name="job-chapter-audio"),
+    path("jobs/<uuid:job_id>/timing", api_jobs.JobTimingView.as_view(), name="job-timing"),
+    path("webhook", api_jobs.WebhookView.as_view(), name="webhook"),
+    path("webhooks/deliveries", api_jobs.WebhookDeliveriesView.as_view(), name="webhook-deliveries"),
 ]

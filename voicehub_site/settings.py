@@ -97,9 +97,12 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "channels",
+    "django_htmx",  # request.htmx, and htmx itself served from our static files
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",  # the django.tasks API (backport of Django 6.0's) for long-form jobs
+    "django_tasks_db",  # its database backend: the job queue lives in DATABASES, no extra service
     "accounts",
     "synthesis",
     "marketing",
@@ -107,6 +110,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "synthesis.middleware.RequestIdMiddleware",
+    "synthesis.middleware.RequestLogMiddleware",  # one RequestLog row per synthesis request (admin analytics)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -116,6 +120,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "marketing.middleware.SignupStartedMiddleware",  # the funnel's "sign-up started" (allauth's view untouched)
 ]
 
 ROOT_URLCONF = "voicehub_site.urls"
@@ -181,7 +187,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "voicehub"},
+            # channels-redis waits 5 s in BZPOPMIN for each message; redis-py 8's
+            # default 5 s socket timeout cuts that wait off (TimeoutError, the socket
+            # closes with 1011), so reads get a longer timeout than the block.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "voicehub"},
         }
     }
 else:
@@ -206,10 +215,34 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Outside production, serve app static files straight from the apps (no collectstatic
+# after each edit; tests and the live ASGI server see the current files).
+WHITENOISE_USE_FINDERS = not PRODUCTION
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
+# VOICEHUB_STORAGE=s3 keeps audio in an S3-compatible bucket (django-storages), so
+# web processes and job workers on different machines share no disk.
+VOICEHUB_STORAGE = env_str("VOICEHUB_STORAGE", "local")
+if VOICEHUB_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"VOICEHUB_STORAGE must be 'local' or 's3', got {VOICEHUB_STORAGE!r}")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": (
+        {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+                "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+                "region_name": env_str("AWS_S3_REGION_NAME") or None,
+                "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+                "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+                "default_acl": None,
+                "querystring_auth": True,
+                "file_overwrite": False,
+            },
+        }
+        if VOICEHUB_STORAGE == "s3"
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -244,6 +277,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The native `normalize` and ElevenLabs' `apply_text_normalization` share one set of choices.
+    "ENUM_NAME_OVERRIDES": {"TextNormalizationEnum": ["auto", "on", "off"]},
 }
 
 # --- Synthesis ------------------------------------------------------------
@@ -257,6 +292,37 @@ VOICEHUB_INFERENCE_WORKERS = env_int("VOICEHUB_INFERENCE_WORKERS", 0)
 VOICEHUB_INFERENCE_THREADS = env_int("VOICEHUB_INFERENCE_THREADS", 0)
 # Syntheses in flight per process before new ones get 503 `overloaded`. 0 = 8 per worker.
 VOICEHUB_MAX_QUEUED_REQUESTS = env_int("VOICEHUB_MAX_QUEUED_REQUESTS", 0)
+
+# --- Long-form jobs -------------------------------------------------------
+
+# The django.tasks backend is a setting: the database backend (django-tasks-db)
+# on whatever DATABASES is, SQLite by default, PostgreSQL at scale. Workers:
+# `manage.py jobs_worker` (or in the `up` process on the embedded default).
+TASKS = {
+    "default": {
+        "BACKEND": env_str("VOICEHUB_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default", "webhooks"],
+    }
+}
+# A worker that has not touched a job (claimed or finished a chunk) for this
+# long is taken for dead: its chunk is claimed again and the job re-enqueued.
+# One chunk takes ~9 s on 2 cores (510 tokens), so 120 s leaves a wide margin.
+VOICEHUB_JOB_LEASE_SECONDS = env_int("VOICEHUB_JOB_LEASE_SECONDS", 120)
+# How often each worker looks for jobs whose worker died (jobs_worker).
+VOICEHUB_JOB_SWEEP_SECONDS = env_int("VOICEHUB_JOB_SWEEP_SECONDS", 15)
+# Tasks enqueued per job: each idle worker that picks one works on the same
+# job's chunks, so one book uses up to this many workers at once.
+VOICEHUB_JOB_PARALLELISM = env_int("VOICEHUB_JOB_PARALLELISM", 2)
+# The embedded default runs the job worker in the `up` process (one process
+# shares the model and the in-memory channel layer); at scale, run
+# `manage.py jobs_worker` processes instead and set this to false.
+VOICEHUB_JOB_WORKER_IN_PROCESS = env_bool("VOICEHUB_JOB_WORKER_IN_PROCESS", not REDIS_URL)
+# Webhook deliveries: attempts in all, and the first retry's delay (doubling after).
+VOICEHUB_WEBHOOK_ATTEMPTS = env_int("VOICEHUB_WEBHOOK_ATTEMPTS", 6)
+VOICEHUB_WEBHOOK_BACKOFF_SECONDS = env_int("VOICEHUB_WEBHOOK_BACKOFF_SECONDS", 30)
+# Deliveries to loopback/private addresses: fine on a development machine,
+# refused in production (a webhook URL must not reach into our own network).
+VOICEHUB_WEBHOOK_ALLOW_PRIVATE = env_bool("VOICEHUB_WEBHOOK_ALLOW_PRIVATE", not PRODUCTION)
 
 LOGGING = {
     "version": 1,
@@ -299,7 +365,7 @@ ACCOUNT_RATE_LIMITS = {
 # Behind a load balancer every request comes from its address: say how many
 # proxies append to X-Forwarded-For so the per-IP limits see the client.
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-LOGIN_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL = "/studio/"  # where a signed-in user lives
 
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Voicehub"
@@ -323,3 +389,10 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Voicehub <noreply@localhost>")
+
+# --- Marketing ------------------------------------------------------------
+
+# The landing page's anonymous demo shares the machine with paying users:
+# syntheses per client address per hour, and for all visitors per minute.
+VOICEHUB_DEMO_PER_CLIENT_PER_HOUR = env_int("VOICEHUB_DEMO_PER_CLIENT_PER_HOUR", 10)
+VOICEHUB_DEMO_PER_MINUTE = env_int("VOICEHUB_DEMO_PER_MINUTE", 20)

@@ -17,5 +17,14 @@ class Command(BaseCommand):
             "  .venv/bin/python manage.py create_api_key --email you@example.com\n"
             "or sign up at /accounts/signup/ (the verification email is printed here)."
         )
+        from django.conf import settings
+
+        if settings.VOICEHUB_JOB_WORKER_IN_PROCESS:
+            # Long-form jobs on the embedded default: a worker thread in this process
+            # (at scale: `manage.py jobs_worker` processes, see docs/deploy.md).
+            from .jobs_worker import start_in_process_worker
+
+            start_in_process_worker()
+            self.stdout.write("Long-form jobs: a worker runs in this process.")
         # daphne's runserver: the same ASGI application production serves.
         call_command("runserver", addrport, use_reloader=False)

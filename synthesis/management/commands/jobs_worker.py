@@ -1,0 +1,94 @@
+"""
+`manage.py jobs_worker`: a job worker (django-tasks-db's db_worker on every queue) plus the recovery sweep.
+
+Run as many as you like, on as many machines as share the database: each
+takes one task at a time. The database backend never re-delivers a task whose
+worker died mid-way, so each worker also runs synthesis.jobs.jobs_recover()
+every VOICEHUB_JOB_SWEEP_SECONDS in a background thread: jobs whose heartbeat
+is older than the lease get a new task and resume from their last chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+from django.utils.crypto import get_random_string
+
+log = logging.getLogger(__name__)
+
+
+def _sweep_forever(stop: threading.Event, every: float) -> None:
+    from synthesis.jobs import jobs_recover
+
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            jobs_recover()
+        except Exception:  # the sweep must outlive a database hiccup
+            log.warning("job recovery sweep failed", exc_info=True)
+        finally:
+            close_old_connections()
+        stop.wait(every)
+
+
+def start_sweep(every: float | None = None) -> threading.Event:
+    """Start the recovery sweep in a daemon thread; set the returned event to stop it."""
+    stop = threading.Event()
+    every = settings.VOICEHUB_JOB_SWEEP_SECONDS if every is None else every
+    threading.Thread(target=_sweep_forever, args=(stop, every), name="jobs-sweep", daemon=True).start()
+    return stop
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()[:30]}-{get_random_string(8)}"
+
+
+def start_in_process_worker() -> threading.Event:
+    """The embedded default: a worker and the sweep as daemon threads of the `up` process.
+
+    One process, so the model is loaded once and shared with web requests
+    (through the engine's bounded pool) and progress reaches the in-memory
+    channel layer the websocket consumers listen on.
+    """
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(
+        queue_names=["*"], interval=1, batch=False, backend_name="default", startup_delay=False,
+        max_tasks=None, worker_id=default_worker_id(), excluded_queue_names=[],
+    )
+    stop = start_sweep()
+    threading.Thread(target=worker.run, name="jobs-worker", daemon=True).start()
+
+    def stopper():
+        stop.wait()
+        worker.running = False
+
+    threading.Thread(target=stopper, daemon=True).start()
+    return stop
+
+
+class Command(BaseCommand):
+    help = "Run a long-form job worker (all task queues) with the recovery sweep for jobs whose worker died."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--worker-id", default=None, help="Unique across the pool (default: host name + random).")
+        parser.add_argument("--interval", type=float, default=1.0, help="Seconds between polls of an empty queue.")
+        parser.add_argument("--sweep-interval", type=float, default=None,
+                            help="Seconds between recovery sweeps (default: VOICEHUB_JOB_SWEEP_SECONDS).")
+        parser.add_argument("--batch", action="store_true", help="Run what is queued, then exit (benchmarks, cron).")
+
+    def handle(self, *args, worker_id, interval, sweep_interval, batch, **options):
+        worker_id = worker_id or default_worker_id()
+        start_sweep(sweep_interval)
+        if options.get("verbosity", 1):
+            self.stdout.write(f"jobs_worker {worker_id}: all queues, lease {settings.VOICEHUB_JOB_LEASE_SECONDS} s")
+        call_command(
+            "db_worker", queue_name="*", interval=interval, reload=False, worker_id=worker_id, batch=batch,
+            startup_delay=False, verbosity=options.get("verbosity", 1),
+        )
