@@ -180,9 +180,31 @@ def _register_generations():
         def has_change_permission(self, request, obj=None):
             return False
 
+        def get_urls(self):
+            from django.urls import path
+
+            return [
+                path("<uuid:pk>/audio/", self.admin_site.admin_view(self.audio_view), name="synthesis_generation_audio"),
+                *super().get_urls(),
+            ]
+
+        def audio_view(self, request, pk):
+            """The stored audio through storage, for staff with accounts.listen_audio (media is never served publicly)."""
+            from django.core.exceptions import PermissionDenied
+            from django.shortcuts import get_object_or_404
+
+            from synthesis.api_v1 import audio_file_response
+
+            if not request.user.has_perm("accounts.listen_audio"):
+                raise PermissionDenied
+            return audio_file_response(get_object_or_404(Generation, pk=pk), attachment=False)
+
         @admin.display(description="audio")
         def listen(self, obj):
-            return format_html('<audio controls preload="none" src="{}"></audio>', obj.audio.url) if obj.audio else "—"
+            if not obj.audio:
+                return "—"
+            url = reverse("admin:synthesis_generation_audio", args=[obj.pk])
+            return format_html('<audio controls preload="none" src="{}"></audio>', url)
 
         @admin.display(description="audio")
         def audio_hidden(self, obj):
