@@ -212,3 +212,6 @@ def _register_generations():
 
 
 _register_generations()
+
+# The admin's front page leads with the operator's analytics.
+admin.site.index_template = "admin/accounts/site_index.html"

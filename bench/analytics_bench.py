@@ -7,7 +7,10 @@ reached synthesis, and marketing funnel events), runs the roll-up for every
 whole past day, then requests each dashboard view through Django's test client
 as a staff user and prints the median of several runs.
 
-    .venv/bin/python bench/analytics_bench.py [--rows 1000000] [--runs 5] [--db PATH] [--reuse]
+    .venv/bin/python bench/analytics_bench.py [--rows 1000000] [--runs 5] [--db PATH] [--reuse [--rollup]]
+
+--reuse keeps a generated database (migrations still run); add --rollup to
+roll it up again, e.g. after a migration that adds a roll-up table.
 
 Usage is skewed as real SaaS usage is: organization i (1-based) sends a share
 proportional to 1/i (Zipf), so the biggest sends ~13% and the smallest a few a day.
@@ -43,6 +46,7 @@ def parse_args():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--db", default=os.environ.get("VOICEHUB_BENCH_DB", "/tmp/voicehub-analytics-bench.sqlite3"))
     parser.add_argument("--reuse", action="store_true", help="Keep an existing generated database (skip generation and roll-up).")
+    parser.add_argument("--rollup", action="store_true", help="With --reuse: run the roll-up again.")
     return parser.parse_args()
 
 
@@ -210,6 +214,9 @@ def bench(args):
         ("dashboard, 90 days by month", dashboard, {"from": day(90), "bucket": "month"}),
         ("dashboard, 1 day by hour", dashboard, {"from": day(1), "bucket": "hour"}),
         ("dashboard, 2 days by hour", dashboard, {"from": day(2), "bucket": "hour"}),
+        ("dashboard, 7 days by hour", dashboard, {"from": day(7), "bucket": "hour"}),
+        ("dashboard, 7 days by hour, voice=af_heart", dashboard, {"from": day(7), "bucket": "hour", "voice": "af_heart"}),
+        ("dashboard, 7 days by hour, biggest org", dashboard, {"from": day(7), "bucket": "hour", "organization": biggest}),
         ("dashboard, 90 days, plan filter", dashboard, {"from": day(90), "plan": plan.pk}),
         ("dashboard, 90 days, source=studio", dashboard, {"from": day(90), "source": "studio"}),
         ("dashboard, 90 days, voice=af_heart", dashboard, {"from": day(90), "voice": "af_heart"}),
@@ -245,6 +252,7 @@ def main():
     setup_django(args.db, fresh)
     if fresh:
         generate(args)
+    if fresh or args.rollup:
         rollup(args)
     bench(args)
 

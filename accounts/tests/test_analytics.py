@@ -348,7 +348,7 @@ def test_a_suspended_organization_is_refused_synthesis(client, cast, fresh_cache
     assert refused.value.code == "organization_suspended"
 
 
-def test_generations_hide_their_audio_from_staff_who_may_not_listen(client, cast, db):
+def test_generations_hide_their_audio_from_staff_who_may_not_listen(client, cast, db, isolated_media):
     from django.contrib.auth.models import Permission
 
     from synthesis.models import Generation
@@ -357,16 +357,25 @@ def test_generations_hide_their_audio_from_staff_who_may_not_listen(client, cast
         organization=cast.org_a, text="Hi", voice="af", output_format="mp3", characters=2, audio="generations/x.mp3",
         content_type="audio/mpeg", audio_seconds=1.0, expires_at=timezone.now() + timedelta(days=1),
     )
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    default_storage.save("generations/x.mp3", ContentFile(b"ID3-stored"))
     clerk = User.objects.create_user(email="clerk@voicehub.test", password="x" * 20, is_staff=True)
     clerk.user_permissions.add(Permission.objects.get(codename="view_generation"))
     client.force_login(clerk)
     url = reverse("admin:synthesis_generation_change", args=[generation.pk])
     page = client.get(url).content.decode()
+    audio_url = reverse("admin:synthesis_generation_audio", args=[generation.pk])
     assert "generations/x.mp3" not in page and "<audio" not in page
+    assert client.get(audio_url).status_code == 403
     clerk.user_permissions.add(Permission.objects.get(codename="listen_audio"))
     clerk = User.objects.get(pk=clerk.pk)
     client.force_login(clerk)
-    assert "generations/x.mp3" in client.get(url).content.decode()
+    page = client.get(url).content.decode()
+    assert f'src="{audio_url}"' in page and "generations/x.mp3" not in page  # through storage, never a media path
+    audio = client.get(audio_url)
+    assert audio.status_code == 200 and b"".join(audio.streaming_content) == b"ID3-stored" and "no-store" in audio["Cache-Control"]
 
 
 # -- the request log -----------------------------------------------------------------------------
@@ -440,3 +449,92 @@ def test_the_funnel_reads_the_same_from_its_roll_up(cast):
     assert rolled == raw
     assert [s["count"] for s in raw.steps] == [2, 1, 1, 1, 0, 0, 0]
     assert raw.ctas == [{"cta": "hero", "clicks": 1, "signups_started": 1, "conversion": 100.0}]
+
+
+# -- the hourly and per-organization roll-ups ---------------------------------------------------------
+
+
+@pytest.fixture
+def yesterdays_rows(cast):
+    """Yesterday, over three hours: both organizations, two voices, api and studio, successes and failures."""
+    yesterday = timezone.now().date() - timedelta(days=1)
+    start = datetime.combine(yesterday, time(8), tzinfo=timezone.get_current_timezone())
+    for i in range(30):
+        when = start + timedelta(minutes=7 * i, seconds=i)
+        org = cast.org_a if i % 3 else cast.org_b
+        status, code = ((429, "rate_limited") if i % 10 == 3 else (400, "empty_text") if i % 10 == 7 else (200, ""))
+        _log(org, when, status=status, code=code, ttfb=40 + 11 * i, total=900 + 300 * (i % 4),
+             voice="af_sky" if i % 2 else "bm_lewis", source="studio" if i % 5 == 0 else "api")
+        if status == 200:
+            _usage(org, when, 10 * (i + 1), 0.5 * (i + 1), voice="af_sky" if i % 2 else "bm_lewis")
+    _usage(cast.org_b, start + timedelta(hours=2, minutes=5), 77, 4.0, voice="am_adam")  # a job: no request row
+    return yesterday
+
+
+def _numbers(data):
+    """Each bucket's measures (audio seconds rounded: a sum of floats depends on the order of its terms)."""
+    return [
+        {name: round(row[name], 6) for name in analytics.MEASURES} | {"bucket": row["bucket"]} for row in data.series
+    ]
+
+
+def test_hourly_buckets_read_the_same_numbers_from_the_roll_up(cast, yesterdays_rows):
+    day = yesterdays_rows
+    filters = [analytics.Filters(), analytics.Filters(voice="af_sky"), analytics.Filters(source="studio"),
+               analytics.Filters(plan=cast.org_a.plan_id)]
+    raw = [analytics.dashboard(start=day, end=day, bucket="hour", filters=f) for f in filters]
+    call_command("rollup_usage", "--day", day.isoformat())
+    for f, from_raw in zip(filters, raw):
+        rolled = analytics.dashboard(start=day, end=day, bucket="hour", filters=f)
+        assert rolled.from_rollup and not from_raw.from_rollup, f
+        assert _numbers(rolled) == _numbers(from_raw), f
+        assert rolled.totals["requests"] > 0, f
+    # Characters charged without a request (a job) are in their hour too.
+    assert [r["characters"] for r in _numbers(rolled) if r["bucket"].endswith(" 10")] != [0]
+    # An organization is not rolled up per hour: its hourly buckets read the raw rows.
+    by_org = analytics.dashboard(start=day, end=day, bucket="hour", filters=analytics.Filters(organization=cast.org_a.pk))
+    assert not by_org.from_rollup and by_org.totals["requests"] == 20
+
+
+def test_top_organizations_read_the_same_from_the_organization_roll_up(cast, yesterdays_rows):
+    from accounts.models import OrganizationDaily
+
+    day = yesterdays_rows
+    raw = analytics.dashboard(start=day, end=day)
+    raw_on_plan = analytics.dashboard(start=day, end=day, filters=analytics.Filters(plan=cast.org_b.plan_id))
+    call_command("rollup_usage", "--day", day.isoformat())
+    rolled = analytics.dashboard(start=day, end=day)
+    assert rolled.from_rollup
+    assert rolled.top_organizations == raw.top_organizations
+    assert [o["name"] for o in raw.top_organizations] == ["Acme", "Globex"]
+    assert analytics.dashboard(start=day, end=day, filters=analytics.Filters(plan=cast.org_b.plan_id)).top_organizations == (
+        raw_on_plan.top_organizations
+    )
+    rows = {r.organization_id: r for r in OrganizationDaily.objects.filter(day=day)}
+    for org in (cast.org_a, cast.org_b):
+        logs = RequestLog.objects.filter(organization=org)
+        charged = UsageRecord.objects.filter(organization=org, status=UsageRecord.Status.SUCCEEDED)
+        assert rows[org.pk].requests == logs.count()
+        assert rows[org.pk].ok == logs.filter(status_code__lt=400).count()
+        assert rows[org.pk].characters == sum(charged.values_list("characters", flat=True))
+        assert rows[org.pk].plan_id == org.plan_id
+
+
+def test_a_day_rolled_up_by_an_older_version_is_read_from_raw_rows(cast, yesterdays_rows):
+    day = yesterdays_rows
+    call_command("rollup_usage", "--day", day.isoformat())
+    UsageRollupDay.objects.update(version=1)  # e.g. rolled up before the hourly table existed
+    data = analytics.dashboard(start=day, end=day, bucket="hour")
+    assert not data.from_rollup and data.totals["requests"] == 30
+
+
+def test_the_admin_pages_link_to_the_analytics(client, staff, cast):
+    client.force_login(staff)
+    dashboard, funnel = reverse(DASHBOARD), reverse("admin:accounts_requestlog_funnel")
+    for page in (reverse("admin:index"), reverse("admin:app_list", args=["accounts"]), reverse("admin:accounts_requestlog_changelist"),
+                 reverse("admin:accounts_organization_changelist")):
+        html = client.get(page).content.decode()
+        assert f'href="{dashboard}"' in html and f'href="{funnel}"' in html, page
+    overview = reverse("admin:accounts_organization_overview", args=[cast.org_a.pk])
+    assert f'href="{overview}"' in client.get(reverse("admin:accounts_organization_changelist")).content.decode()
+    assert f'href="{overview}"' in client.get(reverse("admin:accounts_organization_change", args=[cast.org_a.pk])).content.decode()

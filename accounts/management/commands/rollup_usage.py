@@ -1,4 +1,8 @@
-"""Recompute the daily usage roll-ups the admin dashboard reads. Idempotent; safe from cron."""
+"""Recompute the usage roll-ups the admin dashboard reads. Idempotent; safe from cron.
+
+Run it again over past days after a migration that adds a roll-up table: the
+dashboard reads raw rows for days rolled up by an older version until then.
+"""
 
 from datetime import date, timedelta
 
@@ -9,7 +13,10 @@ from accounts.analytics import rollup_day
 
 
 class Command(BaseCommand):
-    help = "Roll up RequestLog and UsageRecord rows into UsageDaily/LatencyDaily for whole days (default: yesterday)."
+    help = (
+        "Roll up RequestLog and UsageRecord rows into UsageDaily, UsageHourly, OrganizationDaily, LatencyDaily, "
+        "ErrorDaily and FunnelDaily for whole days (default: yesterday)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--day", type=date.fromisoformat, help="One day, YYYY-MM-DD.")
