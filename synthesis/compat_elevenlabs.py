@@ -85,6 +85,21 @@ class ElevenLabsView(ElevenLabsMixin, APIView):
     pass
 
 
+def text_to_speech_schema(operation_id, summary, ok, description="", media=None):
+    """The schema shared by the three text-to-speech routes: their path, query, body, errors and example."""
+    return extend_schema(
+        tags=[ELEVENLABS_TAG],
+        operation_id=operation_id,
+        summary=summary,
+        description=description + "`voice_settings.speed` (0.25-4.0) is used; the other voice settings are accepted "
+        "and ignored, named in the `x-voicehub-ignored` header.",
+        parameters=[VOICE_ID, OUTPUT_FORMAT, ENABLE_LOGGING],
+        request=TextToSpeechSerializer,
+        responses={(200, media) if media else 200: ok, **ELEVENLABS_TTS_ERRORS},
+        examples=ELEVENLABS_TTS_EXAMPLES,
+    )
+
+
 def voice_not_found(voice_id):
     return APIError(f"A voice with the voice_id {voice_id!r} was not found.", code="voice_not_found", status_code=404)
 
@@ -172,16 +187,7 @@ class TextToSpeechMixin(CompatSynthesisMixin, ElevenLabsMixin):
 
 
 class TextToSpeechView(TextToSpeechMixin, APIView):
-    @extend_schema(
-        tags=[ELEVENLABS_TAG],
-        operation_id="elevenlabs_text_to_speech",
-        summary="ElevenLabs: text to speech",
-        description="`voice_settings.speed` (0.25-4.0) is used; the other voice settings are accepted and ignored, named in the `x-voicehub-ignored` header.",
-        parameters=[VOICE_ID, OUTPUT_FORMAT, ENABLE_LOGGING],
-        request=TextToSpeechSerializer,
-        responses={(200, "audio/*"): BINARY_AUDIO, **ELEVENLABS_TTS_ERRORS},
-        examples=ELEVENLABS_TTS_EXAMPLES,
-    )
+    @text_to_speech_schema("elevenlabs_text_to_speech", "ElevenLabs: text to speech", BINARY_AUDIO, media="audio/*")
     def post(self, request, voice_id):
         data, stretch = self.parse_request(request, voice_id)
         result, rate = self.synthesize(request, data, stretch=stretch)
@@ -191,16 +197,7 @@ class TextToSpeechView(TextToSpeechMixin, APIView):
 class TextToSpeechWithTimestampsView(TextToSpeechMixin, APIView):
     """The audio as base64 and when each character is spoken, from the model's own phoneme durations."""
 
-    @extend_schema(
-        tags=[ELEVENLABS_TAG],
-        operation_id="elevenlabs_text_to_speech_with_timestamps",
-        summary="ElevenLabs: text to speech with character timestamps",
-        description="Character start and end times come from the model's own phoneme durations. `voice_settings.speed` (0.25-4.0) is used; the other voice settings are accepted and ignored, named in the `x-voicehub-ignored` header.",
-        parameters=[VOICE_ID, OUTPUT_FORMAT, ENABLE_LOGGING],
-        request=TextToSpeechSerializer,
-        responses={200: ELEVENLABS_TIMESTAMPS_RESPONSE, **ELEVENLABS_TTS_ERRORS},
-        examples=ELEVENLABS_TTS_EXAMPLES,
-    )
+    @text_to_speech_schema("elevenlabs_text_to_speech_with_timestamps", "ElevenLabs: text to speech with character timestamps", ELEVENLABS_TIMESTAMPS_RESPONSE, "Character start and end times come from the model's own phoneme durations. ")
     def post(self, request, voice_id):
         data, stretch = self.parse_request(request, voice_id)
         try:
@@ -223,16 +220,7 @@ class TextToSpeechWithTimestampsView(TextToSpeechMixin, APIView):
 
 
 class TextToSpeechStreamView(TextToSpeechMixin, APIView):
-    @extend_schema(
-        tags=[ELEVENLABS_TAG],
-        operation_id="elevenlabs_text_to_speech_stream",
-        summary="ElevenLabs: text to speech, streamed",
-        description="Audio is sent sentence by sentence as it is synthesized. `voice_settings.speed` (0.25-4.0) is used; the other voice settings are accepted and ignored, named in the `x-voicehub-ignored` header.",
-        parameters=[VOICE_ID, OUTPUT_FORMAT, ENABLE_LOGGING],
-        request=TextToSpeechSerializer,
-        responses={(200, "audio/*"): BINARY_AUDIO, **ELEVENLABS_TTS_ERRORS},
-        examples=ELEVENLABS_TTS_EXAMPLES,
-    )
+    @text_to_speech_schema("elevenlabs_text_to_speech_stream", "ElevenLabs: text to speech, streamed", BINARY_AUDIO, "Audio is sent sentence by sentence as it is synthesized. ", media="audio/*")
     def post(self, request, voice_id):
         data, stretch = self.parse_request(request, voice_id)
         body, rate = self.open_stream(request, data, stretch=stretch)

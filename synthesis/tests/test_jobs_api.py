@@ -12,29 +12,9 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey, Plan, UsageRecord
 from synthesis.documents import chapters_from_text
 from synthesis.models import Job
+from synthesis.tests.test_api_v1 import _isolated, alice, api, charlie  # noqa: F401 (the API test client and its fixtures)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _isolated(fresh_cache, isolated_media):
-    pass
-
-
-def api(secret):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
-@pytest.fixture
-def alice(cast):
-    return api(cast.key(cast.alice))
-
-
-@pytest.fixture
-def charlie(cast):
-    return api(cast.key(cast.charlie))
 
 
 def create(client, **body):
