@@ -25,8 +25,11 @@ WAIT = 120
 
 
 @pytest.fixture(autouse=True)
-def _isolated(fresh_cache, isolated_media):
-    pass
+def _isolated(fresh_cache, isolated_media, settings):
+    # Each scenario runs in an event loop of its own: the in-memory layer's queues
+    # belong to it. (Redis' pools would outlive the loop and hang its shutdown;
+    # the layer across processes on Redis is test_scaleout_jobs' websocket test.)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
 def session_cookie(user, organization=None) -> str:
