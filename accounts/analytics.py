@@ -396,8 +396,8 @@ def _rollup_measures(cursor, model, dimension: str, *, day: date, hourly: bool, 
     def when_sql(column):  # each row's hour, or the day as a parameter
         return _hour_sql(column) if hourly else "%s"
 
-    def time_key(column):
-        return _time_key_sql(column, True) if hourly else ""
+    def time_key(column):  # grouped by the same expression it selects (PostgreSQL insists)
+        return _hour_sql(column) if hourly else ""
 
     value = _value_sql(dimension)
     columns = {when_column: when_sql("created_at"), "dimension": "%s", "value": value, **zeros, **_REQUEST_MEASURES_SQL}
