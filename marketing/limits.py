@@ -14,7 +14,7 @@ import time
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from synthesis.limits import Limited, _incr, client_ip
+from synthesis.limits import Limited, count_in_window, client_ip
 
 HOUR = 60 * 60
 MINUTE = 60
@@ -44,7 +44,7 @@ def hit(name: str, *, subject: str = "all", code: str, message: str) -> None:
     window = LIMITS[name][2]
     now = time.time()
     reset = max(1, math.ceil(window - now % window))
-    used = _incr(f"mk:{name}:{subject}:{int(now // window)}", window + 5)
+    used = count_in_window(f"mk:{name}:{subject}:{int(now // window)}", window + 5)
     if used > limit:
         raise Limited(
             code=code,

@@ -45,7 +45,11 @@ class RateState:
         return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining), "RateLimit-Reset": str(self.reset)}
 
 
-def _incr(key: str, timeout: int) -> int:
+def count_in_window(key: str, timeout: int) -> int:
+    """Add one to a shared-cache counter that expires after `timeout` seconds; return its new value.
+
+    The cache is Redis when REDIS_URL is set, so counts hold across processes.
+    """
     for _ in range(3):
         cache.add(key, 0, timeout=timeout)
         try:
@@ -61,9 +65,9 @@ def check_rate(*, organization, api_key=None) -> RateState:
     now = time.time()
     bucket = int(now // WINDOW)
     reset = max(1, math.ceil(WINDOW - now % WINDOW))
-    counts = [_incr(f"rl:org:{organization.pk}:{bucket}", WINDOW + 5)]
+    counts = [count_in_window(f"rl:org:{organization.pk}:{bucket}", WINDOW + 5)]
     if api_key is not None:
-        counts.append(_incr(f"rl:key:{api_key.pk}:{bucket}", WINDOW + 5))
+        counts.append(count_in_window(f"rl:key:{api_key.pk}:{bucket}", WINDOW + 5))
     used = max(counts)
     if used > limit:
         raise Limited(
@@ -82,7 +86,7 @@ def concurrency_slot(*, organization):
     """Hold one of the organization's concurrent synthesis slots, or raise 429 concurrency_limited."""
     limit = organization.plan.concurrent_requests
     key = f"conc:org:{organization.pk}"
-    held = _incr(key, CONCURRENCY_TTL)
+    held = count_in_window(key, CONCURRENCY_TTL)
     try:
         if held > limit:
             raise Limited(

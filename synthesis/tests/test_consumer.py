@@ -68,6 +68,14 @@ async def opened(communicator: WebsocketCommunicator) -> WebsocketCommunicator:
     return communicator
 
 
+async def until_first_audio(communicator) -> list:
+    """Frames up to the first progress event after some audio has arrived (synthesis is under way)."""
+    frames = []
+    while not any(isinstance(f, bytes) for f in frames):
+        frames += await frames_until(communicator, last=("started", "progress"))
+    return frames
+
+
 async def frames_until(communicator, last=("done", "cancelled", "error"), timeout=WAIT) -> list:
     """Every frame (dicts for events, bytes for audio) up to and including the first event of type `last`."""
     frames = []
@@ -328,9 +336,7 @@ def test_cancel_stops_synthesis_and_refunds_what_was_not_spoken(cast, engine):
     async def scenario():
         communicator = await opened(alice)
         await communicator.send_json_to(generate(LONG))
-        frames = []
-        while not any(isinstance(f, bytes) for f in frames):
-            frames += await frames_until(communicator, last=("started", "progress"))
+        frames = await until_first_audio(communicator)
         await communicator.send_json_to({"type": "cancel"})
         frames += await frames_until(communicator, last=("done", "cancelled"))
         await communicator.disconnect()
@@ -351,9 +357,7 @@ def test_closing_the_socket_mid_stream_stops_synthesis_and_refunds(cast, engine)
     async def scenario():
         communicator = await opened(alice)
         await communicator.send_json_to(generate(LONG))
-        frames = []
-        while not any(isinstance(f, bytes) for f in frames):
-            frames += await frames_until(communicator, last=("started", "progress"))
+        await until_first_audio(communicator)
         # The consumer finishes the sentence in progress, then settles: give it the time.
         await communicator.disconnect(timeout=WAIT)
 
