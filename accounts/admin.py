@@ -193,7 +193,7 @@ def _register_generations():
             from django.core.exceptions import PermissionDenied
             from django.shortcuts import get_object_or_404
 
-            from synthesis.api_v1 import audio_file_response
+            from synthesis.api.native import audio_file_response
 
             if not request.user.has_perm("accounts.listen_audio"):
                 raise PermissionDenied

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from synthesis.limits import client_ip
+from synthesis.services.limits import client_ip
 
 from .models import FunnelEvent
 

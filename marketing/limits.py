@@ -1,9 +1,9 @@
 """
 Limits for anonymous visitors: the demo, the events endpoint and the lead form.
 
-Counted in the shared cache with synthesis.limits' counters (so they hold across
+Counted in the shared cache with synthesis.services.limits' counters (so they hold across
 processes once REDIS_URL is set) in fixed windows. The client is its address
-as synthesis.limits.client_ip sees it, hashed before it becomes a cache key.
+as synthesis.services.limits.client_ip sees it, hashed before it becomes a cache key.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from synthesis.limits import Limited, count_in_window, client_ip
+from synthesis.services.limits import Limited, count_in_window, client_ip
 
 HOUR = 60 * 60
 MINUTE = 60

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from synthesis.audio import encode, parse_format
-from synthesis.limits import check_capacity
-from synthesis.services import get_engine
+from synthesis.services.limits import check_capacity
+from synthesis.services.generation import get_engine
 
 from . import limits
 from .models import Lead

@@ -25,7 +25,7 @@ from django.views.generic import TemplateView
 
 from accounts.models import Plan
 from synthesis.engine.core import EngineError
-from synthesis.limits import Limited
+from synthesis.services.limits import Limited
 
 from . import content, limits, services
 from .funnel import countable, event_record, valid_cta

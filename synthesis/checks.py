@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
-from .engine.assets import MODEL_SIZE, timed_model_path
-from .engine.voices import VoiceLibrary
+from synthesis.engine.assets import MODEL_SIZE, timed_model_path
+from synthesis.engine.voices import VoiceLibrary
 
 INSTALL_HINT = "Run: python manage.py install_assets"
 

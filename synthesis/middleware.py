@@ -199,7 +199,7 @@ class RequestLogMiddleware:
     Time to first byte is when the view returned a whole response, or for a
     stream when its first audio chunk went out; total time is when the last
     one did. The content is wrapped as a sync or an async iterator, whichever
-    it is (under ASGI streams are async: synthesis.streaming), and the row is
+    it is (under ASGI streams are async: synthesis.api.streaming), and the row is
     written by response.close(), which Django calls after sending under WSGI,
     ASGI and the test client alike.
     """

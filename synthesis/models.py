@@ -68,7 +68,7 @@ class Job(models.Model):
 
     Progress is the count of committed JobChunk rows; `heartbeat_at` moves
     whenever a worker claims or commits a chunk, so a job whose worker died is
-    recognisable (synthesis.jobs.jobs_recover) and resumed from its last chunk.
+    recognisable (synthesis.jobs.service.jobs_recover) and resumed from its last chunk.
     """
 
     class Status(models.TextChoices):

@@ -265,7 +265,7 @@ REST_FRAMEWORK = {
         "accounts.authentication.OrganizationSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "EXCEPTION_HANDLER": "synthesis.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "synthesis.api.errors.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {

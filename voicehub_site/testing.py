@@ -87,7 +87,7 @@ def engine():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    from synthesis.services import get_engine
+    from synthesis.services.generation import get_engine
 
     return get_engine()
 
@@ -95,13 +95,13 @@ def engine():
 def fresh_rate_window(needed: float = 15.0) -> None:
     """Sleep into the next one-minute rate window if fewer than `needed` seconds are left in this one.
 
-    Rate limits count in fixed one-minute windows (synthesis.limits); a burst
+    Rate limits count in fixed one-minute windows (synthesis.services.limits); a burst
     that straddles a boundary is counted in two windows, and a test of the
     limit would see it pass.
     """
     import time
 
-    from synthesis.limits import WINDOW
+    from synthesis.services.limits import WINDOW
 
     left = WINDOW - time.time() % WINDOW
     if left < needed:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Plan, UsageRecord
-from synthesis.limits import concurrency_slot
+from synthesis.services.limits import concurrency_slot
 from synthesis.models import Generation
 from voicehub_site.testing import fresh_rate_window
 
@@ -141,7 +141,7 @@ def test_the_stream_is_a_valid_wav_and_is_charged_and_kept(alice, cast, engine):
 @pytest.mark.model
 def test_a_stream_abandoned_early_is_charged_only_for_what_was_spoken(cast, engine):
     from synthesis.audio import parse_format
-    from synthesis.services import generation_stream
+    from synthesis.services.generation import generation_stream
 
     text = "One short sentence. " + "Then a great deal more text follows, sentence after sentence. " * 8
     stream = generation_stream(organization=cast.org_a, text=text, voice_id="af", fmt=parse_format("wav"))
@@ -191,7 +191,7 @@ def test_a_saturated_machine_answers_503_overloaded(alice, monkeypatch):
         def saturated(self):
             return True
 
-    monkeypatch.setattr("synthesis.api_v1.get_engine", lambda: Saturated())
+    monkeypatch.setattr("synthesis.api.native.get_engine", lambda: Saturated())
 
     response = speak(alice)
 
@@ -386,7 +386,7 @@ def test_a_malformed_v1_body_is_a_4xx_with_a_code(alice, body):
 @pytest.mark.model
 def test_a_stream_closed_before_its_first_byte_refunds_everything(cast, engine):
     from synthesis.audio import parse_format
-    from synthesis.services import generation_stream
+    from synthesis.services.generation import generation_stream
 
     released = []
     stream = generation_stream(organization=cast.org_a, text="Never heard.", voice_id="af", fmt=parse_format("wav"),

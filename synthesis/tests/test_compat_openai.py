@@ -12,7 +12,7 @@ import soundfile as sf
 from django.core.signals import request_finished, request_started
 
 from accounts.models import Plan, UsageRecord
-from synthesis.limits import concurrency_slot
+from synthesis.services.limits import concurrency_slot
 from synthesis.models import Generation
 
 # live_server answers from another thread: the data must be committed for it to see.
@@ -297,7 +297,7 @@ def test_a_saturated_machine_is_a_503_server_error(alice, monkeypatch):
         def saturated(self):
             return True
 
-    monkeypatch.setattr("synthesis.api_v1.get_engine", lambda: Saturated())
+    monkeypatch.setattr("synthesis.api.native.get_engine", lambda: Saturated())
 
     with pytest.raises(openai.InternalServerError) as error:
         alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")

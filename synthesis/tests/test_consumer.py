@@ -12,7 +12,7 @@ from django.test import Client
 
 from accounts.models import Membership, Organization, Plan, UsageRecord
 from accounts.tenancy import SESSION_KEY
-from synthesis.limits import check_rate, concurrency_slot
+from synthesis.services.limits import check_rate, concurrency_slot
 from synthesis.models import Generation
 from voicehub_site.asgi import application
 from voicehub_site.testing import fresh_rate_window

@@ -10,7 +10,7 @@ from ebooklib import epub
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, Plan, UsageRecord
-from synthesis.documents import chapters_from_text
+from synthesis.jobs.documents import chapters_from_text
 from synthesis.models import Job
 from synthesis.tests.test_api_v1 import _isolated, alice, api, charlie  # noqa: F401 (the API test client and its fixtures)
 
@@ -193,7 +193,7 @@ def test_creating_a_job_enqueues_its_tasks_on_commit(alice, django_capture_on_co
     job = Job.objects.get(pk=job_id)
     assert len(job.task_ids) == 2
     queued = DBTaskResult.objects.filter(pk__in=job.task_ids)
-    assert [(t.task_path, t.args_kwargs["args"]) for t in queued] == [("synthesis.tasks.run_job", [job_id])] * 2
+    assert [(t.task_path, t.args_kwargs["args"]) for t in queued] == [("synthesis.jobs.tasks.run_job", [job_id])] * 2
 
 
 def test_jobs_are_in_the_openapi_schema(client):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from rest_framework.test import APIClient
 
-from synthesis import webhooks
+from synthesis.jobs import webhooks
 from synthesis.models import Job, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +68,7 @@ def test_a_delivery_is_signed_with_the_organizations_secret(cast, receiver, djan
     with django_capture_on_commit_callbacks(execute=True):
         delivery = webhooks.webhook_enqueue(job=job, event="job.succeeded", payload={"id": str(job.id)})
     # The first attempt is a task in the queue; the worker would run this:
-    task = DBTaskResult.objects.get(task_path="synthesis.tasks.deliver_webhook")
+    task = DBTaskResult.objects.get(task_path="synthesis.jobs.tasks.deliver_webhook")
     assert task.args_kwargs["args"] == [str(delivery.pk)] and task.queue_name == "webhooks"
     assert webhooks.webhook_deliver(delivery_id=str(delivery.pk)) == "delivered"
 
@@ -95,7 +95,7 @@ def test_a_failed_attempt_is_retried_later_with_backoff_then_given_up(cast, rece
     delivery.refresh_from_db()
     assert delivery.attempts == 1 and delivery.response_status == 500 and delivery.last_error == "HTTP 500"
     assert timedelta(seconds=29) < delivery.next_attempt_at - before < timedelta(seconds=40)
-    retry = DBTaskResult.objects.get(task_path="synthesis.tasks.deliver_webhook", run_after__isnull=False)
+    retry = DBTaskResult.objects.get(task_path="synthesis.jobs.tasks.deliver_webhook", run_after__isnull=False)
     assert retry.run_after == delivery.next_attempt_at or abs((retry.run_after - delivery.next_attempt_at).total_seconds()) < 2
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -26,10 +26,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import UsageRecord
 from accounts.tests.test_quota import database_url
-from synthesis import jobs
+from synthesis.jobs import service as jobs
 from synthesis.audio import parse_format
-from synthesis.consumers import job_group
-from synthesis.documents import Chapter
+from synthesis.studio.consumers import job_group
+from synthesis.jobs.documents import Chapter
 from synthesis.models import Job, JobChunk
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 import pytest
 from django.test import RequestFactory
 
-from synthesis.limits import client_ip
+from synthesis.services.limits import client_ip
 
 
 @pytest.mark.parametrize(

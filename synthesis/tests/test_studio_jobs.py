@@ -125,7 +125,7 @@ def test_a_job_from_the_form_is_recorded_for_the_studio_and_enqueued(alice, cast
     assert [c.title for c in job.chapters.all()] == ["One", "Two"]
     queued = DBTaskResult.objects.filter(pk__in=job.task_ids)
     assert len(job.task_ids) == settings.VOICEHUB_JOB_PARALLELISM
-    assert [(t.task_path, t.args_kwargs["args"]) for t in queued] == [("synthesis.tasks.run_job", [str(job.id)])] * len(job.task_ids)
+    assert [(t.task_path, t.args_kwargs["args"]) for t in queued] == [("synthesis.jobs.tasks.run_job", [str(job.id)])] * len(job.task_ids)
     page = alice.get(JOBS).content.decode()
     assert "“Two parts” is queued" in page and f'id="job-{job.id}"' in page and "Waiting for a worker" in page
 
@@ -308,13 +308,13 @@ def test_the_delivery_log_lists_the_organizations_deliveries(bob, cast):
 
 
 def publish(organization, payload):
-    """Send a progress event to the organization's group, as a worker does (synthesis.jobs.publish_progress).
+    """Send a progress event to the organization's group, as a worker does (synthesis.jobs.service.publish_progress).
 
     From a thread of its own: Playwright's sync API keeps an event loop in this one.
     """
     from channels.layers import get_channel_layer
 
-    from synthesis.consumers import job_group
+    from synthesis.studio.consumers import job_group
 
     def send():
         async_to_sync(get_channel_layer().group_send)(job_group(organization.pk), {"type": "job.progress", "job": payload})

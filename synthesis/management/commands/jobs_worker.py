@@ -3,7 +3,7 @@
 
 Run as many as you like, on as many machines as share the database: each
 takes one task at a time. The database backend never re-delivers a task whose
-worker died mid-way, so each worker also runs synthesis.jobs.jobs_recover()
+worker died mid-way, so each worker also runs synthesis.jobs.service.jobs_recover()
 every VOICEHUB_JOB_SWEEP_SECONDS in a background thread: jobs whose heartbeat
 is older than the lease get a new task and resume from their last chunk.
 """
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def _sweep_forever(stop: threading.Event, every: float) -> None:
-    from synthesis.jobs import jobs_recover
+    from synthesis.jobs.service import jobs_recover
 
     while not stop.is_set():
         try:

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         if settings.VOICEHUB_JOB_WORKER_IN_PROCESS:
             # Long-form jobs on the embedded default: a worker thread in this process
             # (at scale: `manage.py jobs_worker` processes, see docs/deploy.md).
-            from .jobs_worker import start_in_process_worker
+            from synthesis.management.commands.jobs_worker import start_in_process_worker
 
             start_in_process_worker()
             self.stdout.write("Long-form jobs: a worker runs in this process.")

@@ -26,14 +26,14 @@ from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import HasScope
 from accounts.quota import QuotaExceeded
 
-from . import schema_examples as ex
-from .api import ERROR_RESPONSE, preview_response, voice_not_found
-from .api_errors import APIError
-from .audio import UnknownFormat, parse_format
-from .engine.core import EngineError
-from .engine.voices import VoiceNotFound
-from .limits import Limited, check_capacity, check_rate, concurrency_slot
-from .serializers import (
+from synthesis.api import examples as ex
+from synthesis.api.legacy import ERROR_RESPONSE, preview_response, voice_not_found
+from synthesis.api.errors import APIError
+from synthesis.audio import UnknownFormat, parse_format
+from synthesis.engine.core import EngineError
+from synthesis.engine.voices import VoiceNotFound
+from synthesis.services.limits import Limited, check_capacity, check_rate, concurrency_slot
+from synthesis.api.serializers import (
     DownloadSerializer,
     GenerationSerializer,
     SynthesisSerializer,
@@ -41,8 +41,8 @@ from .serializers import (
     UserInfoSerializer,
     VoiceSerializer,
 )
-from .streaming import streaming_response
-from .services import (
+from synthesis.api.streaming import streaming_response
+from synthesis.services.generation import (
     FormatNotAllowed,
     TimestampsUnavailable,
     generation_create,

@@ -12,12 +12,12 @@ from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import HasScope
 from accounts.quota import QuotaExceeded
 
-from . import schema_examples as ex
-from .api_errors import APIError
-from .engine.core import EngineError
-from .engine.voices import VoiceNotFound
-from .serializers import TTSRequestSerializer, VoiceSerializer
-from .services import get_voice_library, speech_synthesize, voice_preview
+from synthesis.api import examples as ex
+from synthesis.api.errors import APIError
+from synthesis.engine.core import EngineError
+from synthesis.engine.voices import VoiceNotFound
+from synthesis.api.serializers import TTSRequestSerializer, VoiceSerializer
+from synthesis.services.generation import get_voice_library, speech_synthesize, voice_preview
 
 ERROR_RESPONSE = {
     "type": "object",

@@ -2,14 +2,14 @@
 The studio's Jobs page: long-form jobs with live progress, a form to start one,
 their result files, and the organization's webhook with its delivery log.
 
-Everything here is a thin front on the services the API uses (synthesis.jobs,
-synthesis.webhooks) and on the API's own steps where they are not services
+Everything here is a thin front on the services the API uses (synthesis.jobs.service,
+synthesis.jobs.webhooks) and on the API's own steps where they are not services
 (reading an upload into chapters, translating service errors into messages,
 reading a result file from storage), so a job started here is the same job
 POST /api/v1/jobs starts, with source "studio".
 
 Progress arrives in the browser over the studio's websocket (/ws/tts/, the
-`job` events of synthesis.consumers); jobs.js falls back to re-fetching the
+`job` events of synthesis.studio.consumers); jobs.js falls back to re-fetching the
 list every 10 s when no socket can be had. Every object is fetched through the
 session's active organization: another organization's job is a 404.
 """
@@ -30,18 +30,20 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Organization, UsageRecord
 from accounts.quota import QuotaExceeded
 
-from . import jobs, webhooks
-from .api_errors import APIError
-from .api_jobs import JobsView, _file_response
-from .api_v1 import SynthesisMixin
-from .audio import UnknownFormat, parse_format
-from .documents import SUPPORTED
-from .engine.core import MAX_SPEED, MIN_SPEED, EngineError, InvalidSpeed
-from .engine.voices import VoiceNotFound
-from .limits import Limited, check_rate
-from .models import Job, JobChapter, WebhookEndpoint
-from .services import FormatNotAllowed
-from .views_studio import DEFAULT_VOICE, _catalog, studio_page
+from synthesis.jobs import service as jobs
+
+from synthesis.jobs import webhooks
+from synthesis.api.errors import APIError
+from synthesis.api.jobs import JobsView, _file_response
+from synthesis.api.native import SynthesisMixin
+from synthesis.audio import UnknownFormat, parse_format
+from synthesis.jobs.documents import SUPPORTED
+from synthesis.engine.core import MAX_SPEED, MIN_SPEED, EngineError, InvalidSpeed
+from synthesis.engine.voices import VoiceNotFound
+from synthesis.services.limits import Limited, check_rate
+from synthesis.models import Job, JobChapter, WebhookEndpoint
+from synthesis.services.generation import FormatNotAllowed
+from synthesis.studio.views import DEFAULT_VOICE, _catalog, studio_page
 
 JOBS_PAGE_SIZE = 20
 DELIVERY_LOG_SIZE = 50

@@ -33,10 +33,10 @@ from accounts.models import Organization
 from accounts.tenancy import active_membership
 from accounts.verification import email_verified
 
-from .api_errors import exception_handler
-from .api_v1 import SYNTHESIS_FAILURES, SynthesisMixin
-from .audio import parse_format
-from .engine.core import SAMPLE_RATE
+from synthesis.api.errors import exception_handler
+from synthesis.api.native import SYNTHESIS_FAILURES, SynthesisMixin
+from synthesis.audio import parse_format
+from synthesis.engine.core import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

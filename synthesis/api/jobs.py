@@ -24,19 +24,21 @@ from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import HasScope
 from accounts.quota import QuotaExceeded
 
-from . import jobs, webhooks
-from . import schema_examples as ex
-from .api import ERROR_RESPONSE
-from .api_errors import APIError
-from .api_v1 import SynthesisMixin, api_key_of, limited
-from .audio import UnknownFormat, parse_format
-from .documents import SUPPORTED, Chapter, DocumentError, chapters_from_text, chapters_from_upload
-from .engine.core import EngineError
-from .engine.voices import VoiceNotFound
-from .limits import Limited, check_rate
-from .models import Job, WebhookDelivery
-from .serializers import NumberField, StringField
-from .services import FormatNotAllowed
+from synthesis.jobs import service as jobs
+
+from synthesis.jobs import webhooks
+from synthesis.api import examples as ex
+from synthesis.api.legacy import ERROR_RESPONSE
+from synthesis.api.errors import APIError
+from synthesis.api.native import SynthesisMixin, api_key_of, limited
+from synthesis.audio import UnknownFormat, parse_format
+from synthesis.jobs.documents import SUPPORTED, Chapter, DocumentError, chapters_from_text, chapters_from_upload
+from synthesis.engine.core import EngineError
+from synthesis.engine.voices import VoiceNotFound
+from synthesis.services.limits import Limited, check_rate
+from synthesis.models import Job, WebhookDelivery
+from synthesis.api.serializers import NumberField, StringField
+from synthesis.services.generation import FormatNotAllowed
 
 # An upload bigger than this is not a book (the longest novels are ~4 MB of EPUB text).
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024

@@ -25,11 +25,11 @@ from django.utils import timezone
 from accounts.models import ApiKey, Organization, UsageRecord, User
 from accounts.quota import quota_refund, quota_reserve, quota_settle
 
-from .audio import OutputFormat, StreamEncoder, encode, encode_wav, parse_format, time_stretch
-from .engine import timing
-from .engine.core import AudioChunk, Engine, EngineError, check_speed
-from .engine.voices import VoiceLibrary
-from .models import Generation
+from synthesis.audio import OutputFormat, StreamEncoder, encode, encode_wav, parse_format, time_stretch
+from synthesis.engine import timing
+from synthesis.engine.core import AudioChunk, Engine, EngineError, check_speed
+from synthesis.engine.voices import VoiceLibrary
+from synthesis.models import Generation
 
 _lock = threading.RLock()  # get_engine() takes it, then get_voice_library() again
 _engine: Engine | None = None

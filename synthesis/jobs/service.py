@@ -1,7 +1,7 @@
 """
 Long-form jobs: a book in the background, checkpointed per chunk, on the django.tasks API.
 
-The queue is django.tasks (synthesis.tasks; the backend is the TASKS setting).
+The queue is django.tasks (synthesis.jobs.tasks; the backend is the TASKS setting).
 What makes a job survive crashes is ours and lives in the job's own rows:
 
 - Planning. The first worker to run a job splits each chapter into model-sized
@@ -60,13 +60,13 @@ from django.utils import timezone
 from accounts.models import ApiKey, Organization, UsageRecord, User
 from accounts.quota import QuotaExceeded, quota_reserve, quota_settle
 
-from . import webhooks
-from .audio import OutputFormat, StreamEncoder, encode_wav, parse_format
-from .documents import Chapter
-from .engine import timing
-from .engine.core import EngineError, NothingToSay, check_speed
-from .models import Job, JobChapter, JobChunk
-from .services import _check_format, get_engine
+from synthesis.jobs import webhooks
+from synthesis.audio import OutputFormat, StreamEncoder, encode_wav, parse_format
+from synthesis.jobs.documents import Chapter
+from synthesis.engine import timing
+from synthesis.engine.core import EngineError, NothingToSay, check_speed
+from synthesis.models import Job, JobChapter, JobChunk
+from synthesis.services.generation import _check_format, get_engine
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def job_create(
 
 def _enqueue(job: Job, count: int = 1) -> None:
     """Enqueue `count` tasks for the job once the current transaction commits."""
-    from .tasks import run_job
+    from synthesis.jobs.tasks import run_job
 
     def send():
         ids = [run_job.enqueue(str(job.pk)).id for _ in range(max(1, count))]
@@ -229,10 +229,10 @@ def job_payload(job: Job) -> dict:
 
 
 def publish_progress(job: Job) -> None:
-    """Tell the organization's open studio sockets (synthesis.consumers) how the job is doing."""
+    """Tell the organization's open studio sockets (synthesis.studio.consumers) how the job is doing."""
     from channels.layers import get_channel_layer
 
-    from .consumers import job_group
+    from synthesis.studio.consumers import job_group
 
     layer = get_channel_layer()
     if layer is None:
@@ -507,7 +507,7 @@ def _waiting(task_ids: list[str]) -> bool:
     from django_tasks import TaskResultStatus
     from django_tasks.exceptions import TaskResultDoesNotExist
 
-    from .tasks import run_job
+    from synthesis.jobs.tasks import run_job
 
     for task_id in task_ids:
         try:

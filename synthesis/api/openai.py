@@ -20,15 +20,15 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
 
-from . import schema_examples as ex
-from .api_errors import APIError, _first_error, exception_handler
-from .api_v1 import SynthesisMixin, audio_response
-from .audio import UnknownFormat, parse_format
-from .compat_schema import BINARY_AUDIO, OPENAI_ERROR, OPENAI_SPEECH_ERRORS, OPENAI_SPEECH_EXAMPLES, OPENAI_TAG
-from .engine.core import MAX_SPEED, MIN_SPEED
-from .engine.voices import VoiceNotFound
-from .serializers import NumberField, StringField
-from .services import get_voice_library
+from synthesis.api import examples as ex
+from synthesis.api.errors import APIError, _first_error, exception_handler
+from synthesis.api.native import SynthesisMixin, audio_response
+from synthesis.audio import UnknownFormat, parse_format
+from synthesis.api.compat_schema import BINARY_AUDIO, OPENAI_ERROR, OPENAI_SPEECH_ERRORS, OPENAI_SPEECH_EXAMPLES, OPENAI_TAG
+from synthesis.engine.core import MAX_SPEED, MIN_SPEED
+from synthesis.engine.voices import VoiceNotFound
+from synthesis.api.serializers import NumberField, StringField
+from synthesis.services.generation import get_voice_library
 
 
 # What both OpenAI and ElevenLabs accept; beyond the model's 0.5-2.0 the audio is time-stretched.

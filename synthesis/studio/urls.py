@@ -4,7 +4,9 @@ from django.urls import path
 
 from accounts import views_keys
 
-from . import views_studio, views_studio_jobs
+from synthesis.studio import views as views_studio
+
+from synthesis.studio import jobs_views as views_studio_jobs
 
 app_name = "studio"
 

@@ -8,7 +8,7 @@ rejects old timestamps to stop replays. `Voicehub-Event` names the event and
 `Voicehub-Delivery` is the delivery's id (the same on every retry, so a
 receiver can drop duplicates).
 
-Retries. One task (synthesis.tasks.deliver_webhook) per attempt: a non-2xx
+Retries. One task (synthesis.jobs.tasks.deliver_webhook) per attempt: a non-2xx
 answer or a network error enqueues the next attempt with `run_after` = now +
 VOICEHUB_WEBHOOK_BACKOFF_SECONDS x 2^(attempt-1), up to
 VOICEHUB_WEBHOOK_ATTEMPTS in all. Every attempt updates the delivery row,
@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 
-from .models import WebhookDelivery, WebhookEndpoint
+from synthesis.models import WebhookDelivery, WebhookEndpoint
 
 TIMEOUT_SECONDS = 10
 
@@ -111,7 +111,7 @@ def webhook_enqueue(*, job, event: str, payload: dict) -> WebhookDelivery | None
 
 
 def _schedule(delivery: WebhookDelivery, *, when) -> None:
-    from .tasks import deliver_webhook
+    from synthesis.jobs.tasks import deliver_webhook
 
     def send():
         (deliver_webhook.using(run_after=when) if when else deliver_webhook).enqueue(str(delivery.pk))

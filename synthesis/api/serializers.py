@@ -2,7 +2,7 @@ import math
 
 from rest_framework import serializers
 
-from .engine.core import MAX_SPEED, MIN_SPEED
+from synthesis.engine.core import MAX_SPEED, MIN_SPEED
 
 
 class NumberField(serializers.FloatField):

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import api_jobs, api_v1
+from synthesis.api import jobs as api_jobs
+
+from synthesis.api import native as api_v1
 
 app_name = "api_v1"
 

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import api, health
+from synthesis.api import legacy as api
+
+from synthesis import health
 
 app_name = "synthesis"
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import consumers
+from synthesis.studio import consumers
 
 websocket_urlpatterns = [
     path("ws/tts/", consumers.TTSConsumer.as_asgi(), name="ws-tts"),

@@ -23,11 +23,11 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey, Plan
 from accounts.permissions import HasScope
 
-from . import api_v1
-from .api_errors import APIError, exception_handler
-from .api_v1 import api_key_of, history_of
-from .audio import UnknownFormat, parse_format
-from .compat_openai import (
+from synthesis.api import native as api_v1
+from synthesis.api.errors import APIError, exception_handler
+from synthesis.api.native import api_key_of, history_of
+from synthesis.audio import UnknownFormat, parse_format
+from synthesis.api.openai import (
     COMPAT_MAX_SPEED,
     COMPAT_MIN_SPEED,
     CompatSynthesisMixin,
@@ -36,8 +36,8 @@ from .compat_openai import (
     split_speed,
     stream_response,
 )
-from . import schema_examples as ex
-from .compat_schema import (
+from synthesis.api import examples as ex
+from synthesis.api.compat_schema import (
     BINARY_AUDIO,
     ELEVENLABS_ERROR,
     ELEVENLABS_READ_ERRORS,
@@ -51,9 +51,9 @@ from .compat_schema import (
     OUTPUT_FORMAT,
     VOICE_ID,
 )
-from .engine.voices import VoiceNotFound
-from .serializers import NumberField, StringField, TTSRequestSerializer
-from .services import TimestampsUnavailable, generation_with_timestamps, get_voice_library
+from synthesis.engine.voices import VoiceNotFound
+from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer
+from synthesis.services.generation import TimestampsUnavailable, generation_with_timestamps, get_voice_library
 
 # --------------------------------------------------------------------------------------------
 # Errors: {"detail": {"status": "<code>", "message": "..."}}

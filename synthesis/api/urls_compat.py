@@ -9,8 +9,8 @@ with `xi-api-key`, OpenAI's with `Authorization: Bearer`, so the header says whi
 from django.urls import path
 from rest_framework.views import APIView
 
-from . import compat_elevenlabs as elevenlabs
-from . import compat_openai as openai
+from synthesis.api import elevenlabs
+from synthesis.api import openai
 
 app_name = "compat"
 

@@ -4,7 +4,7 @@ The studio pages a signed-in user works in: the studio itself, history and usage
 Every page acts for the session's active organization (accounts.tenancy), and
 every object is fetched through it, so another organization's generation is a
 404 whatever id is typed. Synthesis itself happens over the websocket
-(synthesis.consumers), through the same services as the HTTP API.
+(synthesis.studio.consumers), through the same services as the HTTP API.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from accounts.models import UsageRecord
 from accounts.tenancy import active_membership
 from accounts.verification import email_verified
 
-from .api_v1 import audio_file_response
-from .services import generation_delete, get_voice_library, usage_per_day
+from synthesis.api.native import audio_file_response
+from synthesis.services.generation import generation_delete, get_voice_library, usage_per_day
 
 HISTORY_PAGE_SIZE = 20
 DEFAULT_VOICE = "af_heart"

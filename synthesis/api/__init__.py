@@ -1,0 +1,1 @@
+"""The HTTP doors: legacy /tts, native /api/v1, OpenAI, ElevenLabs, jobs; thin adapters over synthesis.services."""

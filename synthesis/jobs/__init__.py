@@ -1,0 +1,1 @@
+"""Long-form jobs: the service, the worker tasks, webhooks and documents."""

@@ -1,0 +1,1 @@
+"""The signed-in studio: pages, the streaming websocket and its routing."""
