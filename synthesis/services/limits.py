@@ -81,27 +81,49 @@ def check_rate(*, organization, api_key=None) -> RateState:
     return RateState(limit=limit, remaining=max(0, limit - used), reset=reset)
 
 
-@contextmanager
-def concurrency_slot(*, organization):
-    """Hold one of the organization's concurrent synthesis slots, or raise 429 concurrency_limited."""
+class Slot:
+    """One of an organization's concurrent synthesis slots, held until release() (idempotent)."""
+
+    def __init__(self, key: str):
+        self._key = key
+        self._released = False
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        try:
+            cache.decr(self._key)
+        except ValueError:  # the counter expired (CONCURRENCY_TTL): nothing left to give back
+            pass
+
+
+def concurrency_acquire(*, organization) -> Slot:
+    """Take one of the organization's concurrent synthesis slots, or raise 429 concurrency_limited."""
     limit = organization.plan.concurrent_requests
     key = f"conc:org:{organization.pk}"
+    slot = Slot(key)
     held = count_in_window(key, CONCURRENCY_TTL)
+    if held > limit:
+        slot.release()
+        raise Limited(
+            code="concurrency_limited",
+            status=429,
+            message=f"Your plan allows {limit} concurrent synthesis request(s); wait for one to finish.",
+            retry_after=1,
+            limit=limit,
+        )
+    return slot
+
+
+@contextmanager
+def concurrency_slot(*, organization):
+    """concurrency_acquire() for a `with` block."""
+    slot = concurrency_acquire(organization=organization)
     try:
-        if held > limit:
-            raise Limited(
-                code="concurrency_limited",
-                status=429,
-                message=f"Your plan allows {limit} concurrent synthesis request(s); wait for one to finish.",
-                retry_after=1,
-                limit=limit,
-            )
-        yield
+        yield slot
     finally:
-        try:
-            cache.decr(key)
-        except ValueError:
-            pass
+        slot.release()
 
 
 def check_capacity(engine) -> None:
