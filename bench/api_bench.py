@@ -134,7 +134,7 @@ def engine_alone(texts):
 
     django.setup()
     from synthesis.audio import encode_wav
-    from synthesis.services.generation import get_engine
+    from synthesis.services.engine import get_engine
 
     engine = get_engine()
     engine.warm_up()

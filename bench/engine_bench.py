@@ -24,7 +24,7 @@ django.setup()
 
 from synthesis.engine.core import SAMPLE_RATE  # noqa: E402
 from synthesis.engine.phonemes import tokenize  # noqa: E402
-from synthesis.services.generation import get_engine  # noqa: E402
+from synthesis.services.engine import get_engine  # noqa: E402
 
 VOICE = "af_heart"
 TEXTS = {

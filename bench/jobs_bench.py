@@ -43,7 +43,7 @@ from synthesis import jobs  # noqa: E402
 from synthesis.audio import parse_format  # noqa: E402
 from synthesis.jobs.documents import chapters_from_text  # noqa: E402
 from synthesis.models import Job  # noqa: E402
-from synthesis.services.generation import get_engine  # noqa: E402
+from synthesis.services.engine import get_engine  # noqa: E402
 
 VOICE = "af_heart"
 SENTENCES = [

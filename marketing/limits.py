@@ -1,5 +1,6 @@
 """
-Limits for anonymous visitors: the demo, the events endpoint and the lead form.
+Limits for anonymous visitors: the events endpoint and the lead form (the demo's are the
+synthesis session's: synthesis.services.limits.check_demo).
 
 Counted in the shared cache with synthesis.services.limits' counters (so they hold across
 processes once REDIS_URL is set) in fixed windows. The client is its address
@@ -22,8 +23,6 @@ MINUTE = 60
 # name: (setting, default, window seconds). Settings override the defaults
 # (the demo's come from the environment, see settings.py).
 LIMITS = {
-    "demo_client": ("VOICEHUB_DEMO_PER_CLIENT_PER_HOUR", 10, HOUR),
-    "demo_global": ("VOICEHUB_DEMO_PER_MINUTE", 20, MINUTE),
     "events_client": ("VOICEHUB_EVENTS_PER_CLIENT_PER_MINUTE", 120, MINUTE),
     "lead_client": ("VOICEHUB_LEADS_PER_CLIENT_PER_HOUR", 5, HOUR),
 }

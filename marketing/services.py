@@ -1,4 +1,4 @@
-"""Writes and work of the marketing site: the anonymous demo and the product-news leads."""
+"""Writes of the marketing site: the product-news leads. (The demo is a door of synthesis.services.session.)"""
 
 from __future__ import annotations
 
@@ -11,42 +11,11 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from synthesis.audio import encode, parse_format
-from synthesis.services.limits import check_capacity
-from synthesis.services.generation import get_engine
 
-from . import limits
 from .models import Lead
 
-DEMO_FORMAT = parse_format("mp3")  # a few KB per second: the page stays light after the demo, too
 LEAD_TOKEN_SALT = "marketing.lead.confirm"
 LEAD_TOKEN_MAX_AGE = timedelta(days=7)
-
-
-def demo_speak(*, client: str, text: str, voice_id: str) -> bytes:
-    """Speak the demo text as MP3 for an anonymous visitor, within the demo's limits.
-
-    Counts the client's and everyone's demo uses (Limited 429 `demo_limited`),
-    refuses when the machine is saturated (Limited 503 `overloaded`) so paying
-    users come first, and charges nobody: the demo has no organization.
-    Raises EngineError for text the engine cannot speak.
-    """
-    limits.hit(
-        "demo_client",
-        subject=client,
-        code="demo_limited",
-        message="You have used the demo {limit} times this hour. "
-        "Try again in {minutes} min, or sign up for free to keep going.",
-    )
-    limits.hit(
-        "demo_global",
-        code="demo_limited",
-        message="The demo is very popular right now. Try again in a minute, or sign up for free to keep going.",
-    )
-    engine = get_engine()
-    check_capacity(engine)
-    audio = engine.synthesize(text, voice_id)
-    return encode(audio, engine.sample_rate, DEMO_FORMAT)
 
 
 def lead_token(lead: Lead) -> str:

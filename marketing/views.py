@@ -24,8 +24,9 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from accounts.models import Plan
-from synthesis.engine.core import EngineError
+from synthesis.audio import parse_format
 from synthesis.services.limits import Limited
+from synthesis.services.session import Caller, Order, Refused, session_open
 
 from . import content, limits, services
 from .funnel import countable, event_record, valid_cta
@@ -152,6 +153,14 @@ def lead_confirm(request, token: str):
 
 # -- the demo -------------------------------------------------------------------------
 
+DEMO_FORMAT = parse_format("mp3")  # a few KB per second: the page stays light after the demo, too
+
+
+def _demo_render(caller: Caller, order: Order) -> bytes:
+    """The demo's session: the demo's limits, the machine's capacity, nobody charged (synthesis.services.session)."""
+    return session_open(caller=caller, order=order).render().content
+
+
 
 def _parse_json(request) -> dict | JsonResponse:
     if request.content_type != "application/json":
@@ -181,18 +190,17 @@ async def demo_speak(request):
         )
     if voice not in dict(content.DEMO_VOICES):
         return error("Pick one of the demo voices.", "voice_not_allowed")
+    order = Order(text=text, voice=voice, fmt=DEMO_FORMAT, store=False)
     try:
         # Off the event loop and off the thread Django runs sync views on: a
         # synthesis takes seconds and must not hold up other requests.
-        audio = await sync_to_async(services.demo_speak, thread_sensitive=False)(
-            client=limits.client_key(request), text=text, voice_id=voice
+        audio = await sync_to_async(_demo_render, thread_sensitive=False)(
+            Caller.anonymous(limits.client_key(request)), order
         )
-    except Limited as exc:
-        return limited(exc)
-    except EngineError as exc:
-        return error(str(exc), exc.code)
+    except Refused as exc:
+        return error(exc.message, exc.code, exc.status, retry_after=exc.retry_after)
     await sync_to_async(event_record)(kind=FunnelEvent.Kind.DEMO_PLAYED, request=request, path="/")
-    response = HttpResponse(audio, content_type=services.DEMO_FORMAT.media_type)
+    response = HttpResponse(audio, content_type=DEMO_FORMAT.media_type)
     response["Cache-Control"] = "no-store"
     return response
 

@@ -7,5 +7,5 @@ class SynthesisConfig(AppConfig):
 
     def ready(self):
         # Registers the asset checks; no weights are loaded here (the engine
-        # is a lazy singleton, see synthesis.services.generation.get_engine).
+        # is a lazy singleton, see synthesis.services.engine.get_engine).
         from synthesis import checks  # noqa: F401

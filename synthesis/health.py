@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from synthesis.services import generation as services
+from synthesis.services import engine as services
 
 _warming = threading.Lock()
 

@@ -22,6 +22,12 @@ class Generation(models.Model):
         API = "api", "API"
         STUDIO = "studio", "Studio"
 
+    class Status(models.TextChoices):
+        COMPLETE = "complete", "Complete"
+        # Cut short: only the audio that reached the listener is kept (and charged).
+        CANCELLED = "cancelled", "Cancelled"
+        INTERRUPTED = "interrupted", "Interrupted"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="generations")
     user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -36,6 +42,7 @@ class Generation(models.Model):
     audio = models.FileField(upload_to=generation_upload_to, max_length=255)
     content_type = models.CharField(max_length=64)
     audio_seconds = models.FloatField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     expires_at = models.DateTimeField(db_index=True)
 

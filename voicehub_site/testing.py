@@ -87,7 +87,7 @@ def engine():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    from synthesis.services.generation import get_engine
+    from synthesis.services.engine import get_engine
 
     return get_engine()
 

@@ -13,9 +13,9 @@ import uuid
 from datetime import UTC, datetime
 
 from django.db.models import Q
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from django.urls import reverse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,20 +23,17 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey, Plan
 from accounts.permissions import HasScope
 
-from synthesis.api import native as api_v1
-from synthesis.api.errors import APIError, exception_handler
-from synthesis.api.native import api_key_of, history_of
-from synthesis.audio import UnknownFormat, parse_format
-from synthesis.api.openai import (
-    COMPAT_MAX_SPEED,
-    COMPAT_MIN_SPEED,
-    CompatSynthesisMixin,
-    IgnoreAccept,
-    audio_response,
-    split_speed,
-    stream_response,
-)
 from synthesis.api import examples as ex
+from synthesis.api.common import (
+    IgnoreAccept,
+    SynthesisView,
+    api_key_of,
+    audio_file_response,
+    audio_response,
+    history_of,
+    output_format,
+    zip_response,
+)
 from synthesis.api.compat_schema import (
     BINARY_AUDIO,
     ELEVENLABS_ERROR,
@@ -51,9 +48,14 @@ from synthesis.api.compat_schema import (
     OUTPUT_FORMAT,
     VOICE_ID,
 )
-from synthesis.engine.voices import VoiceNotFound
+from synthesis.api.errors import APIError, exception_handler
 from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer
-from synthesis.services.generation import TimestampsUnavailable, generation_with_timestamps, get_voice_library
+from synthesis.api.streaming import stream_response
+from synthesis.engine.voices import VoiceNotFound
+from synthesis.services.engine import get_voice_library
+from synthesis.services.history import generation_delete
+from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
+from synthesis.services.voices import available_voices, catalog_voice
 
 # --------------------------------------------------------------------------------------------
 # Errors: {"detail": {"status": "<code>", "message": "..."}}
@@ -67,7 +69,12 @@ def elevenlabs_exception_handler(exc, context):
     native = response.data
     if isinstance(exc, exceptions.ValidationError):
         response.status_code = 422
-    detail = {"status": native.get("code") or "error", "message": native.get("detail", "")}
+    code = native.get("code") or "error"
+    message = native.get("detail", "")
+    voice_id = (context.get("kwargs") or {}).get("voice_id")
+    if code == "voice_not_found" and voice_id:
+        message = f"A voice with the voice_id {voice_id!r} was not found."
+    detail = {"status": code, "message": message}
     if native.get("resets_at"):
         detail["resets_at"] = native["resets_at"]
     response.data = {"detail": detail}
@@ -152,58 +159,46 @@ def ignored_parameters(request) -> list[str]:
     return ignored
 
 
-class TextToSpeechMixin(CompatSynthesisMixin, ElevenLabsMixin):
-    def parse_request(self, request, voice_id):
-        serializer = TextToSpeechSerializer(
-            data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
-        )
-        serializer.is_valid(raise_exception=True)
-        body = serializer.validated_data
-        try:
-            fmt = parse_format(request.query_params.get("output_format", "mp3_44100_128"))
-        except UnknownFormat as error:
-            raise APIError(str(error), code="invalid_output_format", status_code=422) from None
-        try:
-            get_voice_library().get(voice_id)
-        except VoiceNotFound:
-            raise voice_not_found(voice_id) from None
-        speed, stretch = split_speed((body.get("voice_settings") or {}).get("speed") or 1.0)
-        data = {
-            "text": body["text"],
-            "voice": voice_id,
-            "fmt": fmt,
-            "speed": speed,
-            "normalize": body.get("apply_text_normalization") or "auto",
-            # enable_logging=false is ElevenLabs' zero-retention mode: nothing kept in history.
-            "store": request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
-        }
-        return data, stretch
-
-    def finalize(self, request, response):
-        ignored = ignored_parameters(request)
-        if ignored:
-            response["x-voicehub-ignored"] = ",".join(ignored)
-        return response
+def text_to_speech_order(request, voice_id) -> Order:
+    """ElevenLabs' body and query as the session's order."""
+    serializer = TextToSpeechSerializer(
+        data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
+    )
+    serializer.is_valid(raise_exception=True)
+    body = serializer.validated_data
+    fmt = output_format(request.query_params.get("output_format", "mp3_44100_128"), status_code=422, code="invalid_output_format")
+    return Order(
+        text=body["text"],
+        voice=voice_id,
+        fmt=fmt,
+        speed=(body.get("voice_settings") or {}).get("speed") or 1.0,
+        normalize=(body.get("apply_text_normalization") or "auto") != "off",
+        # enable_logging=false is ElevenLabs' zero-retention mode: nothing kept in history.
+        store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
+    )
 
 
-class TextToSpeechView(TextToSpeechMixin, APIView):
+def with_ignored(request, response):
+    ignored = ignored_parameters(request)
+    if ignored:
+        response["x-voicehub-ignored"] = ",".join(ignored)
+    return response
+
+
+class TextToSpeechView(ElevenLabsMixin, SynthesisView):
     @text_to_speech_schema("elevenlabs_text_to_speech", "ElevenLabs: text to speech", BINARY_AUDIO, media="audio/*")
     def post(self, request, voice_id):
-        data, stretch = self.parse_request(request, voice_id)
-        result, rate = self.synthesize(request, data, stretch=stretch)
-        return self.finalize(request, audio_response(result, rate))
+        session = session_open(caller=Caller.of(request), order=text_to_speech_order(request, voice_id))
+        return with_ignored(request, audio_response(session.render(), session))
 
 
-class TextToSpeechWithTimestampsView(TextToSpeechMixin, APIView):
+class TextToSpeechWithTimestampsView(ElevenLabsMixin, SynthesisView):
     """The audio as base64 and when each character is spoken, from the model's own phoneme durations."""
 
     @text_to_speech_schema("elevenlabs_text_to_speech_with_timestamps", "ElevenLabs: text to speech with character timestamps", ELEVENLABS_TIMESTAMPS_RESPONSE, "Character start and end times come from the model's own phoneme durations. ")
     def post(self, request, voice_id):
-        data, stretch = self.parse_request(request, voice_id)
-        try:
-            result, rate = self.synthesize(request, data, stretch=stretch, run=generation_with_timestamps)
-        except TimestampsUnavailable as error:
-            raise APIError(str(error), code=error.code, status_code=503) from None
+        session = session_open(caller=Caller.of(request), order=text_to_speech_order(request, voice_id), timed=True)
+        result = session.render_timed()
         response = Response(
             {
                 "audio_base64": base64.b64encode(result.content).decode("ascii"),
@@ -211,20 +206,19 @@ class TextToSpeechWithTimestampsView(TextToSpeechMixin, APIView):
                 "normalized_alignment": result.normalized_alignment,
             }
         )
-        response["character-cost"] = str(result.characters)
+        for name, value in session.headers().items():
+            response[name] = value
         if result.generation is not None:
             response["history-item-id"] = str(result.generation.id)
-        for name, value in rate.headers().items():
-            response[name] = value
-        return self.finalize(request, response)
+        return with_ignored(request, response)
 
 
-class TextToSpeechStreamView(TextToSpeechMixin, APIView):
-    @text_to_speech_schema("elevenlabs_text_to_speech_stream", "ElevenLabs: text to speech, streamed", BINARY_AUDIO, "Audio is sent sentence by sentence as it is synthesized. ", media="audio/*")
+class TextToSpeechStreamView(ElevenLabsMixin, SynthesisView):
+    @text_to_speech_schema("elevenlabs_text_to_speech_stream", "ElevenLabs: text to speech, streamed", BINARY_AUDIO, "Audio is sent clause by clause as it is synthesized. ", media="audio/*")
     def post(self, request, voice_id):
-        data, stretch = self.parse_request(request, voice_id)
-        body, rate = self.open_stream(request, data, stretch=stretch)
-        return self.finalize(request, stream_response(body, data["fmt"].media_type, len(data["text"]), rate))
+        order = text_to_speech_order(request, voice_id)
+        session = session_open(caller=Caller.of(request), order=order, streaming=True)
+        return with_ignored(request, stream_response(request, session, session.encoded(), order.fmt.media_type))
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,10 +258,6 @@ def voice_object(request, voice):
         "is_legacy": False,
         "is_mixed": bool(voice.mix),
     }
-
-
-def available_voices():
-    return [v for v in get_voice_library().voices.values() if v.available]
 
 
 class VoicesView(ElevenLabsView):
@@ -323,8 +313,8 @@ class VoiceDetailView(ElevenLabsView):
         examples=ex.ELEVENLABS_VOICE_DETAIL,
     )
     def get(self, request, voice_id):
-        voice = get_voice_library().voices.get(voice_id)
-        if voice is None or not voice.available:
+        voice = catalog_voice(voice_id)
+        if voice is None:
             raise voice_not_found(voice_id)
         return Response(voice_object(request, voice))
 
@@ -531,8 +521,12 @@ class HistoryView(ElevenLabsView):
         )
 
 
-class HistoryItemView(ElevenLabsMixin, api_v1.HistoryDetailView):
-    """GET (history:read) and DELETE (history:write) one item; the native view's scopes and delete."""
+class HistoryItemView(ElevenLabsView):
+    """GET (history:read) and DELETE (history:write) one item."""
+
+    def get_permissions(self):
+        scope = ApiKey.Scope.HISTORY_WRITE if self.request.method == "DELETE" else ApiKey.Scope.HISTORY_READ
+        return [HasScope.of(scope)()]
 
     @extend_schema(
         tags=[ELEVENLABS_TAG], operation_id="elevenlabs_history_get", summary="ElevenLabs: one history item", parameters=[HISTORY_ITEM_ID],
@@ -548,18 +542,20 @@ class HistoryItemView(ElevenLabsMixin, api_v1.HistoryDetailView):
         examples=ex.ELEVENLABS_HISTORY_DELETE,
     )
     def delete(self, request, history_item_id):
-        super().delete(request, generation_of(request, history_item_id).pk)
+        generation_delete(generation_of(request, history_item_id))
         return Response({"status": "ok"})
 
 
-class HistoryAudioView(ElevenLabsMixin, api_v1.HistoryAudioView):
+class HistoryAudioView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
+
     @extend_schema(
         tags=[ELEVENLABS_TAG], operation_id="elevenlabs_history_audio", summary="ElevenLabs: a history item's audio", parameters=[HISTORY_ITEM_ID],
         responses={(200, "audio/*"): BINARY_AUDIO, 404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
         examples=ex.ELEVENLABS_HISTORY_AUDIO,
     )
     def get(self, request, history_item_id):
-        return super().get(request, generation_of(request, history_item_id).pk)
+        return audio_file_response(generation_of(request, history_item_id))
 
 
 class HistoryDownloadSerializer(serializers.Serializer):
@@ -592,5 +588,5 @@ class HistoryDownloadView(ElevenLabsView):
         ids = list(dict.fromkeys(serializer.validated_data["history_item_ids"]))
         generations = [generation_of(request, history_item_id) for history_item_id in ids]
         if len(generations) == 1:
-            return api_v1.audio_file_response(generations[0])
-        return api_v1.zip_response(generations)
+            return audio_file_response(generations[0])
+        return zip_response(generations)

@@ -10,6 +10,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from synthesis.services.session import Refused
+
 
 class APIError(exceptions.APIException):
     """An error with an explicit status and code, raised from views and services."""
@@ -38,7 +40,17 @@ def _first_error(detail, path=""):
     return None
 
 
+def refused_response(exc: Refused) -> Response:
+    """What the synthesis session refused, with the headers the client needs (RateLimit-*, Retry-After)."""
+    response = Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, Refused):
+        return refused_response(exc)
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": "The request body is too large.", "code": "payload_too_large"},

@@ -9,8 +9,8 @@ organization's job is a 404) and needs the `tts` scope.
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -22,26 +22,19 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import HasScope
-from accounts.quota import QuotaExceeded
 
 from synthesis.jobs import service as jobs
 
 from synthesis.jobs import webhooks
 from synthesis.api import examples as ex
-from synthesis.api.legacy import ERROR_RESPONSE
 from synthesis.api.errors import APIError
-from synthesis.api.native import SynthesisMixin, api_key_of, limited
-from synthesis.audio import UnknownFormat, parse_format
-from synthesis.jobs.documents import SUPPORTED, Chapter, DocumentError, chapters_from_text, chapters_from_upload
-from synthesis.engine.core import EngineError
-from synthesis.engine.voices import VoiceNotFound
-from synthesis.services.limits import Limited, check_rate
+from synthesis.api.common import ERROR_RESPONSE, api_key_of, output_format, stored_file_response
+from synthesis.audio import parse_format
+from synthesis.jobs.documents import DocumentError, chapters_from_input
 from synthesis.models import Job, WebhookDelivery
 from synthesis.api.serializers import NumberField, StringField
-from synthesis.services.generation import FormatNotAllowed
 
 # An upload bigger than this is not a book (the longest novels are ~4 MB of EPUB text).
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 TTS = [HasScope.of(ApiKey.Scope.TTS)]
 NOT_FOUND = {404: OpenApiResponse(ERROR_RESPONSE, description="No such job in your organization.")}
@@ -181,47 +174,21 @@ class JobsView(ListAPIView):
         serializer = JobCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        chapters = self._chapters(data)
         try:
-            fmt = parse_format(data["format"])
-        except UnknownFormat as error:
-            raise APIError(str(error), code="unsupported_format") from None
-        try:
-            rate = check_rate(organization=request.organization, api_key=api_key_of(request))
-            job = jobs.job_create(
-                organization=request.organization, chapters=chapters, voice_id=data["voice"], fmt=fmt, speed=data["speed"],
-                normalize=data["normalize"] != "off", title=data.get("title", ""),
-                user=request.user if request.user.is_authenticated else None, api_key=api_key_of(request),
-                source=UsageRecord.Source.API if api_key_of(request) else UsageRecord.Source.STUDIO,
-            )
-        except (jobs.JobTooLong, jobs.EmptyJob) as error:
-            raise APIError(str(error), code=error.code) from None
-        except Limited as error:
-            raise limited(error) from None
-        except (QuotaExceeded, FormatNotAllowed, VoiceNotFound, EngineError) as error:
-            raise SynthesisMixin.translate(error) from None
+            chapters = chapters_from_input(data.get("text", ""), data.get("file"))
+        except DocumentError as error:
+            raise APIError(str(error), code=error.code, status_code=413 if error.code == "payload_too_large" else 400) from None
+        job = jobs.job_create(
+            organization=request.organization, chapters=chapters, voice_id=data["voice"], fmt=output_format(data["format"]),
+            speed=data["speed"], normalize=data["normalize"] != "off", title=data.get("title", ""),
+            user=request.user if request.user.is_authenticated else None, api_key=api_key_of(request),
+            source=UsageRecord.Source.API if api_key_of(request) else UsageRecord.Source.STUDIO,
+        )
         response = Response(JobSerializer(job_data(job)).data, status=status.HTTP_202_ACCEPTED)
-        response["Location"] = f"/api/v1/jobs/{job.id}"
-        for name, value in rate.headers().items():
+        response["Location"] = reverse("api_v1:job", kwargs={"job_id": job.id})
+        for name, value in job.rate.headers().items():
             response[name] = value
         return response
-
-    @staticmethod
-    def _chapters(data) -> list[Chapter]:
-        upload = data.get("file")
-        if upload is None:
-            return chapters_from_text(data["text"])
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise APIError("The file is larger than 20 MB.", code="payload_too_large", status_code=413)
-        if not upload.name.lower().endswith(SUPPORTED):
-            raise APIError(f"Upload a .txt, .md or .epub file; '{upload.name}' is none of these.", code="unsupported_document")
-        try:
-            chapters = chapters_from_upload(upload.name, upload.read())
-        except DocumentError as error:
-            raise APIError(str(error), code=error.code) from None
-        if not chapters:
-            raise APIError("The document has no text to read.", code="empty_text")
-        return chapters
 
 
 class JobDetailView(APIView):
@@ -250,14 +217,6 @@ class JobCancelView(APIView):
         return Response(JobSerializer(job_data(job)).data)
 
 
-def _file_response(field, filename: str, content_type: str) -> FileResponse:
-    if not field:
-        raise APIError("This job has no result yet.", code="job_not_finished", status_code=status.HTTP_409_CONFLICT)
-    response = FileResponse(field.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 AUDIO = {(200, "audio/*"): OpenApiTypes.BINARY, 409: OpenApiResponse(ERROR_RESPONSE, description="Not finished."), **NOT_FOUND}
 
 
@@ -267,7 +226,7 @@ class JobAudioView(APIView):
     @extend_schema(operation_id="v1_jobs_audio", summary="The whole job as one audio file", responses=AUDIO, examples=ex.JOB_FILE)
     def get(self, request, job_id):
         job = get_object_or_404(jobs_of(request), pk=job_id)
-        return _file_response(job.audio, f"voicehub-{job.id}.{parse_format(job.output_format).extension}", job.content_type)
+        return stored_file_response(job.audio, f"voicehub-{job.id}.{parse_format(job.output_format).extension}", job.content_type)
 
 
 class JobChapterAudioView(APIView):
@@ -278,7 +237,7 @@ class JobChapterAudioView(APIView):
         job = get_object_or_404(jobs_of(request), pk=job_id)
         chapter = get_object_or_404(job.chapters, index=index)
         extension = parse_format(job.output_format).extension
-        return _file_response(chapter.audio, f"voicehub-{job.id}-chapter-{index + 1}.{extension}", job.content_type)
+        return stored_file_response(chapter.audio, f"voicehub-{job.id}-chapter-{index + 1}.{extension}", job.content_type)
 
 
 class JobTimingView(APIView):
@@ -293,7 +252,7 @@ class JobTimingView(APIView):
     )
     def get(self, request, job_id):
         job = get_object_or_404(jobs_of(request), pk=job_id)
-        return _file_response(job.timing, f"voicehub-{job.id}-timing.json", "application/json")
+        return stored_file_response(job.timing, f"voicehub-{job.id}-timing.json", "application/json")
 
 
 # -- webhooks -------------------------------------------------------------------------------

@@ -4,12 +4,9 @@ history, usage. Every view is scoped to the organization of the credentials.
 """
 
 import base64
-import io
-import zipfile
 from datetime import UTC, datetime, time, timedelta
 
 
-from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -22,17 +19,23 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import ApiKey, UsageRecord
+from accounts.models import ApiKey
 from accounts.permissions import HasScope
-from accounts.quota import QuotaExceeded
 
 from synthesis.api import examples as ex
-from synthesis.api.legacy import ERROR_RESPONSE, preview_response, voice_not_found
+from synthesis.api.common import (
+    ERROR_RESPONSE,
+    SynthesisView,
+    api_key_of,
+    audio_file_response,
+    audio_response,
+    history_of,
+    output_format,
+    preview_response,
+    voice_not_found,
+    zip_response,
+)
 from synthesis.api.errors import APIError
-from synthesis.audio import UnknownFormat, parse_format
-from synthesis.engine.core import EngineError
-from synthesis.engine.voices import VoiceNotFound
-from synthesis.services.limits import Limited, check_capacity, check_rate, concurrency_slot
 from synthesis.api.serializers import (
     DownloadSerializer,
     GenerationSerializer,
@@ -41,18 +44,10 @@ from synthesis.api.serializers import (
     UserInfoSerializer,
     VoiceSerializer,
 )
-from synthesis.api.streaming import streaming_response
-from synthesis.services.generation import (
-    FormatNotAllowed,
-    TimestampsUnavailable,
-    generation_create,
-    generation_stream,
-    generation_with_timestamps,
-    get_engine,
-    get_voice_library,
-    generation_delete,
-    usage_per_day,
-)
+from synthesis.api.streaming import stream_response
+from synthesis.services.history import generation_delete, usage_per_day
+from synthesis.services.session import Caller, Order, session_open
+from synthesis.services.voices import available_voices, catalog_voice
 
 SYNTHESIS_ERRORS = {
     400: OpenApiResponse(ERROR_RESPONSE, description="Invalid body: empty text, over the per-request limit, bad speed or format."),
@@ -68,119 +63,20 @@ EXAMPLE = OpenApiExample(
 )
 
 
-# What a synthesis may raise that is the client's or the plan's doing, not ours.
-SYNTHESIS_FAILURES = (QuotaExceeded, FormatNotAllowed, VoiceNotFound, Limited, EngineError)
+def synthesis_order(request) -> Order:
+    """The native body (SynthesisSerializer) as the session's order."""
+    serializer = SynthesisSerializer(
+        data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
+    )
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    return Order(
+        text=data["text"], voice=data["voice"], fmt=output_format(data["format"]), speed=data["speed"],
+        normalize=data["normalize"] != "off", store=data["store"],
+    )
 
 
-def limited(error: Limited) -> APIError:
-    exc = APIError(error.message, code=error.code, status_code=error.status)
-    exc.wait = error.retry_after  # DRF's handler turns `wait` into Retry-After
-    return exc
-
-
-def api_key_of(request):
-    return request.auth if isinstance(request.auth, ApiKey) else None
-
-
-class SynthesisMixin:
-    """Validation, limits and error mapping shared by /tts and /tts/stream."""
-
-    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
-
-    def parse(self, request):
-        organization = request.organization
-        serializer = SynthesisSerializer(
-            data=request.data, context={"max_characters": organization.plan.max_characters_per_request}
-        )
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        try:
-            data["fmt"] = parse_format(data.pop("format"))
-        except UnknownFormat as error:
-            raise APIError(str(error), code="unsupported_format") from None
-        try:
-            get_voice_library().get(data["voice"])
-        except VoiceNotFound:
-            raise voice_not_found(data["voice"]) from None
-        return data
-
-    def kwargs_for(self, request, data):
-        return dict(
-            organization=request.organization,
-            text=data["text"],
-            voice_id=data["voice"],
-            fmt=data["fmt"],
-            speed=data["speed"],
-            normalize=data["normalize"] != "off",
-            store=data["store"],
-            user=request.user if request.user.is_authenticated else None,
-            api_key=api_key_of(request),
-            source=UsageRecord.Source.API if api_key_of(request) else UsageRecord.Source.STUDIO,
-        )
-
-    def limit(self, request):
-        try:
-            check_capacity(get_engine())
-            return check_rate(organization=request.organization, api_key=api_key_of(request))
-        except Limited as error:
-            raise limited(error) from None
-
-    def synthesize(self, request, data, *, stretch=1.0, run=generation_create):
-        """Limits, a concurrency slot and `run` (generation_create or generation_with_timestamps)."""
-        rate = self.limit(request)
-        try:
-            with concurrency_slot(organization=request.organization):
-                result = run(**self.kwargs_for(request, data), stretch=stretch)
-        except SYNTHESIS_FAILURES as error:
-            raise self.translate(error) from None
-        return result, rate
-
-    def open_stream(self, request, data, *, stretch=1.0):
-        """The byte iterator; the concurrency slot is held until the stream ends or the client leaves."""
-        rate = self.limit(request)
-        slot = concurrency_slot(organization=request.organization)
-        try:
-            slot.__enter__()
-        except Limited as error:
-            raise limited(error) from None
-        try:
-            body = generation_stream(
-                **self.kwargs_for(request, data), stretch=stretch, on_close=lambda: slot.__exit__(None, None, None)
-            )
-        except SYNTHESIS_FAILURES as error:
-            slot.__exit__(None, None, None)
-            raise self.translate(error) from None
-        except BaseException:
-            slot.__exit__(None, None, None)
-            raise
-        return body, rate
-
-    @staticmethod
-    def translate(error):
-        if isinstance(error, QuotaExceeded):
-            return APIError(str(error), code=error.code, status_code=status.HTTP_402_PAYMENT_REQUIRED, resets_at=error.resets_at)
-        if isinstance(error, FormatNotAllowed):
-            return APIError(str(error), code=error.code, status_code=status.HTTP_403_FORBIDDEN)
-        if isinstance(error, VoiceNotFound):
-            return voice_not_found(str(error))
-        if isinstance(error, Limited):
-            return limited(error)
-        return APIError(str(error), code=error.code)
-
-
-def audio_response(result, rate) -> HttpResponse:
-    """A synthesized file with its cost, history id and rate-limit headers."""
-    response = HttpResponse(result.content, content_type=result.media_type)
-    response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
-    response["character-cost"] = str(result.characters)
-    if result.generation is not None:
-        response["history-item-id"] = str(result.generation.id)
-    for name, value in rate.headers().items():
-        response[name] = value
-    return response
-
-
-class SynthesizeView(SynthesisMixin, APIView):
+class SynthesizeView(SynthesisView):
     @extend_schema(
         operation_id="v1_tts",
         summary="Synthesize speech",
@@ -190,29 +86,25 @@ class SynthesizeView(SynthesisMixin, APIView):
         examples=[EXAMPLE],
     )
     def post(self, request):
-        result, rate = self.synthesize(request, self.parse(request))
-        return audio_response(result, rate)
+        session = session_open(caller=Caller.of(request), order=synthesis_order(request))
+        return audio_response(session.render(), session)
 
 
-class StreamView(SynthesisMixin, APIView):
+class StreamView(SynthesisView):
     @extend_schema(
         operation_id="v1_tts_stream",
         summary="Stream speech as it is synthesized",
-        description="The same body as /api/v1/tts. Audio is sent sentence by sentence; the stream is a valid file "
-        "(WAV with an unknown-length header, MP3 or Opus frames, raw PCM).",
+        description="The same body as /api/v1/tts. Audio is sent clause by clause as it is synthesized; the stream is a "
+        "valid file (WAV with an unknown-length header, MP3 or Opus frames, raw PCM). A client that disconnects stops "
+        "synthesis and pays only for the audio it received.",
         request=SynthesisSerializer,
         responses={(200, "audio/*"): OpenApiResponse(OpenApiTypes.BINARY), **SYNTHESIS_ERRORS},
         examples=[EXAMPLE],
     )
     def post(self, request):
-        data = self.parse(request)
-        body, rate = self.open_stream(request, data)
-        response = streaming_response(request._request, body, data["fmt"].media_type)
-        response["character-cost"] = str(len(data["text"]))
-        response["Cache-Control"] = "no-store"
-        for name, value in rate.headers().items():
-            response[name] = value
-        return response
+        order = synthesis_order(request)
+        session = session_open(caller=Caller.of(request), order=order, streaming=True)
+        return stream_response(request, session, session.encoded(), order.fmt.media_type)
 
 
 class VoicesView(APIView):
@@ -220,8 +112,7 @@ class VoicesView(APIView):
 
     @extend_schema(operation_id="v1_voices_list", summary="List voices", responses={200: VoiceSerializer(many=True)}, examples=ex.VOICES_LIST)
     def get(self, request):
-        voices = [v for v in get_voice_library().voices.values() if v.available]
-        return Response(VoiceSerializer(voices, many=True).data)
+        return Response(VoiceSerializer(available_voices(), many=True).data)
 
 
 class VoiceDetailView(APIView):
@@ -229,8 +120,8 @@ class VoiceDetailView(APIView):
 
     @extend_schema(operation_id="v1_voices_get", summary="One voice", responses={200: VoiceSerializer, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.VOICE_DETAIL)
     def get(self, request, voice_id):
-        voice = get_voice_library().voices.get(voice_id)
-        if voice is None or not voice.available:
+        voice = catalog_voice(voice_id)
+        if voice is None:
             raise voice_not_found(voice_id)
         data = VoiceSerializer(voice).data
         data["preview_url"] = request.build_absolute_uri(reverse("synthesis:voice-preview", kwargs={"voice_id": voice.id}))
@@ -251,11 +142,6 @@ class HistoryPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-
-
-def history_of(request):
-    """The organization's history: the only way any history view reaches a Generation."""
-    return request.organization.generations.all()
 
 
 class HistoryListView(ListAPIView):
@@ -327,20 +213,6 @@ class HistoryAudioView(APIView):
         return audio_file_response(get_object_or_404(history_of(request), pk=generation_id))
 
 
-def audio_file_response(generation, *, attachment=True) -> FileResponse:
-    """A history item's audio from storage (a download unless `attachment` is false), kept by no cache."""
-    try:
-        audio = generation.audio.open("rb")
-    except FileNotFoundError:
-        raise Http404("This audio is no longer kept.") from None
-    extension = generation.audio.name.rsplit(".", 1)[-1]
-    response = FileResponse(
-        audio, as_attachment=attachment, filename=f"voicehub-{generation.id}.{extension}", content_type=generation.content_type
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 class HistoryDownloadView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
 
@@ -355,19 +227,6 @@ class HistoryDownloadView(APIView):
             # Don't say which: an id of another organization must look like a missing one.
             raise APIError("One or more history items were not found.", code="not_found", status_code=404)
         return zip_response(generations)
-
-
-def zip_response(generations) -> HttpResponse:
-    """Several history items' audio as one zip (stored, not deflated: audio is already compressed)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for generation in generations:
-            with generation.audio.open("rb") as audio:
-                archive.writestr(f"{generation.created_at:%Y%m%d-%H%M%S}-{generation.id}.{generation.audio.name.rsplit('.', 1)[-1]}", audio.read())
-    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
-    response["Content-Disposition"] = 'attachment; filename="voicehub-history.zip"'
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 class UsageView(APIView):
@@ -433,7 +292,7 @@ def _alignment_schema(name):
     )
 
 
-class SynthesizeWithTimestampsView(SynthesisMixin, APIView):
+class SynthesizeWithTimestampsView(SynthesisView):
     @extend_schema(
         operation_id="v1_tts_with_timestamps",
         summary="Synthesize speech with character timestamps",
@@ -456,10 +315,8 @@ class SynthesizeWithTimestampsView(SynthesisMixin, APIView):
         examples=[EXAMPLE],
     )
     def post(self, request):
-        try:
-            result, rate = self.synthesize(request, self.parse(request), run=generation_with_timestamps)
-        except TimestampsUnavailable as error:
-            raise APIError(str(error), code=error.code, status_code=status.HTTP_503_SERVICE_UNAVAILABLE) from None
+        session = session_open(caller=Caller.of(request), order=synthesis_order(request), timed=True)
+        result = session.render_timed()
         response = Response(
             {
                 "audio_base64": base64.b64encode(result.content).decode("ascii"),
@@ -468,7 +325,6 @@ class SynthesizeWithTimestampsView(SynthesisMixin, APIView):
                 "history_item_id": str(result.generation.id) if result.generation is not None else None,
             }
         )
-        response["character-cost"] = str(result.characters)
-        for name, value in rate.headers().items():
+        for name, value in session.headers().items():
             response[name] = value
         return response

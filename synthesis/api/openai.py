@@ -3,17 +3,15 @@ OpenAI's speech API on Voicehub: POST /v1/audio/speech and GET /v1/models.
 
 Point the official SDK at us (`OpenAI(base_url=".../v1", api_key="vh_...")`) and it works
 unchanged: the same services, limits, ledger and scopes as /api/v1/tts, with OpenAI's request
-names, voices and error shape. `CompatSynthesisMixin` is shared with the ElevenLabs routes.
+names, voices and error shape. Speech is sent chunked as it is made, as OpenAI does.
 """
 
 import base64
 import json
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,52 +19,12 @@ from accounts.models import ApiKey
 from accounts.permissions import HasScope
 
 from synthesis.api import examples as ex
-from synthesis.api.errors import APIError, _first_error, exception_handler
-from synthesis.api.native import SynthesisMixin, audio_response
-from synthesis.audio import UnknownFormat, parse_format
+from synthesis.api.common import IgnoreAccept, SynthesisView, output_format
 from synthesis.api.compat_schema import BINARY_AUDIO, OPENAI_ERROR, OPENAI_SPEECH_ERRORS, OPENAI_SPEECH_EXAMPLES, OPENAI_TAG
-from synthesis.engine.core import MAX_SPEED, MIN_SPEED
-from synthesis.engine.voices import VoiceNotFound
+from synthesis.api.errors import APIError, _first_error, exception_handler
 from synthesis.api.serializers import NumberField, StringField
-from synthesis.services.generation import get_voice_library
-
-
-# What both OpenAI and ElevenLabs accept; beyond the model's 0.5-2.0 the audio is time-stretched.
-COMPAT_MIN_SPEED, COMPAT_MAX_SPEED = 0.25, 4.0
-
-
-def split_speed(speed: float) -> tuple[float, float]:
-    """(model speed, stretch factor) for a speed in 0.25-4.0: the model goes as far as it can."""
-    model = min(max(speed, MIN_SPEED), MAX_SPEED)
-    return model, speed / model
-
-
-class IgnoreAccept(DefaultContentNegotiation):
-    """Always answer with the JSON renderer, whatever Accept says.
-
-    The SDKs send `Accept: application/octet-stream` (or audio/*) for speech; DRF would answer
-    406 because no renderer makes audio. Audio is an HttpResponse made by the view; the renderer
-    only ever renders errors.
-    """
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
-class CompatSynthesisMixin(SynthesisMixin):
-    """Synthesis for the compatibility routes: SynthesisMixin's synthesize()/open_stream(),
-    with `stretch` taking the speed beyond the model's range (see split_speed)."""
-
-    content_negotiation_class = IgnoreAccept
-
-
-def stream_response(body, content_type, characters, rate):
-    response = StreamingHttpResponse(body, content_type=content_type)
-    response["character-cost"] = str(characters)
-    response["Cache-Control"] = "no-store"
-    for name, value in rate.headers().items():
-        response[name] = value
-    return response
+from synthesis.api.streaming import stream_response
+from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,6 +61,7 @@ def openai_exception_handler(exc, context):
         # For OpenAI, `voice` is a request parameter: an unknown one is a bad request.
         response.status_code = 400
         param = "voice"
+        native["detail"] = f"{native.get('detail', '')} OpenAI voices ({', '.join(VOICES)}) work too."
     message = native.get("detail", "")  # a quota message already says when it resets
     response.data = {"error": {"message": message, "type": _error_type(response.status_code, code), "param": param, "code": code}}
     return response
@@ -189,28 +148,11 @@ class SpeechSerializer(serializers.Serializer):
         return speed
 
 
-class SpeechView(CompatSynthesisMixin, OpenAIView):
-    def parse_speech(self, request):
-        serializer = SpeechSerializer(
-            data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
-        )
-        serializer.is_valid(raise_exception=True)
-        body = serializer.validated_data
-        try:
-            fmt = parse_format(RESPONSE_FORMATS.get(body["response_format"], body["response_format"]))
-        except UnknownFormat as error:
-            raise APIError(str(error), code="unsupported_format", param="response_format") from None
-        try:
-            get_voice_library().get(body["voice"])
-        except VoiceNotFound:
-            raise APIError(
-                f"Voice {body['voice']!r} was not found. Use an OpenAI voice ({', '.join(VOICES)}) or a Voicehub voice id.",
-                code="voice_not_found",
-                param="voice",
-            ) from None
-        speed, stretch = split_speed(body["speed"])
-        data = {"text": body["input"], "voice": body["voice"], "fmt": fmt, "speed": speed, "normalize": "auto", "store": True}
-        return data, stretch, body
+class SpeechView(SynthesisView):
+    content_negotiation_class = IgnoreAccept
+
+    def get_exception_handler(self):
+        return openai_exception_handler
 
     @extend_schema(
         tags=[OPENAI_TAG],
@@ -231,17 +173,19 @@ class SpeechView(CompatSynthesisMixin, OpenAIView):
         examples=OPENAI_SPEECH_EXAMPLES,
     )
     def post(self, request):
-        data, stretch, body = self.parse_speech(request)
-        stream_format, characters = body.get("stream_format"), len(data["text"])
-        if stream_format is None:
-            result, rate = self.synthesize(request, data, stretch=stretch)
-            response = audio_response(result, rate)
-        elif stream_format == "audio":
-            audio, rate = self.open_stream(request, data, stretch=stretch)
-            response = stream_response(audio, data["fmt"].media_type, characters, rate)
+        serializer = SpeechSerializer(
+            data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
+        )
+        serializer.is_valid(raise_exception=True)
+        body = serializer.validated_data
+        fmt = output_format(RESPONSE_FORMATS.get(body["response_format"], body["response_format"]), param="response_format")
+        order = Order(text=body["input"], voice=body["voice"], fmt=fmt, speed=body["speed"])
+        session = session_open(caller=Caller.of(request), order=order, streaming=True)
+        # OpenAI sends speech chunked, as it is made, whatever stream_format says; "sse" wraps it in events.
+        if body.get("stream_format") == "sse":
+            response = stream_response(request, session, sse_events(session.encoded(), len(order.text)), "text/event-stream")
         else:
-            audio, rate = self.open_stream(request, data, stretch=stretch)
-            response = stream_response(sse_events(audio, characters), "text/event-stream", characters, rate)
+            response = stream_response(request, session, session.encoded(), fmt.media_type)
         if body.get("instructions"):
             response["x-voicehub-ignored"] = "instructions"
         return response

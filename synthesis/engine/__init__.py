@@ -1,1 +1,1 @@
-"""The Kokoro text-to-speech engine. No Django imports: views, consumers and jobs call it through synthesis.services.generation."""
+"""The Kokoro text-to-speech engine. No Django imports: views, consumers and jobs call it through synthesis.services."""

@@ -181,3 +181,28 @@ def chapters_from_upload(name: str, data: bytes) -> list[Chapter]:
     if lowered.endswith(".txt"):
         return chapters_from_text(_decode(data))
     raise UnsupportedDocument(f"Upload a .txt, .md or .epub file; '{name}' is none of these.")
+
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+class DocumentTooLarge(DocumentError):
+    code = "payload_too_large"
+
+
+class EmptyDocument(DocumentError):
+    code = "empty_text"
+
+
+def chapters_from_input(text: str, upload=None) -> list[Chapter]:
+    """The chapters of a job's text, or of its uploaded file (size, type and readability checked)."""
+    if upload is None:
+        return chapters_from_text(text)
+    if upload.size > MAX_UPLOAD_BYTES:
+        raise DocumentTooLarge("The file is larger than 20 MB.")
+    if not upload.name.lower().endswith(SUPPORTED):
+        raise UnsupportedDocument(f"Upload a .txt, .md or .epub file; '{upload.name}' is none of these.")
+    chapters = chapters_from_upload(upload.name, upload.read())
+    if not chapters:
+        raise EmptyDocument("The document has no text to read.")
+    return chapters

@@ -66,7 +66,8 @@ from synthesis.jobs.documents import Chapter
 from synthesis.engine import timing
 from synthesis.engine.core import EngineError, NothingToSay, check_speed
 from synthesis.models import Job, JobChapter, JobChunk
-from synthesis.services.generation import _check_format, get_engine
+from synthesis.services.engine import get_engine
+from synthesis.services.session import Caller, Refused, job_admit
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,6 @@ CHAPTER_GAP = 1.0
 # A job re-enqueued this many times after losing its worker fails instead: a
 # text that kills every worker that touches it must not loop forever.
 MAX_RECOVERIES = 5
-
-
-class JobTooLong(Exception):
-    code = "max_character_limit_exceeded"
-
-
-class EmptyJob(Exception):
-    code = "empty_text"
 
 
 class JobNotCancellable(Exception):
@@ -119,31 +112,39 @@ def job_create(
     api_key: ApiKey | None = None,
     source: str = UsageRecord.Source.API,
 ) -> Job:
-    """Validate, check the quota can cover it, record the job and its chapters, enqueue it.
+    """Validate, admit (the session's guard: voice, speed, format, rate), check the quota can cover it,
+    record the job and its chapters, enqueue it.
 
     Nothing is charged here: characters are charged chunk by chunk as the
     audio is produced. The quota is checked now so a job that cannot finish
     is refused before it starts (402) rather than failing half-way.
-    Raises VoiceNotFound, InvalidSpeed, FormatNotAllowed, EmptyJob, JobTooLong, QuotaExceeded.
+    Raises Refused (synthesis.services.session) for all of these; the job
+    carries the rate-limit state as `job.rate` for the door's headers.
     """
-    engine = get_engine()
-    voice = engine.voices.get(voice_id)
-    speed = check_speed(speed)
-    _check_format(organization, fmt)
+    caller = Caller(organization=organization, user=user, api_key=api_key, source=source)
     chapters = [c for c in chapters if c.text.strip()]
     if not chapters:
-        raise EmptyJob("The text is empty: there is nothing to read.")
+        raise Refused("empty_text", 400, "The text is empty: there is nothing to read.")
     characters = sum(len(c.text) for c in chapters)
     limit = long_form_limit(organization)
     if characters > limit:
-        raise JobTooLong(
-            f"The text is {characters:,} characters; your plan's limit for a long-form job is {limit:,}."
+        raise Refused(
+            "max_character_limit_exceeded", 400,
+            f"The text is {characters:,} characters; your plan's limit for a long-form job is {limit:,}.",
         )
+    try:
+        speed = check_speed(speed)  # the model's own 0.5-2.0: a job's chunks are never time-stretched
+    except EngineError as error:
+        raise Refused(error.code, 400, str(error)) from None
+    voice, rate = job_admit(caller=caller, voice_id=voice_id, speed=speed, fmt=fmt)
     organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
     if organization.period_end > timezone.now() and organization.characters_used + characters > organization.plan.monthly_characters:
-        raise QuotaExceeded(
+        error = QuotaExceeded(
             limit=organization.plan.monthly_characters, used=organization.characters_used, resets_at=organization.period_end
         )
+        refused = Refused(error.code, 402, str(error), resets_at=error.resets_at)
+        refused.headers.update(rate.headers())
+        raise refused
     with transaction.atomic():
         job = Job.objects.create(
             organization=organization,
@@ -163,6 +164,7 @@ def job_create(
             JobChapter(job=job, index=i, title=c.title[:200], text=c.text) for i, c in enumerate(chapters)
         )
         _enqueue(job, settings.VOICEHUB_JOB_PARALLELISM)
+    job.rate = rate  # not a field: what the request that created it counted, for its RateLimit headers
     return job
 
 
@@ -232,7 +234,7 @@ def publish_progress(job: Job) -> None:
     """Tell the organization's open studio sockets (synthesis.studio.consumers) how the job is doing."""
     from channels.layers import get_channel_layer
 
-    from synthesis.studio.consumers import job_group
+    from synthesis.services.jobs_channel import job_group
 
     layer = get_channel_layer()
     if layer is None:

@@ -154,3 +154,26 @@ def client_ip(request) -> str:
     if len(forwarded) < proxies:
         return remote
     return forwarded[-proxies]
+
+
+def check_demo(*, client: str) -> None:
+    """The landing page's anonymous demo: per client address per hour, and for everyone per minute.
+
+    `client` is the hashed address (marketing.limits.client_key). Raises Limited 429 `demo_limited`.
+    """
+    from django.conf import settings
+
+    now = time.time()
+    rules = (
+        (f"demo:client:{client}", settings.VOICEHUB_DEMO_PER_CLIENT_PER_HOUR, 3600,
+         "You have used the demo {limit} times this hour. Try again in {minutes} min, or sign up for free to keep going."),
+        ("demo:all", settings.VOICEHUB_DEMO_PER_MINUTE, 60,
+         "The demo is very popular right now. Try again in a minute, or sign up for free to keep going."),
+    )
+    for key, limit, window, message in rules:
+        reset = max(1, math.ceil(window - now % window))
+        if count_in_window(f"mk:{key}:{int(now // window)}", window + 5) > limit:
+            raise Limited(
+                code="demo_limited", status=429, message=message.format(limit=limit, minutes=math.ceil(reset / 60)),
+                retry_after=reset, limit=limit, reset=reset,
+            )

@@ -1,18 +1,17 @@
 """
-The studio's streaming socket, /ws/tts/: text in, raw PCM out as each sentence is made.
+The studio's streaming socket, /ws/tts/: text in, raw PCM out as each clause is made.
 
-The socket is a thin front on the same code path as POST /api/v1/tts/stream:
-SynthesisMixin validates the message (the same serializer, format and voice
-checks), applies the same limits (capacity, requests per minute, a concurrency
-slot held until the stream ends) and maps failures to the same error codes;
-generation_stream charges, synthesizes, settles or refunds and keeps the file.
-Only the transport differs: PCM frames for the Web Audio API, JSON events.
+A thin door on the synthesis session (synthesis.services.session), like every
+HTTP door: the message is read with the native API's serializer, the session
+checks the limits, charges, streams, settles and keeps history, and the socket
+only frames what it gets. The session writes this door's RequestLog row.
 
 Protocol (client -> server, JSON text frames):
   {"type": "generate", "text", "voice", "speed", "format"}   one at a time per socket
-  {"type": "cancel"}                                          stop; unspoken characters are refunded
-Server -> client: {"type": "started"} -> binary PCM frames (s16le, mono, 24 kHz)
-  interleaved with {"type": "progress"} -> {"type": "done"} | {"type": "cancelled"};
+  {"type": "cancel"}                                          stop within one model call
+Server -> client: {"type": "started"} -> binary PCM frames (s16le, mono, 24 kHz; each at most
+  64 KB) interleaved with {"type": "progress"} -> {"type": "done"} | {"type": "cancelled"}
+  (with what was charged; the audio heard is kept in history as a cancelled item);
   {"type": "error", "code", "detail"} for anything refused; {"type": "job", "job"} for
   background jobs of the organization (group "jobs.org.<id>").
 """
@@ -21,42 +20,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import reverse
 from rest_framework.exceptions import APIException
 from rest_framework.utils import json
 from rest_framework.utils.encoders import JSONEncoder
 
-from accounts.models import Organization
+from accounts.models import UsageRecord
 from accounts.tenancy import active_membership
 from accounts.verification import email_verified
-
 from synthesis.api.errors import exception_handler
-from synthesis.api.native import SYNTHESIS_FAILURES, SynthesisMixin
-from synthesis.audio import parse_format
-from synthesis.engine.core import SAMPLE_RATE
+from synthesis.api.serializers import SynthesisSerializer
+from synthesis.audio import UnknownFormat, parse_format
+from synthesis.engine.core import SAMPLE_RATE, EngineError
+from synthesis.services.jobs_channel import job_group
+from synthesis.services.pump import drain
+from synthesis.services.session import Caller, Order, Refused, session_open
 
 log = logging.getLogger(__name__)
 
 # The browser plays what it gets with the Web Audio API: headerless 16-bit PCM
 # at the engine's own rate needs no decoder and no resampling on either side.
 PLAYBACK = parse_format("pcm")
-# A studio text is at most a plan's per-request limit (tens of thousands of
-# characters); anything larger is not a message the page would send.
+# Both ways: a studio text is at most a plan's per-request limit (tens of thousands of
+# characters), and daphne refuses a frame over 1 MiB, so a long clause is sent in pieces.
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_NOT_AUTHENTICATED = 4401
-_DONE = object()
-
-
-def job_group(organization_id) -> str:
-    """The channel-layer group that carries an organization's background-job progress."""
-    return f"jobs.org.{organization_id}"
+ROUTE = "studio:ws-tts"
 
 
 def studio_audio_url(generation) -> str:
-    return f"/studio/history/{generation.id}/audio"
+    return reverse("studio:history_audio", kwargs={"pk": generation.id})
 
 
 class SocketError(Exception):
@@ -68,46 +64,25 @@ class SocketError(Exception):
         self.detail = detail
 
 
-@dataclass
-class SocketRequest:
-    """What SynthesisMixin reads from a DRF request, for a session-authenticated socket.
-
-    No API key (auth is None): the usage and history rows get source "studio",
-    exactly as for a signed-in browser calling the HTTP API.
-    """
-
-    user: object
-    organization: Organization
-    data: dict = field(default_factory=dict)
-    auth: None = None
-
-
-class StudioSynthesis(SynthesisMixin):
-    """The HTTP API's synthesis steps, streaming PCM while keeping the requested format in history."""
-
-    def kwargs_for(self, request, data):
-        return {**super().kwargs_for(request, data), "fmt": PLAYBACK, "store_fmt": data["fmt"]}
-
-
-def _next(iterator):
-    return next(iterator, _DONE)
-
-
-def _error_event(exc: APIException) -> dict:
+def _error_event(exc: Exception) -> dict:
     """The HTTP API's JSON error body for `exc` (same detail, code and extras), as an event."""
     response = exception_handler(exc, {})
     return {"type": "error", **response.data}
 
 
-class TTSConsumer(AsyncWebsocketConsumer):
-    synthesis = StudioSynthesis()
+def frames(data: bytes):
+    """`data` in binary frames of at most MAX_FRAME_BYTES (an even size: never split a 16-bit sample)."""
+    for start in range(0, len(data), MAX_FRAME_BYTES):
+        yield data[start : start + MAX_FRAME_BYTES]
 
+
+class TTSConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = None
         self.organization_id = None
         self.group = None
         self.task: asyncio.Task | None = None
-        self.stop = False
+        self.session = None
         self.closed = False
         await self.accept()
         refusal = await database_sync_to_async(self._authenticate)()
@@ -137,12 +112,12 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closed = True
-        self.stop = True
+        if self.session is not None:
+            self.session.cancel("client_closed")  # aborts the model call in flight
         if self.group and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.task is not None:
-            # The pump stops after the sentence in progress, closes the stream
-            # (settling what was spoken, refunding the rest) and frees the slot.
+            # The pump ends the session: what was heard is charged, the rest refunded, the slot freed.
             await self.task
 
     async def send_event(self, event: dict):
@@ -158,12 +133,12 @@ class TTSConsumer(AsyncWebsocketConsumer):
             message = self._parse(text_data, bytes_data)
             if message["type"] == "generate":
                 await self._generate(message)
-            elif message["type"] == "cancel":
+            elif message["type"] == "cancel" and self.session is not None:
                 # A cancel that crosses `done` on the wire is harmless: nothing to stop.
-                self.stop = True
+                self.session.cancel("cancelled")
         except SocketError as error:
             await self.send_event({"type": "error", "code": error.code, "detail": error.detail})
-        except APIException as error:
+        except (APIException, Refused) as error:
             await self.send_event(_error_event(error))
         except Exception:
             log.exception("studio socket: a message failed")
@@ -187,83 +162,82 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if self.task is not None and not self.task.done():
             raise SocketError("busy", "A generation is already running on this socket; cancel it or wait for it.")
         payload = {k: v for k, v in message.items() if k != "type"}
-        stream, fmt = await database_sync_to_async(self._open, thread_sensitive=False)(payload)
-        self.stop = False
+        session = await database_sync_to_async(self._open, thread_sensitive=False)(payload)
+        self.session = session
         try:
             await self.send_event({
                 "type": "started",
-                "characters": stream.progress.characters_total,
+                "characters": session.progress.characters_total,
                 "sample_rate": SAMPLE_RATE,
                 "encoding": "pcm_s16le",
                 "channels": 1,
             })
         except BaseException:
-            # Charged and holding a slot, but no pump will ever close it: refund and free it here.
-            await database_sync_to_async(stream.close, thread_sensitive=False)()
+            # Charged and holding a slot, but no pump will ever end it: refund and free it here.
+            await database_sync_to_async(session.end, thread_sensitive=False)(outcome="client_closed", error_code="client_closed")
             raise
-        self.task = asyncio.create_task(self._pump(stream, fmt=fmt))
+        self.task = asyncio.create_task(self._pump(session))
 
     def _open(self, payload: dict):
-        """Validate, check the limits, take a concurrency slot and charge: all of it SynthesisMixin's."""
+        """Read the message as the native API reads a body, and open the session (limits, charge)."""
         membership = self.user.memberships.select_related("organization__plan").filter(
             organization_id=self.organization_id
         ).first()
         if membership is None:  # removed from the organization since connecting
             raise SocketError("not_authenticated", "You are no longer a member of this organization.")
-        request = SocketRequest(user=self.user, organization=membership.organization, data=payload)
-        data = self.synthesis.parse(request)
-        stream, _rate = self.synthesis.open_stream(request, data)
-        return stream, data["fmt"].name
-
-    async def _pump(self, stream, *, fmt: str):
-        """Send the stream sentence by sentence; between sentences, honour cancel and disconnect."""
-        step = database_sync_to_async(_next, thread_sensitive=False)
-        progress = stream.progress
-        finished = False
-        pending = None
+        organization = membership.organization
+        serializer = SynthesisSerializer(data=payload, context={"max_characters": organization.plan.max_characters_per_request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         try:
-            while not self.stop:
-                pending = asyncio.ensure_future(step(stream))
-                # Shielded: if this task is cancelled the thread still owns the
-                # generator, and it must not be closed under it (see finally).
-                item = await asyncio.shield(pending)
-                pending = None
-                if item is _DONE:
-                    finished = True
-                    break
-                if item:
+            fmt = parse_format(data["format"])
+        except UnknownFormat as error:
+            raise SocketError("unsupported_format", str(error)) from None
+        order = Order(
+            text=data["text"], voice=data["voice"], fmt=PLAYBACK, store_fmt=fmt, speed=data["speed"],
+            normalize=data["normalize"] != "off", store=data["store"],
+        )
+        caller = Caller(organization=organization, user=self.user, source=UsageRecord.Source.STUDIO)
+        return session_open(caller=caller, order=order, streaming=True, route=ROUTE, log_request=True)
+
+    async def _pump(self, session):
+        """Send the session's PCM as it is made; cancel and disconnect stop it within one model call."""
+        progress = session.progress
+        error = None
+        try:
+            async for data in drain(
+                session.encoded(), cancel=lambda: session.cancel("client_closed"), thread_sensitive=False,
+                step_wrapper=database_sync_to_async,
+            ):
+                for frame in frames(data):
                     if not self.closed:
-                        await self.send(bytes_data=item)
-                    await self.send_event({
-                        "type": "progress",
-                        "characters_done": progress.characters_done,
-                        "characters_total": progress.characters_total,
-                        "seconds": round(progress.seconds, 3),
-                    })
-        except SYNTHESIS_FAILURES as error:
-            await self.send_event(_error_event(self.synthesis.translate(error)))
-            return
-        except Exception:
+                        await self.send(bytes_data=frame)
+                await self.send_event({
+                    "type": "progress",
+                    "characters_done": progress.characters_done,
+                    "characters_total": progress.characters_total,
+                    "seconds": round(progress.seconds, 3),
+                })
+        except EngineError as failure:
+            error = failure
+        except Exception as failure:
             log.exception("studio stream failed")
-            await self.send_event({"type": "error", "code": "internal_error", "detail": "Synthesis failed; try again."})
-            return
-        finally:
-            if pending is not None:
-                await asyncio.gather(pending, return_exceptions=True)
-            # Idempotent; for a stream cut short it settles what was spoken and refunds the rest.
-            await database_sync_to_async(stream.close, thread_sensitive=False)()
-        if finished:
-            generation = progress.generation
-            await self.send_event({
-                "type": "done",
-                "history_id": str(generation.id) if generation else None,
-                "character_cost": progress.characters_charged,
-                "seconds": round(progress.seconds, 3),
-                "format": fmt,
-                "audio_url": studio_audio_url(generation) if generation else None,
-            })
+            error = failure
+        generation = progress.generation
+        history = {
+            "history_id": str(generation.id) if generation else None,
+            "audio_url": studio_audio_url(generation) if generation else None,
+            "character_cost": progress.characters_charged or 0,
+            "seconds": round(progress.seconds, 3),
+        }
+        if progress.outcome == "complete":
+            await self.send_event({"type": "done", "format": session.order.store_fmt.name, **history})
+        elif progress.outcome in ("cancelled", "client_closed"):
+            await self.send_event({"type": "cancelled", **history})
+        elif isinstance(error, EngineError):
+            await self.send_event({"type": "error", "code": error.code, "detail": str(error), **history})
         else:
-            await self.send_event({"type": "cancelled", "character_cost": progress.characters_charged or 0})
+            await self.send_event({"type": "error", "code": "internal_error", "detail": "Synthesis failed; try again.", **history})
 
     # -- channel layer -> client ---------------------------------------------
 
@@ -272,9 +246,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
         await self.send_event({"type": "job", "job": event["job"]})
 
 
-@dataclass
 class _SessionRequest:
-    """What accounts.tenancy.active_membership reads from a request."""
+    """What accounts.tenancy.active_membership reads from a request: the user and their session."""
 
-    user: object
-    session: object
+    def __init__(self, *, user, session):
+        self.user = user
+        self.session = session

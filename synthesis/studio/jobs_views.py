@@ -28,21 +28,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Organization, UsageRecord
-from accounts.quota import QuotaExceeded
-
-from synthesis.jobs import service as jobs
-
-from synthesis.jobs import webhooks
-from synthesis.api.errors import APIError
-from synthesis.api.jobs import JobsView, _file_response
-from synthesis.api.native import SynthesisMixin
+from synthesis.api.common import stored_file_response
 from synthesis.audio import UnknownFormat, parse_format
-from synthesis.jobs.documents import SUPPORTED
-from synthesis.engine.core import MAX_SPEED, MIN_SPEED, EngineError, InvalidSpeed
-from synthesis.engine.voices import VoiceNotFound
-from synthesis.services.limits import Limited, check_rate
+from synthesis.engine.core import MAX_SPEED, MIN_SPEED
+from synthesis.jobs import service as jobs
+from synthesis.jobs import webhooks
+from synthesis.jobs.documents import SUPPORTED, DocumentError, chapters_from_input
 from synthesis.models import Job, JobChapter, WebhookEndpoint
-from synthesis.services.generation import FormatNotAllowed
+from synthesis.services.session import Refused
 from synthesis.studio.views import DEFAULT_VOICE, _catalog, studio_page
 
 JOBS_PAGE_SIZE = 20
@@ -103,7 +96,7 @@ class WebhookForm(forms.Form):
 
 
 # Which form field a service error is shown next to (the rest go above the form).
-ERROR_FIELDS = {VoiceNotFound: "voice", FormatNotAllowed: "format", InvalidSpeed: "speed"}
+ERROR_FIELDS = {"voice_not_found": "voice", "format_not_allowed": "format", "invalid_speed": "speed"}
 
 
 # -- a service the webhook API does inline -------------------------------------------------------
@@ -203,24 +196,18 @@ def _create(request, organization, form) -> Job | None:
     data = form.cleaned_data
     try:
         # The API's own reading of an upload or a text (size, type, unreadable, empty).
-        chapters = JobsView._chapters({"text": data["text"], "file": data["file"]})
-        check_rate(organization=organization)  # a job is one request, as on the API
-        job = jobs.job_create(
+        chapters = chapters_from_input(data["text"], data["file"])
+        return jobs.job_create(
             organization=organization, chapters=chapters, voice_id=data["voice"], fmt=parse_format(data["format"]),
             speed=data["speed"], title=data["title"], user=request.user, source=UsageRecord.Source.STUDIO,
         )
-    except APIError as error:
-        form.add_error(form.source_field, str(error.detail))
+    except DocumentError as error:
+        form.add_error(form.source_field, str(error))
     except UnknownFormat as error:
         form.add_error("format", str(error))
-    except (jobs.JobTooLong, jobs.EmptyJob) as error:
-        form.add_error(form.source_field, str(error))
-    except (QuotaExceeded, FormatNotAllowed, VoiceNotFound, EngineError, Limited) as error:
-        # The same message the API would give for it.
-        field = next((name for kind, name in ERROR_FIELDS.items() if isinstance(error, kind)), None)
-        form.add_error(field, str(SynthesisMixin.translate(error).detail))
-    else:
-        return job
+    except Refused as error:
+        # The same message the API would give for it, next to the field it is about.
+        form.add_error(ERROR_FIELDS.get(error.code, form.source_field if error.status == 400 else None), error.message)
     return None
 
 
@@ -246,7 +233,7 @@ def _result(field, filename: str, content_type: str):
     if not field:
         raise Http404("This job has no result yet.")
     try:
-        return _file_response(field, filename, content_type)
+        return stored_file_response(field, filename, content_type)
     except FileNotFoundError:
         raise Http404("This file is no longer kept.") from None
 

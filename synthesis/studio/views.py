@@ -25,8 +25,9 @@ from accounts.models import UsageRecord
 from accounts.tenancy import active_membership
 from accounts.verification import email_verified
 
-from synthesis.api.native import audio_file_response
-from synthesis.services.generation import generation_delete, get_voice_library, usage_per_day
+from synthesis.api.common import audio_file_response
+from synthesis.services.engine import get_voice_library
+from synthesis.services.history import generation_delete, usage_per_day
 
 HISTORY_PAGE_SIZE = 20
 DEFAULT_VOICE = "af_heart"

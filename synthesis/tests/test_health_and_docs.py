@@ -22,7 +22,7 @@ def test_readyz_is_ok_once_the_database_answers_and_the_model_is_loaded(client, 
 
 def test_readyz_is_unavailable_while_the_model_is_not_loaded(client, monkeypatch):
     from synthesis import health
-    from synthesis.services import generation as services
+    from synthesis.services import engine as services
 
     monkeypatch.setattr(services, "engine_loaded", lambda: False)
     monkeypatch.setattr(health, "_load_engine_in_background", lambda: None)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from synthesis.services.generation import get_engine
+from synthesis.services.engine import get_engine
 
 
 class Command(BaseCommand):

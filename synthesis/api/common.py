@@ -1,0 +1,128 @@
+"""
+What every HTTP door shares that is HTTP, not synthesis: the synthesis-door base view, the
+audio responses, the error schema. Doors import this module and synthesis.services, never
+each other (the room is synthesis.services.session; this is only the doorframe).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from django.http import FileResponse, Http404, HttpResponse
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey
+from accounts.permissions import HasScope
+from synthesis.api.errors import APIError
+from synthesis.audio import OutputFormat, UnknownFormat, parse_format
+from synthesis.services.voices import catalog_voice, voice_preview
+
+ERROR_RESPONSE = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail", "code"],
+}
+
+
+class SynthesisView(APIView):
+    """A door into the synthesis session. The contract matrix (synthesis/tests/test_contract.py) and the
+    request log find every synthesis route by this base class, so a new one cannot skip them."""
+
+    synthesis_door = True
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+
+class IgnoreAccept(DefaultContentNegotiation):
+    """Always answer with the JSON renderer, whatever Accept says.
+
+    The SDKs send `Accept: application/octet-stream` (or audio/*) for speech; DRF would answer
+    406 because no renderer makes audio. Audio is an HttpResponse made by the view; the renderer
+    only ever renders errors.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def output_format(name: str, *, param: str | None = None, status_code: int = 400, code: str = "unsupported_format") -> OutputFormat:
+    try:
+        return parse_format(name)
+    except UnknownFormat as error:
+        extra = {"param": param} if param else {}
+        raise APIError(str(error), code=code, status_code=status_code, **extra) from None
+
+
+def audio_response(result, session) -> HttpResponse:
+    """A synthesized file with its cost, history id and rate-limit headers."""
+    response = HttpResponse(result.content, content_type=result.media_type)
+    response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
+    for name, value in session.headers().items():
+        response[name] = value
+    if result.generation is not None:
+        response["history-item-id"] = str(result.generation.id)
+    return response
+
+
+def audio_file_response(generation, *, attachment=True) -> FileResponse:
+    """A history item's audio from storage (a download unless `attachment` is false), kept by no cache."""
+    try:
+        audio = generation.audio.open("rb")
+    except FileNotFoundError:
+        raise Http404("This audio is no longer kept.") from None
+    extension = generation.audio.name.rsplit(".", 1)[-1]
+    response = FileResponse(
+        audio, as_attachment=attachment, filename=f"voicehub-{generation.id}.{extension}", content_type=generation.content_type
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def zip_response(generations) -> HttpResponse:
+    """Several history items' audio as one zip (stored, not deflated: audio is already compressed)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for generation in generations:
+            with generation.audio.open("rb") as audio:
+                archive.writestr(f"{generation.created_at:%Y%m%d-%H%M%S}-{generation.id}.{generation.audio.name.rsplit('.', 1)[-1]}", audio.read())
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = 'attachment; filename="voicehub-history.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def api_key_of(request):
+    return request.auth if isinstance(request.auth, ApiKey) else None
+
+
+def history_of(request):
+    """The organization's history: the only way any history view reaches a Generation."""
+    return request.organization.generations.all()
+
+
+def voice_not_found(voice_id: str) -> APIError:
+    return APIError(
+        f"Voice {voice_id!r} was not found. List the available voices with GET /api/v1/voices.",
+        code="voice_not_found",
+        status_code=404,
+    )
+
+
+def preview_response(voice_id: str) -> HttpResponse:
+    """A catalog voice's short MP3 sample: the same few seconds for everyone, cached in storage."""
+    voice = catalog_voice(voice_id)
+    if voice is None:
+        raise voice_not_found(voice_id)
+    response = HttpResponse(voice_preview(voice), content_type="audio/mpeg")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+def stored_file_response(field, filename: str, content_type: str) -> FileResponse:
+    """A job's result file (a FieldFile) as a download; 409 while the job has not made it yet."""
+    if not field:
+        raise APIError("This job has no result yet.", code="job_not_finished", status_code=409)
+    response = FileResponse(field.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,5 @@
+"""The channel-layer group that carries an organization's background-job progress to its open studio sockets."""
+
+
+def job_group(organization_id) -> str:
+    return f"jobs.org.{organization_id}"

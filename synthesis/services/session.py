@@ -1,0 +1,622 @@
+"""
+The engine room: one synthesis session, the same for every door.
+
+Every door (POST /tts, /api/v1/tts*, the OpenAI and ElevenLabs routes, the
+studio websocket, the landing demo) opens a session here and only renders
+what it gives back. In order, session_open():
+
+  validate (voice, speed, format, something to say, the plan's audio ceiling)
+  → capacity (503 overloaded) → rate (429) → concurrency slot (429)
+  → quota reserve (402) → the session, holding the slot and the reservation.
+
+Then the door either takes the whole file (render(), render_timed()) or
+streams (encoded() for bytes, chunks() + delivered() for its own framing),
+and the session ends exactly once, whatever happens:
+
+- complete: the whole text is charged and the file kept in history;
+- cut short (cancel, client gone, engine/encoder error, deadline, ceiling):
+  the characters whose audio was delivered are charged, the rest refunded,
+  and what was delivered is kept in history as a cancelled/interrupted item;
+- a file that could not be stored or sent: everything is refunded.
+
+The concurrency slot is released and the cancel token's timer dropped in the
+same place. A process killed mid-stream (SIGTERM, OOM) leaves its usage row
+`reserved` with the characters delivered so far (quota_progress heartbeats
+after each delivered chunk); accounts.quota.quota_sweep_stale settles it.
+See docs/limits.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, Organization, UsageRecord, User
+from accounts.quota import QuotaExceeded, quota_progress, quota_refund, quota_reserve, quota_settle
+from synthesis.audio import OutputFormat, StreamEncoder, encode, time_stretch
+from synthesis.engine import timing
+from synthesis.engine.core import (
+    MAX_SPEED,
+    MIN_SPEED,
+    AudioChunk,
+    CancelToken,
+    EngineError,
+    check_speed,
+)
+from synthesis.engine.voices import VoiceNotFound
+from synthesis.models import Generation
+from synthesis.services import limits
+from synthesis.services.engine import get_engine
+from synthesis.services.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+# What OpenAI and ElevenLabs accept; beyond the model's own 0.5-2.0 the audio is time-stretched.
+COMPAT_MIN_SPEED, COMPAT_MAX_SPEED = 0.25, 4.0
+# Kokoro speaks about 12-15 phonemes a second at speed 1.0 (measured on our voices). The
+# up-front ceiling check assumes 20: it may let a text through that then stops at the
+# ceiling, but never refuses one that would have fit.
+PHONEMES_PER_SECOND_BOUND = 20.0
+
+
+class Refused(Exception):
+    """The session will not run (or stopped): a status, a machine code and a human message.
+
+    Doors render it in their vendor's shape. `headers` always carry what the
+    client should know even on an error (RateLimit-*, Retry-After).
+    """
+
+    def __init__(self, code: str, status: int, message: str, *, retry_after: int | None = None, **extra):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(retry_after)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """The audio file could not be written to storage (full disk, bucket down)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a session acts for: an organization (with the user and key), or an anonymous demo visitor."""
+
+    organization: Organization | None
+    user: User | None = None
+    api_key: ApiKey | None = None
+    source: str = UsageRecord.Source.API
+    client: str = ""  # the demo's hashed client address
+
+    @classmethod
+    def of(cls, request) -> Caller:
+        """The caller behind a DRF request authenticated by an API key or a signed-in session."""
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        user = request.user if request.user is not None and request.user.is_authenticated else None
+        source = UsageRecord.Source.API if api_key is not None else UsageRecord.Source.STUDIO
+        return cls(organization=request.organization, user=user, api_key=api_key, source=source)
+
+    @classmethod
+    def anonymous(cls, client: str) -> Caller:
+        return cls(organization=None, source=UsageRecord.Source.DEMO, client=client)
+
+
+@dataclass(frozen=True)
+class Order:
+    """What to say, how, and what to keep."""
+
+    text: str
+    voice: str
+    fmt: OutputFormat
+    speed: float = 1.0  # 0.25-4.0; beyond the model's 0.5-2.0 the audio is time-stretched
+    normalize: bool = True
+    store: bool = True
+    store_fmt: OutputFormat | None = None  # keep history in another format than the one sent
+
+
+def split_speed(speed: float) -> tuple[float, float]:
+    """(model speed, stretch factor) for a speed in 0.25-4.0: the model goes as far as it can."""
+    model = min(max(speed, MIN_SPEED), MAX_SPEED)
+    return model, speed / model
+
+
+@dataclass
+class Progress:
+    """How far a session got; written by the session, read by its door (and the websocket's events)."""
+
+    characters_total: int
+    characters_done: int = 0  # share of the text delivered so far (what a cut would charge)
+    seconds: float = 0.0  # audio produced so far
+    characters_charged: int | None = None  # set once the session has ended
+    generation: Generation | None = None  # the history row, once ended (and `store`)
+    outcome: str = ""  # complete | cancelled | client_closed | <error code>
+
+
+def voice_not_found(voice_id: str) -> Refused:
+    return Refused(
+        "voice_not_found", 404, f"Voice {voice_id!r} was not found. List the available voices with GET /api/v1/voices."
+    )
+
+
+def _refusal(error: Exception) -> Refused:
+    """What the session's guards raise, as one kind of error."""
+    if isinstance(error, Refused):
+        return error
+    if isinstance(error, VoiceNotFound):
+        return voice_not_found(str(error))
+    if isinstance(error, limits.Limited):
+        return Refused(error.code, error.status, error.message, retry_after=error.retry_after)
+    if isinstance(error, QuotaExceeded):
+        status = 403 if error.code == "organization_suspended" else 402
+        return Refused(error.code, status, str(error), resets_at=error.resets_at)
+    if isinstance(error, ServiceUnavailable):
+        return Refused(error.code, error.status, error.message, retry_after=error.retry_after)
+    if isinstance(error, EngineError):
+        status = 504 if error.code == "timeout" else 400
+        return Refused(error.code, status, str(error))
+    raise TypeError(error)
+
+
+GUARD_ERRORS = (Refused, VoiceNotFound, limits.Limited, QuotaExceeded, ServiceUnavailable, EngineError)
+
+
+def session_open(
+    *, caller: Caller, order: Order, streaming: bool = False, timed: bool = False, route: str = "", log_request: bool = False
+) -> Session:
+    """Validate, admit and charge one synthesis; raise Refused (nothing charged, nothing held) or return the session.
+
+    `streaming`: the first chunk is a short clause, so the first audio comes
+    fast; a whole file is planned in fewer, larger chunks (less model
+    overhead). `timed`: render_timed() will be called (needs the timed model).
+    `log_request`: write the RequestLog row when the session ends, for doors
+    that are not HTTP requests (the websocket); the request-log middleware
+    writes it for HTTP doors.
+    """
+    engine = get_engine()
+    rate = None
+    slot = None
+    record = None
+    try:
+        if timed and not engine.has_timings:
+            raise Refused(
+                "timestamps_unavailable", 503, "Timestamps are unavailable: the timed model is not installed on this server."
+            )
+        organization = caller.organization
+        voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.fmt, order.store_fmt])
+        # Plan before charging: text with nothing to say is a 400, not a refund.
+        _, planned = engine.prepare(order.text, voice.id, normalize=order.normalize, quick_start=streaming)
+        ceiling = _ceiling_seconds(organization)
+        estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
+        if ceiling is not None and estimate > ceiling:
+            raise Refused(
+                "output_too_long", 400,
+                f"This text would make about {estimate / 60:.0f} min of audio or more; one request may make at most "
+                f"{ceiling / 60:g} min on your plan. Split it, or use a long-form job (POST /api/v1/jobs).",
+            )
+        limits.check_capacity(engine)
+        if organization is None:
+            limits.check_demo(client=caller.client)
+        else:
+            rate = limits.check_rate(organization=organization, api_key=caller.api_key)
+            slot = limits.concurrency_acquire(organization=organization)
+            record = quota_reserve(
+                organization=organization, characters=len(order.text), voice=voice.id, user=caller.user,
+                api_key=caller.api_key, source=caller.source,
+            )
+    except GUARD_ERRORS as error:
+        if slot is not None:
+            slot.release()
+        refused = _refusal(error)
+        if rate is not None:
+            refused.headers.update(rate.headers())
+        raise refused from None
+    except BaseException:
+        if slot is not None:
+            slot.release()
+        raise
+    return Session(
+        caller=caller, order=order, engine=engine, voice_id=voice.id, planned=planned, model_speed=model_speed,
+        stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route, log_request=log_request,
+    )
+
+
+def _validate(engine, caller: Caller, voice_id: str, speed: float, formats) -> tuple:
+    """(voice, model speed, stretch) or raise: an unknown voice, a speed out of range, a format not in the plan."""
+    voice = engine.voices.get(voice_id)
+    model_speed, stretch = split_speed(check_speed_compat(speed))
+    organization = caller.organization
+    if organization is not None:
+        allowed = organization.plan.allowed_formats
+        for fmt in formats:
+            if fmt is not None and fmt.family not in allowed:
+                raise Refused(
+                    "format_not_allowed", 403,
+                    f"Your plan ({organization.plan.name}) allows these formats: {', '.join(allowed)}; '{fmt.name}' needs an upgrade.",
+                )
+    return voice, model_speed, stretch
+
+
+def job_admit(*, caller: Caller, voice_id: str, speed: float, fmt: OutputFormat):
+    """The guard of a long-form job at creation: validation and the rate limit (its chunks are charged as they are made).
+
+    Returns (voice, RateState); raises Refused.
+    """
+    engine = get_engine()
+    rate = None
+    try:
+        voice, _, _ = _validate(engine, caller, voice_id, speed, [fmt])
+        rate = limits.check_rate(organization=caller.organization, api_key=caller.api_key)
+    except GUARD_ERRORS as error:
+        raise _refusal(error) from None
+    return voice, rate
+
+
+def check_speed_compat(speed: float) -> float:
+    """A finite speed within 0.25-4.0 (the doors' serializers say which range each accepts)."""
+    if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not COMPAT_MIN_SPEED <= speed <= COMPAT_MAX_SPEED:
+        check_speed(speed)  # raises InvalidSpeed with the model's range in the message
+    return float(speed)
+
+
+def _ceiling_seconds(organization: Organization | None) -> float | None:
+    if organization is None:
+        return None  # the demo's 200 characters are bounded by the demo itself
+    return float(organization.plan.max_audio_seconds_per_request)
+
+
+@dataclass
+class Generated:
+    """A whole file: what the door sends, and what was charged and kept."""
+
+    content: bytes
+    media_type: str
+    extension: str
+    characters: int
+    seconds: float
+    generation: Generation | None
+
+
+@dataclass
+class GeneratedWithTimestamps(Generated):
+    """A Generated file, plus when each character is spoken (ElevenLabs' alignment objects).
+
+    `alignment` is over the text as written; `normalized_alignment` over the
+    text as spoken (numbers, symbols and abbreviations written out).
+    """
+
+    alignment: dict = field(default_factory=dict)
+    normalized_alignment: dict = field(default_factory=dict)
+
+
+class Session:
+    """One admitted synthesis: holds a concurrency slot and a reservation until it ends (exactly once)."""
+
+    def __init__(self, *, caller, order, engine, voice_id, planned, model_speed, stretch, rate, slot, record, ceiling, route,
+                 log_request):
+        self.caller = caller
+        self.order = order
+        self.engine = engine
+        self.voice_id = voice_id
+        self.planned = planned
+        self.model_speed = model_speed
+        self.stretch = stretch
+        self.rate = rate
+        self.record = record
+        self.route = route
+        self.sample_rate = engine.sample_rate
+        self.progress = Progress(characters_total=len(order.text))
+        self.token = CancelToken(deadline=time.monotonic() + settings.VOICEHUB_REQUEST_DEADLINE_SECONDS)
+        self._slot = slot
+        self._ceiling = ceiling
+        self._log_request = log_request
+        self._planned_spoken = sum(len(c.text) for c in planned) or 1
+        self._produced: list[AudioChunk] = []  # after stretching
+        self._spoken_produced = 0
+        self._delivered_samples = 0
+        self._delivered_count = 0
+        self._spoken_delivered = 0
+        self._ended = False
+        self._end_lock = threading.Lock()
+        self._started = time.monotonic()
+        self._first_delivery: float | None = None
+
+    # -- headers every door sends ----------------------------------------------------
+
+    def headers(self) -> dict[str, str]:
+        headers = {"character-cost": str(len(self.order.text))}
+        if self.rate is not None:
+            headers.update(self.rate.headers())
+        return headers
+
+    # -- control, from any thread ----------------------------------------------------
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop within one model call (the call in flight is aborted). Thread-safe."""
+        self.token.cancel(reason)
+
+    # -- the audio -------------------------------------------------------------------
+
+    def chunks(self) -> Iterator[AudioChunk]:
+        """The audio, chunk by chunk, as the model makes it; raises EngineError (Cancelled, DeadlineExceeded, ...).
+
+        Stops with `output_too_long` past the plan's audio ceiling. A chunk
+        counts as delivered only once the door calls delivered().
+        """
+        stream = self.engine.stream(
+            self.order.text, self.voice_id, self.model_speed, normalize=self.order.normalize, cancel=self.token,
+            chunks=self.planned,
+        )
+        try:
+            for chunk in stream:
+                audio = chunk.audio
+                if self.stretch != 1.0:
+                    # Chunk by chunk: chunks are trimmed and faded at their ends, so they stretch alone.
+                    audio = time_stretch(audio, self.sample_rate, self.stretch)
+                    words = tuple(timing.shifted(chunk.words, 0.0, len(audio) / max(1, len(chunk.audio))))
+                    chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=words)
+                seconds = self.progress.seconds + len(audio) / self.sample_rate
+                if self._ceiling is not None and seconds > self._ceiling:
+                    raise OutputTooLong(
+                        f"This text makes more than {self._ceiling / 60:g} min of audio, the most one request may make "
+                        "on your plan; what was delivered is charged, the rest is not."
+                    )
+                self._produced.append(chunk)
+                self._spoken_produced += len(chunk.text)
+                self.progress.seconds = seconds
+                self._heartbeat()
+                yield chunk
+        finally:
+            stream.close()
+
+    def delivered(self) -> None:
+        """Everything produced so far reached the client (it was sent): it will be charged."""
+        if self._delivered_count == len(self._produced):
+            return
+        if self._first_delivery is None:
+            self._first_delivery = time.monotonic()
+        for chunk in self._produced[self._delivered_count:]:
+            self._delivered_samples += len(chunk.audio)
+            self._spoken_delivered += len(chunk.text)
+        self._delivered_count = len(self._produced)
+        self.progress.characters_done = self._share(self._spoken_delivered)
+
+    def _heartbeat(self) -> None:
+        """Tell the ledger this session is alive and how much it has delivered (once per chunk made).
+
+        A process killed now (SIGTERM, OOM) leaves the row reserved with these
+        figures; quota_sweep_stale settles them once the heartbeat is stale.
+        """
+        if self.record is None:
+            return
+        try:
+            quota_progress(
+                record=self.record, characters_delivered=self.progress.characters_done,
+                audio_seconds=self._delivered_samples / self.sample_rate,
+            )
+        except DatabaseError:  # a heartbeat lost is harmless; the end settles
+            log.warning("could not record synthesis progress", exc_info=True)
+
+    def _share(self, spoken: int) -> int:
+        if spoken >= self._planned_spoken:
+            return len(self.order.text)
+        return round(len(self.order.text) * spoken / self._planned_spoken)
+
+    def encoded(self, fmt: OutputFormat | None = None) -> Iterator[bytes]:
+        """The audio as bytes of `fmt` (the order's format), as it is made; ends the session.
+
+        A chunk is delivered once the consumer asks for the bytes after it (the
+        transport sent it). Closing the iterator early (client gone) ends the
+        session with what was delivered; errors end it too and are re-raised.
+        """
+        encoder = StreamEncoder(fmt or self.order.fmt, source_rate=self.sample_rate)
+        outcome, error_code = "client_closed", "client_closed"
+        try:
+            header = encoder.header()
+            if header:
+                yield header
+            for chunk in self.chunks():
+                data = encoder.feed(chunk.audio)
+                if data:
+                    yield data
+                self.delivered()
+            tail = encoder.finish()
+            if tail:
+                yield tail
+            outcome = "complete"
+        except EngineError as error:
+            outcome, error_code = _outcome_of(error), error.code
+            raise
+        except GeneratorExit:
+            outcome, error_code = self.token.reason or "client_closed", self.token.reason or "client_closed"
+            raise
+        except Exception:
+            outcome, error_code = "interrupted", "internal_error"
+            raise
+        finally:
+            self.end(outcome=outcome, error_code=error_code)
+
+    def render(self) -> Generated:
+        """The whole file; charged once it is complete and kept, everything refunded if that fails."""
+        generated, _ = self._render(timed=False)
+        return generated
+
+    def render_timed(self) -> GeneratedWithTimestamps:
+        """render(), plus when each character is spoken, from the model's own durations."""
+        generated, chunks = self._render(timed=True)
+        rate = self.sample_rate
+        voice = self.engine.voices.get(self.voice_id)
+        spoken, words = timing.timeline([(c.text, c.words, len(c.audio) / rate) for c in chunks])
+        written = timing.carry_over(
+            words, spoken, self.order.text, lambda t: self.engine.spoken_form(t, voice, normalize=self.order.normalize)
+        )
+        return GeneratedWithTimestamps(
+            **vars(generated),
+            alignment=timing.alignment(written, self.order.text, generated.seconds),
+            normalized_alignment=timing.alignment(words, spoken, generated.seconds),
+        )
+
+    def _render(self, *, timed: bool) -> tuple[Generated, list[AudioChunk]]:
+        fmt = self.order.fmt
+        try:
+            chunks = list(self.chunks())
+            audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
+            content = encode(audio, self.sample_rate, fmt)
+        except EngineError as error:
+            self.end(outcome=_outcome_of(error), error_code=error.code, charge=False)
+            raise _refusal(error) from None
+        except BaseException:
+            self.end(outcome="interrupted", error_code="internal_error", charge=False)
+            raise
+        # The file is complete: it is what the client gets, so it is charged whole (if it can be kept).
+        self.delivered()
+        try:
+            self.end(outcome="complete", error_code="", content=content)
+        except ServiceUnavailable as error:
+            raise _refusal(error) from None
+        generated = Generated(content, fmt.media_type, fmt.extension, len(self.order.text), self.progress.seconds,
+                              self.progress.generation)
+        return generated, chunks
+
+    # -- the end -----------------------------------------------------------------------
+
+    def end(self, *, outcome: str, error_code: str, charge: bool = True, content: bytes | None = None) -> None:
+        """Settle (what was delivered) or refund, keep the history item, free the slot, log. Once.
+
+        Raises Refused(503 storage_unavailable) when a complete file could not
+        be kept: then nothing is charged (the door has not sent it).
+        """
+        with self._end_lock:
+            if self._ended:
+                return
+            self._ended = True
+        try:
+            self._end(outcome=outcome, error_code=error_code, charge=charge, content=content)
+        finally:
+            self.token.close()
+            if self._slot is not None:
+                self._slot.release()
+            if self._log_request:
+                self._write_request_log(error_code)
+
+    def _end(self, *, outcome, error_code, charge, content) -> None:
+        progress = self.progress
+        progress.outcome = outcome
+        seconds = self._delivered_samples / self.sample_rate
+        complete = outcome == "complete"
+        whole_file = content is not None  # render(): not sent yet, so a failure here refunds it all
+        characters = len(self.order.text) if complete else (progress.characters_done if charge else 0)
+        if self.record is None:  # the demo: nobody is charged
+            progress.characters_charged = 0
+            return
+        if characters == 0:
+            quota_refund(record=self.record, error_code=error_code or outcome)
+            progress.characters_charged = 0
+            return
+        generation = None
+        try:
+            if self.order.store and self._delivered_count:
+                generation = self._history_item(complete=complete, outcome=outcome, seconds=seconds, content=content)
+            with transaction.atomic():
+                quota_settle(record=self.record, audio_seconds=seconds, characters=characters)
+                if generation is not None:
+                    generation.save()
+            progress.generation = generation
+            progress.characters_charged = characters
+        except OSError as error:
+            # Storage failed (a full disk, a bucket down). A whole file has not been sent: refund it
+            # all. A stream has been heard already: charge what was delivered, keep no history item.
+            log.exception("could not store synthesized audio")
+            if whole_file:
+                quota_refund(record=self.record, error_code="storage_unavailable")
+                progress.characters_charged = 0
+                raise StorageUnavailable(
+                    "The audio could not be stored; nothing was charged. Retry shortly.", backend="storage"
+                ) from error
+            quota_settle(record=self.record, audio_seconds=seconds, characters=characters)
+            progress.characters_charged = characters
+        except BaseException:
+            if generation is not None and generation.audio.name:
+                _delete_audio(generation.audio.name)
+            # Whatever broke, the reservation must not stay behind.
+            quota_refund(record=self.record, error_code="internal_error")
+            progress.characters_charged = 0
+            raise
+
+    def _history_item(self, *, complete: bool, outcome: str, seconds: float, content: bytes | None) -> Generation:
+        """The history row (unsaved), its audio file written to storage (OSError when it can't be)."""
+        caller, order = self.caller, self.order
+        fmt = order.store_fmt or order.fmt
+        if content is None or fmt != order.fmt:
+            audio = np.concatenate([c.audio for c in self._produced[: self._delivered_count]])
+            content = encode(audio, self.sample_rate, fmt)
+        if complete:
+            status = Generation.Status.COMPLETE
+        elif outcome == "cancelled":
+            status = Generation.Status.CANCELLED
+        else:
+            status = Generation.Status.INTERRUPTED
+        generation = Generation(
+            organization=caller.organization,
+            user=caller.user,
+            api_key=caller.api_key,
+            usage_record=self.record,
+            source=caller.source if caller.source in Generation.Source.values else Generation.Source.API,
+            text=order.text,
+            voice=self.voice_id,
+            speed=order.speed,
+            output_format=fmt.name,
+            characters=len(order.text) if complete else self.progress.characters_done,
+            content_type=fmt.media_type,
+            audio_seconds=seconds,
+            status=status,
+            expires_at=timezone.now() + timedelta(days=caller.organization.plan.history_retention_days),
+        )
+        generation.audio.save(f"audio.{fmt.extension}", ContentFile(content), save=False)
+        return generation
+
+    def _write_request_log(self, error_code: str) -> None:
+        from synthesis.services.request_log import request_log_write
+
+        now = time.monotonic()
+        request_log_write(
+            caller=self.caller, route=self.route, voice=self.voice_id, characters=self.progress.characters_charged or 0,
+            status_code=200 if self.progress.outcome == "complete" else 499 if self.progress.outcome in (
+                "cancelled", "client_closed") else 500,
+            error_code="" if self.progress.outcome == "complete" else error_code,
+            ttfb_ms=round((self._first_delivery - self._started) * 1000) if self._first_delivery else None,
+            total_ms=round((now - self._started) * 1000),
+        )
+
+
+class OutputTooLong(EngineError):
+    code = "output_too_long"
+
+
+def _outcome_of(error: EngineError) -> str:
+    return {"cancelled": "cancelled", "timeout": "timeout", "output_too_long": "output_too_long"}.get(error.code, "interrupted")
+
+
+def _delete_audio(name: str) -> None:
+    from django.core.files.storage import default_storage
+
+    try:
+        default_storage.delete(name)
+    except OSError:
+        log.warning("could not delete %s", name, exc_info=True)
