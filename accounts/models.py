@@ -61,6 +61,14 @@ class Plan(models.Model):
     price_monthly_cents = models.PositiveIntegerField(default=0)
     monthly_characters = models.PositiveBigIntegerField()
     max_characters_per_request = models.PositiveIntegerField()
+    # Characters alone do not bound the audio: speed 0.5 doubles it, and numbers
+    # and symbols are spoken as words ("$1,250,000" is six words from ten
+    # characters). The synthesis session stops a request at this ceiling.
+    max_audio_seconds_per_request = models.PositiveIntegerField(
+        default=600,
+        help_text="The most audio one request may produce, in seconds. A text that would speak longer ends with "
+        "output_too_long, and its unspoken part is refunded.",
+    )
     requests_per_minute = models.PositiveIntegerField()
     concurrent_requests = models.PositiveIntegerField()
     history_retention_days = models.PositiveIntegerField()
