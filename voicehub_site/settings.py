@@ -298,6 +298,12 @@ VOICEHUB_MAX_QUEUED_REQUESTS = env_int("VOICEHUB_MAX_QUEUED_REQUESTS", 0)
 # much a request makes; this bounds how long it holds its concurrency and
 # inference slots whatever the client does (a reader that stalls a stream).
 VOICEHUB_REQUEST_DEADLINE_SECONDS = env_int("VOICEHUB_REQUEST_DEADLINE_SECONDS", 900)
+# A reserved usage row with no sign of life (heartbeat, else creation) for this
+# long belongs to a dead process (SIGTERM mid-stream, a killed worker): the
+# sweep charges what it delivered and refunds the rest. A live request
+# heartbeats after every chunk, and one model call takes ~10 s at most on 2
+# cores, so 300 s is never reached by a request that is still running.
+VOICEHUB_RESERVATION_STALE_SECONDS = env_int("VOICEHUB_RESERVATION_STALE_SECONDS", 300)
 
 # --- Long-form jobs -------------------------------------------------------
 
