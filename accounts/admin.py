@@ -28,7 +28,7 @@ class UserAdmin(DjangoUserAdmin):
 class PlanAdmin(admin.ModelAdmin):
     list_display = (
         "name", "slug", "price_monthly_cents", "monthly_characters", "max_characters_per_request",
-        "requests_per_minute", "concurrent_requests", "history_retention_days", "api_access", "is_public",
+        "max_audio_seconds_per_request", "requests_per_minute", "concurrent_requests", "history_retention_days", "api_access", "is_public",
     )
     list_editable = ("is_public",)
     ordering = ("sort_order",)

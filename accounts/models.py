@@ -61,6 +61,14 @@ class Plan(models.Model):
     price_monthly_cents = models.PositiveIntegerField(default=0)
     monthly_characters = models.PositiveBigIntegerField()
     max_characters_per_request = models.PositiveIntegerField()
+    # Characters alone do not bound the audio: speed 0.5 doubles it, and numbers
+    # and symbols are spoken as words ("$1,250,000" is six words from ten
+    # characters). The synthesis session stops a request at this ceiling.
+    max_audio_seconds_per_request = models.PositiveIntegerField(
+        default=600,
+        help_text="The most audio one request may produce, in seconds. A text that would speak longer ends with "
+        "output_too_long, and its unspoken part is refunded.",
+    )
     requests_per_minute = models.PositiveIntegerField()
     concurrent_requests = models.PositiveIntegerField()
     history_retention_days = models.PositiveIntegerField()
@@ -204,12 +212,24 @@ class UsageRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
+    # While reserved: how far the request got, written by quota_progress after
+    # each chunk. If the process dies, the sweep (quota_sweep_stale) charges
+    # characters_delivered and refunds the rest.
+    characters_delivered = models.PositiveIntegerField(
+        default=0, help_text="Characters whose audio reached the client so far (while reserved)."
+    )
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last progress of a reserved request.")
 
     class Meta:
         indexes = [
             models.Index(fields=["organization", "created_at"]),
             # The analytics dashboard reads today's (not yet rolled-up) rows of every organization.
             models.Index(fields=["created_at"], name="usage_created_idx"),
+            # The reservation sweep reads reserved rows only: the few requests in
+            # flight, out of millions of finished rows.
+            models.Index(
+                fields=["heartbeat_at", "created_at"], name="usage_reserved_idx", condition=models.Q(status="reserved")
+            ),
         ]
 
     def __str__(self):

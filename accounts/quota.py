@@ -6,15 +6,21 @@ never read-then-write: on SQLite `select_for_update` does nothing, and on
 PostgreSQL an UPDATE re-checks its WHERE against the row it finally locks, so
 two requests can never both spend the last characters. The usage row is
 written in the same transaction as the charge, so the ledger always adds up.
+
+A reservation is finished exactly once, by whichever comes first: the request
+itself (quota_settle / quota_refund) or, when its process died without a word,
+quota_sweep_stale, which charges what the last heartbeat (quota_progress) said
+was delivered and refunds the rest. Every ending is an UPDATE conditional on
+status=reserved, so the losers of any race match nothing and change nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import ApiKey, Organization, UsageRecord, User
@@ -123,20 +129,41 @@ def quota_reserve(
         )
 
 
-def quota_settle(*, record: UsageRecord, audio_seconds: float, characters: int | None = None) -> None:
-    """Keep the charge; with `characters` below the reservation (a stream cut short), refund the rest."""
-    now = timezone.now()
-    used = record.characters if characters is None else max(0, min(characters, record.characters))
+def _finish(
+    *,
+    record: UsageRecord,
+    status: str,
+    kept: int,
+    finished_at: datetime,
+    audio_seconds: float | None = None,
+    error_code: str | None = None,
+    unless_changed: Q | None = None,
+) -> bool:
+    """End a reservation keeping `kept` of its characters and giving back the rest; False if it had already ended.
+
+    `unless_changed` narrows the UPDATE further (the sweep: only the row as it read it).
+    """
+    fields = {
+        "status": status,
+        "finished_at": finished_at,
+        "total_ms": max(0, int((finished_at - record.created_at).total_seconds() * 1000)),
+    }
+    if status == UsageRecord.Status.SUCCEEDED:
+        # A refunded row keeps the reserved figure: it says what was asked for.
+        fields["characters"] = kept
+    if audio_seconds is not None:
+        fields["audio_seconds"] = audio_seconds
+    if error_code is not None:
+        fields["error_code"] = error_code
+    rows = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED)
+    if unless_changed is not None:
+        rows = rows.filter(unless_changed)
+    unused = record.characters - kept
     with transaction.atomic():
-        settled = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED).update(
-            status=UsageRecord.Status.SUCCEEDED,
-            characters=used,
-            audio_seconds=audio_seconds,
-            finished_at=now,
-            total_ms=int((now - record.created_at).total_seconds() * 1000),
-        )
-        unused = record.characters - used
-        if settled and unused:
+        if not rows.update(**fields):
+            return False
+        if unused:
+            # A period that has rolled over since started from zero: nothing to give back.
             Organization.objects.filter(pk=record.organization_id, period_start=record.period_start).update(
                 characters_used=F("characters_used") - unused
             )
@@ -144,25 +171,94 @@ def quota_settle(*, record: UsageRecord, audio_seconds: float, characters: int |
                 ApiKey.objects.filter(pk=record.api_key_id, period_start=record.period_start).update(
                     characters_used=F("characters_used") - unused
                 )
+    return True
+
+
+def quota_settle(*, record: UsageRecord, audio_seconds: float, characters: int | None = None) -> None:
+    """Keep the charge; with `characters` below the reservation (a stream cut short), refund the rest."""
+    used = record.characters if characters is None else max(0, min(characters, record.characters))
+    _finish(
+        record=record, status=UsageRecord.Status.SUCCEEDED, kept=used, audio_seconds=audio_seconds,
+        finished_at=timezone.now(),
+    )
 
 
 def quota_refund(*, record: UsageRecord, error_code: str) -> None:
     """Give the reserved characters back, once, whatever happens concurrently."""
-    now = timezone.now()
-    with transaction.atomic():
-        refunded = UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED).update(
-            status=UsageRecord.Status.REFUNDED,
-            error_code=error_code,
-            finished_at=now,
-            total_ms=int((now - record.created_at).total_seconds() * 1000),
-        )
-        if not refunded:
-            return
-        # A period that has rolled over since started from zero: nothing to give back.
-        Organization.objects.filter(pk=record.organization_id, period_start=record.period_start).update(
-            characters_used=F("characters_used") - record.characters
-        )
-        if record.api_key_id:
-            ApiKey.objects.filter(pk=record.api_key_id, period_start=record.period_start).update(
-                characters_used=F("characters_used") - record.characters
+    _finish(
+        record=record, status=UsageRecord.Status.REFUNDED, kept=0, error_code=error_code, finished_at=timezone.now()
+    )
+
+
+def quota_progress(*, record: UsageRecord, characters_delivered: int, audio_seconds: float) -> None:
+    """Record how far a reserved request got: what the sweep charges if its process dies now.
+
+    Called after each chunk reaches the client (a file, charged only once
+    complete, reports characters_delivered=0 as it goes): one UPDATE per few
+    seconds of audio. Does nothing once the row is settled or refunded.
+    """
+    UsageRecord.objects.filter(pk=record.pk, status=UsageRecord.Status.RESERVED).update(
+        characters_delivered=max(0, min(characters_delivered, record.characters)),
+        audio_seconds=audio_seconds,
+        heartbeat_at=timezone.now(),
+    )
+
+
+@dataclass
+class SweepResult:
+    """What one quota_sweep_stale call finished: settled at the characters delivered, or refunded whole."""
+
+    settled: int = 0
+    refunded: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.settled + self.refunded
+
+
+SWEEP_BATCH = 500
+
+
+def quota_sweep_stale(*, older_than: timedelta, now: datetime | None = None) -> SweepResult:
+    """Finish every reservation with no sign of life since `now - older_than`, exactly once.
+
+    Its request's process is taken for dead (SIGTERM mid-stream, a killed
+    worker): what the last heartbeat said was delivered is charged (error_code
+    "interrupted"), the rest refunded. Safe to run from several processes at
+    once and as often as you like.
+    """
+    now = timezone.now() if now is None else now
+    cutoff = now - older_than
+    stale = UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    result = SweepResult()
+    last_pk = 0
+    # In batches by primary key: stale rows are few (dead requests), but a long
+    # outage of the sweep must not load them all at once, and a row that cannot
+    # be finished (it came back to life) is never read twice in one call.
+    while batch := list(stale.filter(pk__gt=last_pk).order_by("pk")[:SWEEP_BATCH]):
+        for record in batch:
+            last_pk = record.pk
+            # Only the row as read: a heartbeat in between means the request is alive
+            # after all (it will finish itself), and another sweeper that got there
+            # first leaves it not reserved. Either way this UPDATE matches nothing.
+            as_read = Q(characters_delivered=record.characters_delivered) & (
+                Q(heartbeat_at=record.heartbeat_at) if record.heartbeat_at else Q(heartbeat_at__isnull=True)
             )
+            delivered = min(record.characters_delivered, record.characters)
+            # The request ended, as far as anyone knows, at its last sign of life;
+            # its duration (total_ms) should not include the minutes until the sweep.
+            last_seen = record.heartbeat_at or record.created_at
+            if delivered:
+                if _finish(
+                    record=record, status=UsageRecord.Status.SUCCEEDED, kept=delivered, error_code="interrupted",
+                    finished_at=last_seen, unless_changed=as_read,
+                ):
+                    result.settled += 1
+            elif _finish(
+                record=record, status=UsageRecord.Status.REFUNDED, kept=0, error_code="interrupted",
+                finished_at=last_seen, unless_changed=as_read,
+            ):
+                result.refunded += 1
+    return result

@@ -64,6 +64,16 @@ def _price(cents: int) -> str:
     return _("Free") if not cents else f"${cents / 100:,.2f}".removesuffix(".00")
 
 
+def _audio_length(seconds: int) -> str:
+    """A plan's audio ceiling as people say it: "up to 5 min", "up to 1 min 30 s", "up to 45 s"."""
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return _("up to %(seconds)d s") % {"seconds": rest}
+    if not rest:
+        return _("up to %(minutes)d min") % {"minutes": minutes}
+    return _("up to %(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": rest}
+
+
 def public_plans() -> list[dict]:
     """The Plan rows the pricing page shows, in their order, with their figures ready to print."""
     rows = []
@@ -74,6 +84,7 @@ def public_plans() -> list[dict]:
                 "price": _price(plan.price_monthly_cents),
                 "monthly_characters": f"{plan.monthly_characters:,}",
                 "max_characters_per_request": f"{plan.max_characters_per_request:,}",
+                "max_audio_per_request": _audio_length(plan.max_audio_seconds_per_request),
                 "formats": ", ".join(plan.allowed_formats),
             }
         )

@@ -292,6 +292,18 @@ VOICEHUB_INFERENCE_WORKERS = env_int("VOICEHUB_INFERENCE_WORKERS", 0)
 VOICEHUB_INFERENCE_THREADS = env_int("VOICEHUB_INFERENCE_THREADS", 0)
 # Syntheses in flight per process before new ones get 503 `overloaded`. 0 = 8 per worker.
 VOICEHUB_MAX_QUEUED_REQUESTS = env_int("VOICEHUB_MAX_QUEUED_REQUESTS", 0)
+# The longest one synthesis request may run, synthesis and delivery together.
+# The synthesis session ends a request past it with 504 `timeout`: what was
+# delivered is charged, the rest refunded. The plans' audio ceilings bound how
+# much a request makes; this bounds how long it holds its concurrency and
+# inference slots whatever the client does (a reader that stalls a stream).
+VOICEHUB_REQUEST_DEADLINE_SECONDS = env_int("VOICEHUB_REQUEST_DEADLINE_SECONDS", 900)
+# A reserved usage row with no sign of life (heartbeat, else creation) for this
+# long belongs to a dead process (SIGTERM mid-stream, a killed worker): the
+# sweep charges what it delivered and refunds the rest. A live request
+# heartbeats after every chunk, and one model call takes ~10 s at most on 2
+# cores, so 300 s is never reached by a request that is still running.
+VOICEHUB_RESERVATION_STALE_SECONDS = env_int("VOICEHUB_RESERVATION_STALE_SECONDS", 300)
 
 # --- Long-form jobs -------------------------------------------------------
 

@@ -8,12 +8,27 @@ import threading
 import time
 from pathlib import Path
 
+from datetime import timedelta
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.db import close_old_connections, connection, connections
 from django.db.models import Sum
+from django.utils import timezone
 
-from accounts.models import Organization, Plan, UsageRecord
-from accounts.quota import KeyCapExceeded, QuotaExceeded, quota_refund, quota_reserve, quota_settle
+from accounts import quota
+from accounts.models import ApiKey, Organization, Plan, UsageRecord
+from accounts.quota import (
+    KeyCapExceeded,
+    QuotaExceeded,
+    SweepResult,
+    quota_progress,
+    quota_refund,
+    quota_reserve,
+    quota_settle,
+    quota_sweep_stale,
+)
 from accounts.services import api_key_create
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,3 +188,191 @@ def test_a_key_cap_limits_the_key_and_rolls_back_the_organization_charge(tiny_or
         quota_reserve(organization=tiny_org, characters=1, voice="af", api_key=key)
 
     assert ledger(tiny_org) == (30, 1, 30)
+
+
+# -- no usage row stays reserved ----------------------------------------------------------
+
+STALE = timedelta(seconds=300)
+
+
+def silent_for(record, seconds):
+    """The moment `seconds` after the record's last sign of life: the sweep is given it, no one waits for it."""
+    record.refresh_from_db()
+    return (record.heartbeat_at or record.created_at) + timedelta(seconds=seconds)
+
+
+def used(organization):
+    organization.refresh_from_db()
+    return organization.characters_used
+
+
+@pytest.mark.django_db
+def test_a_stale_reservation_with_nothing_delivered_is_refunded(cast):
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    assert used(cast.org_a) == 120
+
+    result = quota_sweep_stale(older_than=STALE, now=silent_for(record, 301))
+
+    assert result == SweepResult(settled=0, refunded=1)
+    assert used(cast.org_a) == 0
+    record.refresh_from_db()
+    assert (record.status, record.error_code) == ("refunded", "interrupted")
+
+
+@pytest.mark.django_db
+def test_a_stale_reservation_is_charged_exactly_the_characters_delivered(cast):
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    quota_progress(record=record, characters_delivered=45, audio_seconds=3.2)
+
+    result = quota_sweep_stale(older_than=STALE, now=silent_for(record, 301))
+
+    assert result == SweepResult(settled=1, refunded=0)
+    assert used(cast.org_a) == 45
+    record.refresh_from_db()
+    assert (record.status, record.characters, record.audio_seconds) == ("succeeded", 45, 3.2)
+    assert record.error_code == "interrupted"
+    # Its duration ends at its last sign of life, not minutes later at the sweep.
+    assert record.finished_at == record.heartbeat_at
+
+
+@pytest.mark.django_db
+def test_a_fresh_reservation_is_left_alone(cast):
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+
+    assert quota_sweep_stale(older_than=STALE, now=silent_for(record, 299)) == SweepResult()
+
+    record.refresh_from_db()
+    assert record.status == "reserved" and used(cast.org_a) == 120
+
+
+@pytest.mark.django_db
+def test_a_long_request_that_keeps_heartbeating_is_left_alone(cast):
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    UsageRecord.objects.filter(pk=record.pk).update(created_at=record.created_at - timedelta(hours=1))
+    quota_progress(record=record, characters_delivered=60, audio_seconds=4.0)
+
+    assert quota_sweep_stale(older_than=STALE, now=silent_for(record, 299)) == SweepResult()
+
+    record.refresh_from_db()
+    assert record.status == "reserved" and used(cast.org_a) == 120
+
+
+@pytest.mark.django_db
+def test_a_reservation_settled_meanwhile_is_untouched(cast):
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    quota_progress(record=record, characters_delivered=30, audio_seconds=2.0)
+    quota_settle(record=record, audio_seconds=8.0)
+
+    assert quota_sweep_stale(older_than=STALE, now=silent_for(record, 10_000)) == SweepResult()
+
+    record.refresh_from_db()
+    assert (record.status, record.characters, record.audio_seconds, record.error_code) == ("succeeded", 120, 8.0, "")
+    assert used(cast.org_a) == 120
+
+
+@pytest.mark.django_db
+def test_sweeping_twice_changes_nothing_the_second_time(cast):
+    cut = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    quota_progress(record=cut, characters_delivered=70, audio_seconds=5.0)
+    dead = quota_reserve(organization=cast.org_a, characters=80, voice="af", user=cast.alice)
+    later = max(silent_for(cut, 301), silent_for(dead, 301))
+
+    assert quota_sweep_stale(older_than=STALE, now=later) == SweepResult(settled=1, refunded=1)
+    rows = list(UsageRecord.objects.order_by("pk").values())
+    assert used(cast.org_a) == 70
+
+    assert quota_sweep_stale(older_than=STALE, now=later) == SweepResult()
+    assert list(UsageRecord.objects.order_by("pk").values()) == rows
+    assert used(cast.org_a) == 70
+
+
+@pytest.mark.django_db
+def test_two_sweepers_at_once_finish_a_reservation_once(cast, monkeypatch):
+    kept = quota_reserve(organization=cast.org_a, characters=200, voice="af", user=cast.alice)
+    quota_settle(record=kept, audio_seconds=12.0)
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    now = silent_for(record, 301)
+    finish, other = quota._finish, []
+
+    def another_sweeper_gets_there_first(**kwargs):
+        # Between this sweeper's read and its UPDATE, another sweeper does the whole job.
+        if not other:
+            other.append(None)
+            other[0] = quota_sweep_stale(older_than=STALE, now=now)
+        return finish(**kwargs)
+
+    monkeypatch.setattr(quota, "_finish", another_sweeper_gets_there_first)
+
+    assert quota_sweep_stale(older_than=STALE, now=now) == SweepResult()
+    assert other == [SweepResult(refunded=1)]
+    assert used(cast.org_a) == 200  # refunded once, not twice
+
+
+@pytest.mark.django_db
+def test_a_request_that_heartbeats_while_the_sweep_decides_keeps_its_reservation(cast, monkeypatch):
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    now = silent_for(record, 301)
+    finish = quota._finish
+
+    def heartbeat_first(**kwargs):
+        # The request was only slow: its next chunk lands between the sweep's read and its UPDATE.
+        quota_progress(record=record, characters_delivered=50, audio_seconds=4.0)
+        return finish(**kwargs)
+
+    monkeypatch.setattr(quota, "_finish", heartbeat_first)
+
+    assert quota_sweep_stale(older_than=STALE, now=now) == SweepResult()
+    record.refresh_from_db()
+    assert (record.status, record.characters_delivered) == ("reserved", 50)
+    assert used(cast.org_a) == 120
+
+
+@pytest.mark.django_db
+def test_the_sweep_corrects_the_keys_count_too(cast):
+    key = api_key_create(organization=cast.org_a, created_by=cast.alice, name="backend").key
+    cut = quota_reserve(organization=cast.org_a, characters=120, voice="af", api_key=key)
+    quota_progress(record=cut, characters_delivered=40, audio_seconds=3.0)
+    dead = quota_reserve(organization=cast.org_a, characters=80, voice="af", api_key=key)
+    assert ApiKey.objects.get(pk=key.pk).characters_used == 200
+
+    quota_sweep_stale(older_than=STALE, now=max(silent_for(cut, 301), silent_for(dead, 301)))
+
+    assert ApiKey.objects.get(pk=key.pk).characters_used == 40
+    assert used(cast.org_a) == 40
+
+
+@pytest.mark.django_db
+def test_progress_never_reports_more_than_was_reserved(cast):
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+
+    quota_progress(record=record, characters_delivered=999, audio_seconds=9.0)
+
+    record.refresh_from_db()
+    assert record.characters_delivered == 120 and record.heartbeat_at is not None
+
+
+@pytest.mark.django_db
+def test_progress_does_nothing_on_a_settled_row(cast):
+    record = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    quota_settle(record=record, audio_seconds=8.0, characters=100)
+
+    quota_progress(record=record, characters_delivered=60, audio_seconds=4.0)
+
+    record.refresh_from_db()
+    assert (record.characters_delivered, record.heartbeat_at, record.audio_seconds) == (0, None, 8.0)
+    assert used(cast.org_a) == 100
+
+
+@pytest.mark.django_db
+def test_the_sweep_reservations_command_finishes_what_a_dead_process_left_and_says_so(cast):
+    dead = quota_reserve(organization=cast.org_a, characters=120, voice="af", user=cast.alice)
+    UsageRecord.objects.filter(pk=dead.pk).update(created_at=timezone.now() - timedelta(days=1))
+    live = quota_reserve(organization=cast.org_a, characters=80, voice="af", user=cast.alice)
+    out = StringIO()
+
+    call_command("sweep_reservations", stdout=out)
+
+    assert "0 settled at the characters delivered, 1 refunded" in out.getvalue()
+    assert UsageRecord.objects.get(pk=dead.pk).status == "refunded"
+    assert UsageRecord.objects.get(pk=live.pk).status == "reserved"
+    assert used(cast.org_a) == 80

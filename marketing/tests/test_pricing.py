@@ -23,6 +23,21 @@ def test_pricing_shows_exactly_the_public_plans_in_their_order(visitor):
         assert f'href="/accounts/signup/?plan={plan.slug}&amp;cta=pricing_{plan.slug}"' in html
 
 
+def plan_row(html: str, label: str) -> list[str]:
+    row = re.search(rf'<tr><th scope="row">{label}</th>(.*?)</tr>', html, re.S).group(1)
+    return re.findall(r"<td>([^<]*)</td>", row)
+
+
+def test_pricing_shows_how_much_audio_one_request_may_produce(visitor):
+    html = visitor.get("/pricing").content.decode()
+    # Free, Starter, Creator, Pro (Enterprise is not public): the seeded ceilings.
+    assert plan_row(html, "Audio per request") == ["up to 5 min", "up to 10 min", "up to 15 min", "up to 15 min"]
+
+    Plan.objects.filter(slug="free").update(max_audio_seconds_per_request=90)
+
+    assert plan_row(visitor.get("/pricing").content.decode(), "Audio per request")[0] == "up to 1 min 30 s"
+
+
 def test_a_new_hidden_or_reordered_plan_changes_the_page(visitor):
     Plan.objects.create(
         slug="studio-max", name="Studio Max", sort_order=0, price_monthly_cents=4900, monthly_characters=1_234_567,
@@ -50,6 +65,7 @@ def test_changing_a_plan_in_the_admin_changes_the_pricing_page(client, visitor):
     form = {
         "slug": plan.slug, "name": "Pro Plus", "sort_order": plan.sort_order, "price_monthly_cents": 12900,
         "monthly_characters": 750_000, "max_characters_per_request": plan.max_characters_per_request,
+        "max_audio_seconds_per_request": 1200,
         "requests_per_minute": plan.requests_per_minute, "concurrent_requests": plan.concurrent_requests,
         "history_retention_days": plan.history_retention_days, "allowed_formats": '["wav", "mp3"]',
         "api_access": "on", "is_public": "on",
@@ -60,6 +76,7 @@ def test_changing_a_plan_in_the_admin_changes_the_pricing_page(client, visitor):
     html = visitor.get("/pricing").content.decode()
     assert "Pro Plus" in plan_columns(html)
     assert "$129" in html and "750,000" in html and "$99" not in html
+    assert plan_row(html, "Audio per request")[plan_columns(html).index("Pro Plus")] == "up to 20 min"
 
     # Unticking "is public" in the changelist's editable column hides it.
     changelist = client.get("/admin/accounts/plan/").content.decode()

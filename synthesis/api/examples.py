@@ -88,6 +88,7 @@ USER = [
                 "name": "Starter",
                 "monthly_characters": 100000,
                 "max_characters_per_request": 5000,
+                "max_audio_seconds_per_request": 600,
                 "requests_per_minute": 60,
                 "concurrent_requests": 2,
                 "allowed_formats": ["wav", "mp3", "opus", "flac", "pcm"],

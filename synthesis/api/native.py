@@ -274,6 +274,7 @@ class UserView(APIView):
                 "plan": {
                     "slug": plan.slug, "name": plan.name, "monthly_characters": plan.monthly_characters,
                     "max_characters_per_request": plan.max_characters_per_request,
+                    "max_audio_seconds_per_request": plan.max_audio_seconds_per_request,
                     "requests_per_minute": plan.requests_per_minute, "concurrent_requests": plan.concurrent_requests,
                     "allowed_formats": plan.allowed_formats, "history_retention_days": plan.history_retention_days,
                 },

@@ -132,6 +132,7 @@ class UserInfoSerializer(serializers.Serializer):
         name = serializers.CharField()
         monthly_characters = serializers.IntegerField()
         max_characters_per_request = serializers.IntegerField()
+        max_audio_seconds_per_request = serializers.IntegerField(help_text="The most audio one request may produce, in seconds.")
         requests_per_minute = serializers.IntegerField()
         concurrent_requests = serializers.IntegerField()
         allowed_formats = serializers.ListField(child=serializers.CharField())

@@ -357,6 +357,14 @@ def test_user_says_whose_key_it_is(alice, cast):
     assert body["plan"]["slug"] == "free" and body["api_key"]["prefix"].startswith("vh_")
 
 
+def test_user_tells_how_much_audio_one_request_may_produce(alice, cast):
+    assert alice.get("/api/v1/user").json()["plan"]["max_audio_seconds_per_request"] == 300  # Free: 5 minutes
+
+    Plan.objects.filter(pk=cast.org_a.plan_id).update(max_audio_seconds_per_request=420)
+
+    assert alice.get("/api/v1/user").json()["plan"]["max_audio_seconds_per_request"] == 420
+
+
 def test_anonymous_calls_to_the_v1_api_are_401(client):
     for path in ["/api/v1/voices", "/api/v1/history", "/api/v1/usage", "/api/v1/user"]:
         assert client.get(path).status_code == 401, path

@@ -5,7 +5,9 @@ Run as many as you like, on as many machines as share the database: each
 takes one task at a time. The database backend never re-delivers a task whose
 worker died mid-way, so each worker also runs synthesis.jobs.service.jobs_recover()
 every VOICEHUB_JOB_SWEEP_SECONDS in a background thread: jobs whose heartbeat
-is older than the lease get a new task and resume from their last chunk.
+is older than the lease get a new task and resume from their last chunk. The
+same thread finishes the usage rows that a dead web or worker process left
+reserved (accounts.quota.quota_sweep_stale), so no charge stays pending.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management import call_command
@@ -23,17 +27,32 @@ from django.utils.crypto import get_random_string
 log = logging.getLogger(__name__)
 
 
+def _sweep_reservations() -> None:
+    from accounts.quota import quota_sweep_stale
+
+    result = quota_sweep_stale(older_than=timedelta(seconds=settings.VOICEHUB_RESERVATION_STALE_SECONDS))
+    if result.finished:
+        log.info(
+            "reservation sweep: %d settled at the characters delivered, %d refunded", result.settled, result.refunded
+        )
+
+
+def _guarded(name: str, sweep: Callable[[], object]) -> None:
+    try:
+        close_old_connections()
+        sweep()
+    except Exception:  # the sweep must outlive a database hiccup, and one sweep's failure must not skip the other
+        log.warning("%s failed", name, exc_info=True)
+    finally:
+        close_old_connections()
+
+
 def _sweep_forever(stop: threading.Event, every: float) -> None:
     from synthesis.jobs.service import jobs_recover
 
     while not stop.is_set():
-        try:
-            close_old_connections()
-            jobs_recover()
-        except Exception:  # the sweep must outlive a database hiccup
-            log.warning("job recovery sweep failed", exc_info=True)
-        finally:
-            close_old_connections()
+        _guarded("job recovery sweep", jobs_recover)
+        _guarded("reservation sweep", _sweep_reservations)
         stop.wait(every)
 
 

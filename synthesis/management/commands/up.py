@@ -11,6 +11,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport, **options):
         call_command("setup", stdout=self.stdout, stderr=self.stderr)
+        try:
+            # Reservations a previous run left behind (stopped mid-stream) are finished
+            # now rather than at the first periodic sweep, which may run elsewhere or never.
+            call_command("sweep_reservations", stdout=self.stdout, stderr=self.stderr)
+        except Exception as exc:  # housekeeping: never a reason not to start
+            self.stderr.write(f"The reservation sweep failed ({exc}); starting anyway.")
         self.stdout.write(self.style.SUCCESS(f"Starting Voicehub on http://{addrport}/  (API docs: /docs)"))
         self.stdout.write(
             "Get an API key (in another terminal):\n"
