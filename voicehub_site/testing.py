@@ -92,6 +92,23 @@ def engine():
     return get_engine()
 
 
+@pytest.fixture
+def fake_engine(db, fresh_cache):
+    """Every synthesis of this test is served by a FakeEngine: the real engine around a deterministic
+    model call (synthesis.engine.fake), for tests of plumbing (limits, ledger, cancellation, doors).
+
+    The real model is for what users hear: tests of the sound, timings and formats use `engine`.
+    """
+    from synthesis.engine.fake import FakeEngine
+    from synthesis.services.engine import get_voice_library, use_engine
+
+    fake = FakeEngine(get_voice_library())
+    with use_engine(fake):
+        yield fake
+    fake.release()
+    fake._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def fresh_rate_window(needed: float = 15.0) -> None:
     """Sleep into the next one-minute rate window if fewer than `needed` seconds are left in this one.
 
