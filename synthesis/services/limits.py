@@ -138,15 +138,12 @@ def sliding_window_hit(subjects: Sequence[str], *, limit: int, window: int) -> V
     elapsed = now - bucket * window
     # A window's counter is read as "previous" throughout the next one (+5 s for clock skew between processes).
     timeout = 2 * window + 5
+    # Count first, through count_in_window, so a cache outage surfaces there, as for every other counter.
+    current = [count_in_window(f"{subject}:{bucket}", timeout) - 1 for subject in subjects]  # without this request
     previous = cache.get_many([f"{subject}:{bucket - 1}" for subject in subjects])
     counts = [
-        WindowCounts(
-            previous=int(previous.get(f"{subject}:{bucket - 1}", 0)),
-            current=count_in_window(f"{subject}:{bucket}", timeout) - 1,  # without this request
-            elapsed=elapsed,
-            window=window,
-        )
-        for subject in subjects
+        WindowCounts(int(previous.get(f"{subject}:{bucket - 1}", 0)), count, elapsed, window)
+        for subject, count in zip(subjects, current)
     ]
     admitted = all(c.estimate() + 1 <= limit + _EPSILON for c in counts)
     if admitted:
