@@ -2,20 +2,20 @@
 Limits for anonymous visitors: the events endpoint and the lead form (the demo's are the
 synthesis session's: synthesis.services.limits.check_demo).
 
-Counted in the shared cache with synthesis.services.limits' counters (so they hold across
-processes once REDIS_URL is set) in fixed windows. The client is its address
+Counted in the shared cache with synthesis.services.limits' sliding-window counter (so they
+hold across processes once REDIS_URL is set, and a burst at a window boundary is not let
+through twice); a refused try is not counted. The client is its address
 as synthesis.services.limits.client_ip sees it, hashed before it becomes a cache key.
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
-from synthesis.services.limits import Limited, count_in_window, client_ip
+from synthesis.services.limits import Limited, client_ip, sliding_window_hit
 
 HOUR = 60 * 60
 MINUTE = 60
@@ -39,17 +39,14 @@ def client_key(request) -> str:
 
 def hit(name: str, *, subject: str = "all", code: str, message: str) -> None:
     """Count one use of `name` by `subject`; raise Limited (429 `code`) past the limit."""
-    limit = limit_of(name)
     window = LIMITS[name][2]
-    now = time.time()
-    reset = max(1, math.ceil(window - now % window))
-    used = count_in_window(f"mk:{name}:{subject}:{int(now // window)}", window + 5)
-    if used > limit:
+    verdict = sliding_window_hit([f"mk:{name}:{subject}"], limit=limit_of(name), window=window)
+    if not verdict.admitted:
         raise Limited(
             code=code,
             status=429,
-            message=message.format(limit=limit, minutes=math.ceil(reset / 60)),
-            retry_after=reset,
-            limit=limit,
-            reset=reset,
+            message=message.format(limit=verdict.limit, minutes=math.ceil(verdict.retry_after / 60)),
+            retry_after=verdict.retry_after,
+            limit=verdict.limit,
+            reset=verdict.reset,
         )

@@ -109,20 +109,20 @@ def fake_engine(db, fresh_cache):
     fake._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def fresh_rate_window(needed: float = 15.0) -> None:
-    """Sleep into the next one-minute rate window if fewer than `needed` seconds are left in this one.
+@pytest.fixture
+def frozen_clock():
+    """The clock stands still for the test (time-machine, tick=False); move it with `frozen_clock.shift(seconds)`.
 
-    Rate limits count in fixed one-minute windows (synthesis.services.limits); a burst
-    that straddles a boundary is counted in two windows, and a test of the
-    limit would see it pass.
+    Limits and windows read synthesis.services.clock, so what they count then does not
+    depend on how fast a busy machine runs the test. Only the wall clock stops:
+    time.monotonic() (asyncio, request timings) keeps running.
     """
     import time
 
-    from synthesis.services.limits import WINDOW
+    import time_machine
 
-    left = WINDOW - time.time() % WINDOW
-    if left < needed:
-        time.sleep(left + 0.05)
+    with time_machine.travel(time.time(), tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture

@@ -391,10 +391,7 @@ def test_the_middleware_records_a_401_and_a_400(client, cast, fresh_cache):
 
 
 @pytest.mark.model
-def test_the_middleware_times_a_stream_and_records_a_429(client, cast, engine, fresh_cache, isolated_media):
-    from voicehub_site.testing import fresh_rate_window
-
-    fresh_rate_window()
+def test_the_middleware_times_a_stream_and_records_a_429(client, cast, engine, fresh_cache, isolated_media, frozen_clock):
     key = cast.key(cast.alice)
     Plan.objects.filter(pk=cast.org_a.plan_id).update(requests_per_minute=1)
     response = client.post("/api/v1/tts/stream", {"text": "Hi there.", "format": "wav"}, content_type="application/json",

@@ -5,7 +5,6 @@ import pytest
 from django.test import RequestFactory
 
 from marketing.funnel import visitor_id
-from voicehub_site.testing import fresh_rate_window
 from marketing.models import FunnelEvent
 
 from .conftest import BROWSER_UA
@@ -92,9 +91,8 @@ def test_events_from_another_origin_are_refused(visitor):
     assert send(visitor, {"kind": "page_view", "path": "/"}, HTTP_ORIGIN="http://testserver").status_code == 204
 
 
-def test_the_endpoint_is_rate_limited_per_client(visitor, settings):
+def test_the_endpoint_is_rate_limited_per_client(visitor, settings, frozen_clock):
     settings.VOICEHUB_EVENTS_PER_CLIENT_PER_MINUTE = 3
-    fresh_rate_window()
     statuses = [send(visitor, {"kind": "page_view", "path": "/"}).status_code for _ in range(4)]
     assert statuses == [204, 204, 204, 429]
     assert FunnelEvent.objects.count() == 3

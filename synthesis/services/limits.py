@@ -2,20 +2,27 @@
 Request limits that hold across processes: counters in the shared cache
 (Redis when REDIS_URL is set, so every web process sees the same counts).
 
-- requests per minute, per API key and per organization (fixed one-minute windows);
+- requests per minute, per API key and per organization (a sliding-window
+  counter, sliding_window_hit: no burst of twice the rate at a window boundary);
 - concurrent syntheses per organization (a counter held for the request's life);
 - the machine itself: when the inference queue is too deep, 503 `overloaded`.
+
+Every window computation reads synthesis.services.clock, so tests move time
+instead of sleeping. docs/limits.md explains the choices.
 """
 
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from synthesis.services import clock
+
+# Requests per minute: the sliding window's length, in seconds.
 WINDOW = 60
 # A crashed process cannot decrement its slot; the counter then heals itself.
 CONCURRENCY_TTL = 15 * 60
@@ -59,26 +66,129 @@ def count_in_window(key: str, timeout: int) -> int:
     return cache.incr(key)
 
 
+# Float slack for "exactly at the limit": the previous window's weight is a
+# fraction, and a request due at t must not be refused for a rounding error.
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """One subject's counts in the shared cache at one instant, as the sliding window reads them."""
+
+    previous: int  # requests in the previous fixed window
+    current: int  # requests in the current fixed window
+    elapsed: float  # seconds into the current fixed window
+    window: int
+
+    def estimate(self) -> float:
+        """Requests in the last `window` seconds: the previous fixed window for the part
+        of it still inside (assuming its requests were spread evenly), the current one in full."""
+        return self.previous * (1 - self.elapsed / self.window) + self.current
+
+    def wait(self, limit: int) -> float | None:
+        """Seconds until one more request fits under `limit` with no other traffic; None if it never will."""
+        room = limit - 1  # what the window may hold besides that one request
+        if room < 0:
+            return None
+        if self.current <= room:  # within this window, once enough of the previous one has slid out
+            if self.previous <= room - self.current:
+                return 0.0
+            at = self.window * (1 - (room - self.current) / self.previous)
+            return max(0.0, at - self.elapsed)
+        # In the next window, once enough of this one has slid out.
+        at = self.window * (1 - room / self.current)
+        return self.window - self.elapsed + at
+
+    def until_empty(self) -> float:
+        """Seconds until every request counted so far has left the sliding window."""
+        if self.current:
+            return 2 * self.window - self.elapsed
+        if self.previous:
+            return self.window - self.elapsed
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    admitted: bool
+    limit: int
+    remaining: int  # requests that fit now (after this one, when admitted)
+    retry_after: int  # seconds until a request would be admitted, at least 1
+    reset: int  # seconds until the whole limit is available again, at least 1
+
+
+def sliding_window_hit(subjects: Sequence[str], *, limit: int, window: int) -> Verdict:
+    """Count one request against every subject (cache key prefixes), each allowed `limit` per sliding `window` seconds.
+
+    A sliding-window counter: two fixed windows per subject, the previous one
+    weighted by how much of it still overlaps the last `window` seconds. Two
+    plain counters per subject, so it stays atomic on Redis (INCR) without a
+    script, and a burst at a window boundary is not let through twice.
+
+    A refused request does not count: a client that retries at Retry-After is
+    not locked out by its own refused tries. It is counted first and given
+    back when refused, never checked first and counted after: two processes
+    reading the same count could both decide there was room (the scale-out
+    test fires a burst at two servers). Counting first means a concurrent
+    request may briefly see a refused one's count and be refused too; the
+    limiter errs on refusing, never on letting more through than `limit`.
+    """
+    now = clock.now()
+    bucket = int(now // window)
+    elapsed = now - bucket * window
+    # A window's counter is read as "previous" throughout the next one (+5 s for clock skew between processes).
+    timeout = 2 * window + 5
+    # Count first, through count_in_window, so a cache outage surfaces there, as for every other counter.
+    current = [count_in_window(f"{subject}:{bucket}", timeout) - 1 for subject in subjects]  # without this request
+    previous = cache.get_many([f"{subject}:{bucket - 1}" for subject in subjects])
+    counts = [
+        WindowCounts(int(previous.get(f"{subject}:{bucket - 1}", 0)), count, elapsed, window)
+        for subject, count in zip(subjects, current)
+    ]
+    admitted = all(c.estimate() + 1 <= limit + _EPSILON for c in counts)
+    if admitted:
+        counts = [WindowCounts(c.previous, c.current + 1, elapsed, window) for c in counts]
+    else:
+        for subject in subjects:
+            _give_back(f"{subject}:{bucket}")
+    waits = [c.wait(limit) for c in counts]
+    # A limit of 0 admits nobody, ever: no wait is honest, so say a whole window.
+    retry_after = window if None in waits else max(waits)
+    return Verdict(
+        admitted=admitted,
+        limit=limit,
+        remaining=max(0, math.floor(limit - max(c.estimate() for c in counts) + _EPSILON)),
+        retry_after=max(1, math.ceil(retry_after)),
+        reset=max(1, math.ceil(max(c.until_empty() for c in counts))),
+    )
+
+
+def _give_back(key: str) -> None:
+    try:
+        cache.decr(key)
+    except ValueError:  # expired meanwhile: nothing left to give back
+        pass
+
+
 def check_rate(*, organization, api_key=None) -> RateState:
-    """Count this request; raise Limited (429 rate_limited) past the plan's requests per minute."""
-    limit = organization.plan.requests_per_minute
-    now = time.time()
-    bucket = int(now // WINDOW)
-    reset = max(1, math.ceil(WINDOW - now % WINDOW))
-    counts = [count_in_window(f"rl:org:{organization.pk}:{bucket}", WINDOW + 5)]
+    """Count this request; raise Limited (429 rate_limited) past the plan's requests per minute.
+
+    Per organization and per API key (each the plan's rate); a refused request is not counted.
+    """
+    subjects = [f"rl:org:{organization.pk}"]
     if api_key is not None:
-        counts.append(count_in_window(f"rl:key:{api_key.pk}:{bucket}", WINDOW + 5))
-    used = max(counts)
-    if used > limit:
+        subjects.append(f"rl:key:{api_key.pk}")
+    verdict = sliding_window_hit(subjects, limit=organization.plan.requests_per_minute, window=WINDOW)
+    if not verdict.admitted:
         raise Limited(
             code="rate_limited",
             status=429,
-            message=f"Too many requests: your plan allows {limit} per minute. Retry in {reset} s.",
-            retry_after=reset,
-            limit=limit,
-            reset=reset,
+            message=f"Too many requests: your plan allows {verdict.limit} per minute. Retry in {verdict.retry_after} s.",
+            retry_after=verdict.retry_after,
+            limit=verdict.limit,
+            reset=verdict.reset,
         )
-    return RateState(limit=limit, remaining=max(0, limit - used), reset=reset)
+    return RateState(limit=verdict.limit, remaining=verdict.remaining, reset=verdict.reset)
 
 
 class Slot:
@@ -163,17 +273,17 @@ def check_demo(*, client: str) -> None:
     """
     from django.conf import settings
 
-    now = time.time()
     rules = (
-        (f"demo:client:{client}", settings.VOICEHUB_DEMO_PER_CLIENT_PER_HOUR, 3600,
+        (f"mk:demo_client:{client}", settings.VOICEHUB_DEMO_PER_CLIENT_PER_HOUR, 3600,
          "You have used the demo {limit} times this hour. Try again in {minutes} min, or sign up for free to keep going."),
-        ("demo:all", settings.VOICEHUB_DEMO_PER_MINUTE, 60,
+        ("mk:demo_global:all", settings.VOICEHUB_DEMO_PER_MINUTE, 60,
          "The demo is very popular right now. Try again in a minute, or sign up for free to keep going."),
     )
-    for key, limit, window, message in rules:
-        reset = max(1, math.ceil(window - now % window))
-        if count_in_window(f"mk:{key}:{int(now // window)}", window + 5) > limit:
+    for subject, limit, window, message in rules:
+        verdict = sliding_window_hit([subject], limit=limit, window=window)
+        if not verdict.admitted:
             raise Limited(
-                code="demo_limited", status=429, message=message.format(limit=limit, minutes=math.ceil(reset / 60)),
-                retry_after=reset, limit=limit, reset=reset,
+                code="demo_limited", status=429,
+                message=message.format(limit=limit, minutes=math.ceil(verdict.retry_after / 60)),
+                retry_after=verdict.retry_after, limit=limit, reset=verdict.reset,
             )

@@ -162,7 +162,10 @@ def _refusal(error: Exception) -> Refused:
     if isinstance(error, VoiceNotFound):
         return voice_not_found(str(error))
     if isinstance(error, limits.Limited):
-        return Refused(error.code, error.status, error.message, retry_after=error.retry_after)
+        refused = Refused(error.code, error.status, error.message, retry_after=error.retry_after)
+        if error.limit:
+            refused.headers.update(limits.RateState(limit=error.limit, remaining=0, reset=error.reset or error.retry_after).headers())
+        return refused
     if isinstance(error, QuotaExceeded):
         status = 403 if error.code == "organization_suspended" else 402
         return Refused(error.code, status, str(error), resets_at=error.resets_at)

@@ -14,7 +14,6 @@ from rest_framework.test import APIClient
 from accounts.models import Plan, UsageRecord
 from synthesis.services.limits import concurrency_slot
 from synthesis.models import Generation
-from voicehub_site.testing import fresh_rate_window
 
 pytestmark = pytest.mark.django_db
 
@@ -161,9 +160,8 @@ def test_a_stream_abandoned_early_is_charged_only_for_what_was_spoken(cast, engi
 
 
 @pytest.mark.model
-def test_requests_past_the_plans_rate_get_429_with_retry_after(alice, cast, engine):
+def test_requests_past_the_plans_rate_get_429_with_retry_after(alice, cast, engine, frozen_clock):
     Plan.objects.filter(pk=cast.org_a.plan_id).update(requests_per_minute=2)
-    fresh_rate_window()
 
     statuses = [speak(alice, format="wav", text="Hi.") for _ in range(3)]
 
