@@ -216,6 +216,10 @@ async def demo_speak(request):
     return response
 
 
+# The demo is a door of the synthesis session: the request log and the contract matrix find it by this.
+demo_speak.synthesis_door = True
+
+
 # -- the funnel ---------------------------------------------------------------------
 
 

@@ -1,10 +1,13 @@
+import functools
 import json
 import logging
+from contextlib import aclosing
 import re
 import time
 import uuid
 from contextvars import ContextVar
 
+from django.db.models import Sum
 from django.db.models.signals import post_save
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
@@ -33,23 +36,34 @@ class RequestIdMiddleware:
 
 logger = logging.getLogger(__name__)
 
-# The synthesis operations, by URL name: what the usage dashboard counts as
-# requests. Listing voices or history is not synthesis and would only dilute
-# the latency figures.
-LOGGED_ROUTES = frozenset(
-    {
-        "synthesis:tts",
-        "api_v1:tts",
-        "api_v1:tts-stream",
-        "api_v1:tts-timestamps",
-        "compat:openai-speech",
-        "compat:elevenlabs-tts",
-        "compat:elevenlabs-tts-stream",
-        "compat:elevenlabs-tts-timestamps",
-        "marketing:demo_speak",
-    }
-)
 DEMO_ROUTES = frozenset({"marketing:demo_speak"})
+
+
+@functools.cache
+def logged_routes() -> frozenset[str]:
+    """The synthesis doors, by URL name: what the usage dashboard counts as requests.
+
+    Read from the URLconf (views marked `synthesis_door`, see synthesis.api.common.SynthesisView),
+    so a new synthesis route is logged without anyone listing it. Listing voices or history is
+    not synthesis and would only dilute the latency figures.
+    """
+    return frozenset(name for name, _ in synthesis_routes())
+
+
+def synthesis_routes(resolver=None, namespace: str = "") -> list[tuple[str, object]]:
+    """(namespaced URL name, view) of every route whose view is a synthesis door."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    routes = []
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            routes += synthesis_routes(entry, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            view = getattr(entry.callback, "view_class", entry.callback)
+            if getattr(view, "synthesis_door", False):
+                routes.append((f"{namespace}{entry.name}", view))
+    return routes
 # A first chunk this small is a container header (WAV's 44 bytes), not audio yet.
 _HEADER_BYTES = 64
 
@@ -111,15 +125,22 @@ class _Timing:
         self.last = time.monotonic()
 
     def timed(self, content):
-        for data in content:
-            self.chunk(data)
-            yield data
-        self.finished = True
+        try:
+            for data in content:
+                self.chunk(data)
+                yield data
+            self.finished = True
+        finally:
+            if hasattr(content, "close"):
+                content.close()
 
     async def timed_async(self, content):
-        async for data in content:
-            self.chunk(data)
-            yield data
+        # aclosing: a client that leaves closes this wrapper; the stream inside must be closed
+        # too (now, not whenever it is garbage-collected), so its session ends at once.
+        async with aclosing(content):
+            async for data in content:
+                self.chunk(data)
+                yield data
         self.finished = True
 
     def ms(self, moment) -> int:
@@ -153,7 +174,10 @@ class _Timing:
         characters = 0
         if self.records:
             voice = self.records[0].voice
-            characters = sum(record.characters for record in self.records)
+            # As settled: a stream cut short is charged (and counted) for what was delivered only.
+            characters = UsageRecord.objects.filter(pk__in=[r.pk for r in self.records]).aggregate(
+                total=Sum("characters")
+            )["total"] or 0
         elif request.resolver_match and isinstance(request.resolver_match.kwargs.get("voice_id"), str):
             voice = request.resolver_match.kwargs["voice_id"]
         elif isinstance(getattr(request, "_body", None), bytes) and len(request._body) < 65536:
@@ -220,7 +244,7 @@ class RequestLogMiddleware:
         try:
             match = request.resolver_match
             route = match.view_name if match is not None else None
-            if route in LOGGED_ROUTES:
+            if route in logged_routes():
                 timing = _Timing(request, response, route, started, created_at, records)
                 timing.returned = time.monotonic()
                 if response.streaming:

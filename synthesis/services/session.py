@@ -163,7 +163,7 @@ def _refusal(error: Exception) -> Refused:
         return voice_not_found(str(error))
     if isinstance(error, limits.Limited):
         refused = Refused(error.code, error.status, error.message, retry_after=error.retry_after)
-        if error.limit:
+        if error.code in ("rate_limited", "demo_limited"):
             refused.headers.update(limits.RateState(limit=error.limit, remaining=0, reset=error.reset or error.retry_after).headers())
         return refused
     if isinstance(error, QuotaExceeded):
