@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
 
 from accounts.models import ApiKey, RequestLog, UsageRecord
+from synthesis.services import strictjson
 
 # A client's own id is kept if it is short and plain; anything else is replaced.
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -159,8 +160,8 @@ class _Timing:
         elif isinstance(getattr(request, "_body", None), bytes) and len(request._body) < 65536:
             # The demo reads its JSON body through request.body, which Django keeps.
             try:
-                body = json.loads(request._body)
-            except ValueError:
+                body = strictjson.loads(request._body)
+            except ValueError:  # StrictJSONError too: "[[[[…" 1,000 deep must not cost us the row
                 body = None
             if isinstance(body, dict):
                 voice = body.get("voice") if isinstance(body.get("voice"), str) else ""

@@ -256,7 +256,9 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only (a form body is a 415); /api/v1/jobs adds multipart for uploads. The
+    # strict parser makes a hostile body (nested 1,000 deep, a repeated key) a 400.
+    "DEFAULT_PARSER_CLASSES": ["synthesis.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # An API key (Bearer or xi-api-key) first, so a missing one is a 401; then
     # a signed-in session, with CSRF. Each sets request.organization.

@@ -16,7 +16,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,6 +30,7 @@ from synthesis.jobs import webhooks
 from synthesis.api import examples as ex
 from synthesis.api.legacy import ERROR_RESPONSE
 from synthesis.api.errors import APIError
+from synthesis.api.parsers import StrictJSONParser
 from synthesis.api.native import SynthesisMixin, api_key_of, limited
 from synthesis.audio import UnknownFormat, parse_format
 from synthesis.jobs.documents import SUPPORTED, Chapter, DocumentError, chapters_from_text, chapters_from_upload
@@ -139,7 +140,7 @@ class JobsView(ListAPIView):
     """GET: the organization's jobs, newest first. POST: start a job."""
 
     permission_classes = TTS
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
     serializer_class = JobSerializer
 
     class Pagination(CursorPagination):
