@@ -1,7 +1,15 @@
 """Probes for load balancers: /healthz (the process answers) and /readyz (it can serve)."""
 
+import asyncio
 import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -9,6 +17,13 @@ from django.views.decorators.cache import never_cache
 from synthesis.services import engine as services
 
 _warming = threading.Lock()
+
+# Each backend check gets this long: a load balancer's probe times out after a
+# few seconds, and a probe that hangs says nothing. A check that overruns goes
+# on in its thread; three threads at most, so a backend that hangs cannot pile
+# them up (later probes time out waiting for one, which is the right answer).
+CHECK_TIMEOUT = 2.0
+_checks = ThreadPoolExecutor(max_workers=3, thread_name_prefix="readyz")
 
 
 def _load_engine_in_background():
@@ -25,6 +40,46 @@ def _load_engine_in_background():
         threading.Thread(target=load, name="engine-warmup", daemon=True).start()
 
 
+def _check_cache() -> str:
+    # A key of its own per probe: two processes probing at once must not read each other's value.
+    key, value = f"readyz:{uuid.uuid4().hex}", uuid.uuid4().hex
+    cache.set(key, value, timeout=10)
+    return "ok" if cache.get(key) == value else "error: the value read back differs"
+
+
+def _check_channel_layer() -> str:
+    layer = get_channel_layer()
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return "ok (in-memory)"
+    if not hasattr(layer, "ring_size"):  # not channels_redis' RedisChannelLayer: nothing we know to ask it
+        return f"ok (not checked: {type(layer).__name__})"
+
+    async def ping_every_host():
+        for index in range(layer.ring_size):
+            await layer.connection(index).ping()
+
+    # asyncio.run closes its loop, and channels_redis closes that loop's connections with it.
+    asyncio.run(asyncio.wait_for(ping_every_host(), CHECK_TIMEOUT))
+    return "ok"
+
+
+def _check_storage() -> str:
+    # A tiny write and delete, not exists(): every synthesis stores its audio,
+    # and a read-only mount, a full disk or S3 credentials without PutObject
+    # pass exists() yet fail those requests. The cost is two or three small
+    # requests per probe on S3, a file created and removed on a disk.
+    name = default_storage.save(f"readyz-{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
+    default_storage.delete(name)
+    return "ok"
+
+
+_BACKENDS = {"cache": _check_cache, "channel_layer": _check_channel_layer, "storage": _check_storage}
+
+
+def _error(error: BaseException) -> str:
+    return f"error: {error.__class__.__name__}"
+
+
 @never_cache
 def healthz(request):
     return JsonResponse({"status": "ok"})
@@ -32,17 +87,31 @@ def healthz(request):
 
 @never_cache
 def readyz(request):
+    """200 when every configured backend answers and the model is loaded; 503 with what is not, otherwise."""
+    running = {name: _checks.submit(check) for name, check in _BACKENDS.items()}
+    deadline = time.monotonic() + CHECK_TIMEOUT
     checks = {}
+    # The database in this thread: Django's connections belong to their thread
+    # (one opened in a pool thread would never be closed). Its driver's connect
+    # timeout bounds it.
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = "ok"
     except DatabaseError as error:
-        checks["database"] = f"error: {error.__class__.__name__}"
+        checks["database"] = _error(error)
+    for name, future in running.items():
+        try:
+            checks[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            future.cancel()  # if it has not started; if it has, its thread finishes it
+            checks[name] = f"error: no answer within {CHECK_TIMEOUT:g} s"
+        except Exception as error:  # noqa: BLE001 - whatever a backend raises, it is not ready
+            checks[name] = _error(error)
     if services.engine_loaded():
         checks["model"] = "ok"
     else:
         checks["model"] = "loading"
         _load_engine_in_background()
-    ready = all(value == "ok" for value in checks.values())
+    ready = all(value == "ok" or value.startswith("ok (") for value in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

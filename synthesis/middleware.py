@@ -9,10 +9,14 @@ from contextvars import ContextVar
 
 from django.db.models import Sum
 from django.db.models.signals import post_save
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import SimpleLazyObject, empty
 
 from accounts.models import ApiKey, RequestLog, UsageRecord
+from synthesis.services import strictjson
+from synthesis.services.errors import outage_of
 
 # A client's own id is kept if it is short and plain; anything else is replaced.
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -32,10 +36,42 @@ class RequestIdMiddleware:
         return response
 
 
-# -- the request log (admin analytics) --------------------------------------------
-
 logger = logging.getLogger(__name__)
 
+
+# -- outages -------------------------------------------------------------------------
+
+# Where a client reads JSON: the APIs, the legacy /tts and the landing demo.
+_JSON_PATHS = ("/api/", "/v1/", "/v2/", "/tts", "/demo")
+_OUTAGE_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>Voicehub is briefly unavailable</title>"
+    "<h1>Voicehub is briefly unavailable</h1><p>Part of the service is down. Please try again in a moment.</p>"
+)
+
+
+class ServiceUnavailableMiddleware(MiddlewareMixin):
+    """A backend outage in a Django view (the demo, the studio pages) is a 503 with Retry-After, not a 500.
+
+    The same mapping as the API's exception handler (synthesis.api.errors), for
+    the views DRF does not handle: JSON `{"detail", "code"}` where the client
+    reads JSON, a short page without templates otherwise (rendering ours could
+    need the backend that is down).
+    """
+
+    def process_exception(self, request, exception):
+        outage = outage_of(exception)
+        if outage is None:
+            return None
+        logger.warning("%s unavailable: %r", outage.backend or "a backend", exception, exc_info=exception)
+        if request.path.startswith(_JSON_PATHS) or "application/json" in request.headers.get("Accept", ""):
+            response = JsonResponse({"detail": outage.message, "code": outage.code}, status=outage.status)
+        else:
+            response = HttpResponse(_OUTAGE_PAGE, status=outage.status)
+        response["Retry-After"] = str(outage.retry_after)
+        return response
+
+
+# -- the request log (admin analytics) --------------------------------------------
 DEMO_ROUTES = frozenset({"marketing:demo_speak"})
 
 
@@ -183,8 +219,8 @@ class _Timing:
         elif isinstance(getattr(request, "_body", None), bytes) and len(request._body) < 65536:
             # The demo reads its JSON body through request.body, which Django keeps.
             try:
-                body = json.loads(request._body)
-            except ValueError:
+                body = strictjson.loads(request._body)
+            except ValueError:  # StrictJSONError too: "[[[[…" 1,000 deep must not cost us the row
                 body = None
             if isinstance(body, dict):
                 voice = body.get("voice") if isinstance(body.get("voice"), str) else ""

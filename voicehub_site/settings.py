@@ -111,6 +111,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "synthesis.middleware.RequestIdMiddleware",
     "synthesis.middleware.RequestLogMiddleware",  # one RequestLog row per synthesis request (admin analytics)
+    # A database, cache or storage outage in a Django view is a 503 with Retry-After
+    # (DRF views get the same from synthesis.api.errors.exception_handler).
+    "synthesis.middleware.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -256,7 +259,9 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only (a form body is a 415); /api/v1/jobs adds multipart for uploads. The
+    # strict parser makes a hostile body (nested 1,000 deep, a repeated key) a 400.
+    "DEFAULT_PARSER_CLASSES": ["synthesis.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # An API key (Bearer or xi-api-key) first, so a missing one is a 401; then
     # a signed-in session, with CSRF. Each sets request.organization.

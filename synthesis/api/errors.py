@@ -2,13 +2,21 @@
 Every API error is JSON: {"detail": human message, "code": machine-readable}.
 
 Validation errors also carry "errors" (field -> messages) so a client can show
-them next to its inputs.
+them next to its inputs. A backend outage (database, cache, storage) is 503
+`service_unavailable` with Retry-After, never a 500.
 """
+
+import logging
 
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from synthesis.services.errors import outage_of
+
+logger = logging.getLogger(__name__)
 
 from synthesis.services.session import Refused
 
@@ -49,6 +57,14 @@ def refused_response(exc: Refused) -> Response:
 
 
 def exception_handler(exc, context):
+    outage = outage_of(exc)
+    if outage is not None:
+        # The cause is kept for us (the traceback of the driver's error); the client gets a retry hint.
+        logger.warning("%s unavailable: %r", outage.backend or "a backend", exc, exc_info=exc)
+        set_rollback()
+        return Response(
+            {"detail": outage.message, "code": outage.code}, status=outage.status, headers={"Retry-After": str(outage.retry_after)}
+        )
     if isinstance(exc, Refused):
         return refused_response(exc)
     if isinstance(exc, RequestDataTooBig):

@@ -16,7 +16,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,6 +31,7 @@ from synthesis.api.errors import APIError
 from synthesis.api.common import ERROR_RESPONSE, api_key_of, output_format, stored_file_response
 from synthesis.audio import parse_format
 from synthesis.jobs.documents import DocumentError, chapters_from_input
+from synthesis.api.parsers import StrictJSONParser
 from synthesis.models import Job, WebhookDelivery
 from synthesis.api.serializers import NumberField, StringField
 
@@ -132,7 +133,7 @@ class JobsView(ListAPIView):
     """GET: the organization's jobs, newest first. POST: start a job."""
 
     permission_classes = TTS
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
     serializer_class = JobSerializer
 
     class Pagination(CursorPagination):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 
 from synthesis.services import clock
+from synthesis.services.errors import CACHE_ERRORS, ServiceUnavailable
 
 # Requests per minute: the sliding window's length, in seconds.
 WINDOW = 60
@@ -55,15 +56,19 @@ class RateState:
 def count_in_window(key: str, timeout: int) -> int:
     """Add one to a shared-cache counter that expires after `timeout` seconds; return its new value.
 
-    The cache is Redis when REDIS_URL is set, so counts hold across processes.
+    The cache is Redis when REDIS_URL is set, so counts hold across processes;
+    Redis down is ServiceUnavailable (503, retry), not a 500.
     """
-    for _ in range(3):
-        cache.add(key, 0, timeout=timeout)
-        try:
-            return cache.incr(key)
-        except ValueError:  # expired between add and incr
-            continue
-    return cache.incr(key)
+    try:
+        for _ in range(3):
+            cache.add(key, 0, timeout=timeout)
+            try:
+                return cache.incr(key)
+            except ValueError:  # expired between add and incr
+                continue
+        return cache.incr(key)
+    except CACHE_ERRORS as error:
+        raise ServiceUnavailable(backend="cache") from error
 
 
 # Float slack for "exactly at the limit": the previous window's weight is a

@@ -57,7 +57,7 @@ from synthesis.engine.voices import VoiceNotFound
 from synthesis.models import Generation
 from synthesis.services import limits
 from synthesis.services.engine import get_engine
-from synthesis.services.errors import ServiceUnavailable
+from synthesis.services.errors import ServiceUnavailable, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,6 @@ class Refused(Exception):
 
     def __str__(self) -> str:
         return self.message
-
-
-class StorageUnavailable(ServiceUnavailable):
-    """The audio file could not be written to storage (full disk, bucket down)."""
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,19 @@ def test_readyz_is_ok_once_the_database_answers_and_the_model_is_loaded(client, 
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok", "model": "ok"}
+    assert response.json()["checks"] == {
+        "database": "ok", "cache": "ok", "channel_layer": "ok (in-memory)", "storage": "ok", "model": "ok",
+    }
 
 
-def test_readyz_is_unavailable_while_the_model_is_not_loaded(client, monkeypatch):
+@pytest.fixture
+def model_loaded(monkeypatch):
+    from synthesis.services import generation as services
+
+    monkeypatch.setattr(services, "engine_loaded", lambda: True)
+
+
+def test_readyz_is_unavailable_while_the_model_is_not_loaded(client, monkeypatch, isolated_media):
     from synthesis import health
     from synthesis.services import engine as services
 
@@ -31,6 +40,73 @@ def test_readyz_is_unavailable_while_the_model_is_not_loaded(client, monkeypatch
 
     assert response.status_code == 503
     assert response.json()["checks"]["model"] == "loading"
+
+
+def test_readyz_checks_every_backend_and_is_ok_when_all_answer(client, model_loaded, isolated_media, settings):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok", "channel_layer": "ok (in-memory)", "storage": "ok", "model": "ok"},
+    }
+    assert list(settings.MEDIA_ROOT.iterdir()) == []  # the storage probe cleans up after itself
+
+
+def test_readyz_is_unavailable_while_the_cache_is_down(client, model_loaded, isolated_media, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens: refused at once
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["cache"] == "error: ConnectionError"
+    assert body["checks"]["database"] == "ok" and body["checks"]["storage"] == "ok"
+
+
+def test_readyz_is_unavailable_while_the_redis_channel_layer_is_down(client, model_loaded, isolated_media, settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}
+    }
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["channel_layer"].startswith("error: ")
+
+
+def test_readyz_is_unavailable_while_storage_cannot_be_written(client, model_loaded, isolated_media, settings):
+    settings.MEDIA_ROOT.parent.mkdir(exist_ok=True)
+    settings.MEDIA_ROOT.write_text("a file where the media directory should be")
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["storage"].startswith("error: ")
+
+
+def test_a_check_that_hangs_is_reported_as_no_answer_instead_of_hanging_the_probe(client, model_loaded, isolated_media, monkeypatch):
+    import threading
+
+    from synthesis import health
+
+    release = threading.Event()
+    monkeypatch.setattr(health, "CHECK_TIMEOUT", 0.2)
+    monkeypatch.setitem(health._BACKENDS, "storage", lambda: release.wait(5) and "ok")
+    try:
+        response = client.get("/readyz")
+    finally:
+        release.set()
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["storage"] == "error: no answer within 0.2 s"
 
 
 def test_the_openapi_schema_documents_tts_and_voices(client):
