@@ -198,7 +198,8 @@ def session_open(
                 "timestamps_unavailable", 503, "Timestamps are unavailable: the timed model is not installed on this server."
             )
         organization = caller.organization
-        voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.fmt, order.store_fmt])
+        # The plan's formats apply to what is kept (the studio plays raw PCM whatever it keeps).
+        voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt])
         # Plan before charging: text with nothing to say is a 400, not a refund.
         _, planned = engine.prepare(order.text, voice.id, normalize=order.normalize, quick_start=streaming)
         ceiling = _ceiling_seconds(organization)

@@ -325,6 +325,7 @@ def test_every_door_writes_one_request_log_row_with_the_characters_charged(name,
 # -- the same under a real ASGI server: the first byte comes before the last -------------------
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("name", STREAMING_DOORS)
 def test_under_asgi_the_first_audio_arrives_while_the_rest_is_still_being_made(name, cast, fake_engine, live_asgi):
     import http.client
@@ -401,7 +402,7 @@ ORIGIN = "http://testserver"
 
 
 @pytest.fixture
-def ws(settings, transactional_db, django_db_serialized_rollback):
+def ws(settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
@@ -467,11 +468,13 @@ def last_event(frames) -> dict:
     return [f for f in frames if isinstance(f, dict)][-1]
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_websocket_refuses_a_visitor_without_a_session(ws, fake_engine):
     frames = ws_outcome(None)
     assert frames[0]["code"] == "not_authenticated"
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("case", ["over_rate", "over_concurrency", "over_quota", "over_request_limit", "unknown_voice"])
 def test_the_websocket_refuses_what_the_http_doors_refuse(case, ws, cast, fake_engine, frozen_clock):
     org, message, held = cast.org_a, generate(), []
@@ -496,6 +499,7 @@ def test_the_websocket_refuses_what_the_http_doors_refuse(case, ws, cast, fake_e
     assert reserved_rows() == 0
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_websocket_cancel_stops_within_one_model_call_and_keeps_what_was_heard(ws, cast, fake_engine):
     fake_engine.hold(passed=1)
     communicator = socket(cast.alice)
@@ -525,6 +529,7 @@ def test_the_websocket_cancel_stops_within_one_model_call_and_keeps_what_was_hea
     assert slots_free(cast.org_a)
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_websocket_that_closes_mid_stream_pays_for_what_it_heard_and_frees_its_slot(ws, cast, fake_engine):
     fake_engine.hold(passed=1)
     communicator = socket(cast.alice)
@@ -544,10 +549,11 @@ def test_a_websocket_that_closes_mid_stream_pays_for_what_it_heard_and_frees_its
     assert slots_free(cast.org_a)
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_websocket_frames_are_at_most_64_kb_whatever_the_chunk(ws, cast, fake_engine):
     text = "This one long sentence goes on and on " * 12 + "until it ends."
     frames = ws_outcome(cast.alice, {**generate(text=text), "format": "wav"})
     audio = [f for f in frames if isinstance(f, bytes)]
-    assert last_event(frames)["type"] == "done"
+    assert last_event(frames)["type"] == "done", last_event(frames)
     assert max(len(f) for f in audio) <= 64 * 1024
     assert sum(len(f) for f in audio) > 64 * 1024  # a chunk bigger than one frame was split

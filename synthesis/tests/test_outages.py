@@ -22,13 +22,6 @@ CLOSED_REDIS = {
 }
 
 
-class Idle:
-    """The engine as the limits see it: not saturated (the rate limiter is next, and it needs the cache)."""
-
-    def saturated(self):
-        return False
-
-
 @pytest.fixture
 def alice(cast, isolated_media):
     client = APIClient()
@@ -37,9 +30,11 @@ def alice(cast, isolated_media):
 
 
 @pytest.fixture
-def cache_down(settings, monkeypatch):
+def cache_down(fake_engine, settings):
+    original = settings.CACHES
     settings.CACHES = CLOSED_REDIS
-    monkeypatch.setattr("synthesis.api.native.get_engine", lambda: Idle())
+    yield
+    settings.CACHES = original  # before fake_engine's teardown clears the cache
 
 
 def assert_unavailable(response):
