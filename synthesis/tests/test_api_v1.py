@@ -184,12 +184,8 @@ def test_a_request_past_the_concurrency_limit_gets_429(alice, cast):
     assert response["Retry-After"] == "1"
 
 
-def test_a_saturated_machine_answers_503_overloaded(alice, monkeypatch):
-    class Saturated:
-        def saturated(self):
-            return True
-
-    monkeypatch.setattr("synthesis.api.native.get_engine", lambda: Saturated())
+def test_a_saturated_machine_answers_503_overloaded(alice, fake_engine):
+    fake_engine.max_queued = 0  # every slot of its queue taken
 
     response = speak(alice)
 

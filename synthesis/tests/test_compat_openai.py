@@ -292,12 +292,8 @@ def test_a_request_past_the_concurrency_limit_is_a_rate_limit_error(alice, cast,
     assert error.value.response.headers["retry-after"] == "1"
 
 
-def test_a_saturated_machine_is_a_503_server_error(alice, monkeypatch):
-    class Saturated:
-        def saturated(self):
-            return True
-
-    monkeypatch.setattr("synthesis.api.native.get_engine", lambda: Saturated())
+def test_a_saturated_machine_is_a_503_server_error(alice, fake_engine):
+    fake_engine.max_queued = 0  # every slot of its queue taken
 
     with pytest.raises(openai.InternalServerError) as error:
         alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")

@@ -24,7 +24,7 @@ def test_readyz_is_ok_once_the_database_answers_and_the_model_is_loaded(client, 
 
 @pytest.fixture
 def model_loaded(monkeypatch):
-    from synthesis.services import generation as services
+    from synthesis.services import engine as services
 
     monkeypatch.setattr(services, "engine_loaded", lambda: True)
 
