@@ -25,6 +25,7 @@ from django.views.generic import TemplateView
 
 from accounts.models import Plan
 from synthesis.audio import parse_format
+from synthesis.services import strictjson
 from synthesis.services.limits import Limited
 from synthesis.services.session import Caller, Order, Refused, session_open
 
@@ -177,9 +178,9 @@ def _parse_json(request) -> dict | JsonResponse:
     if request.content_type != "application/json":
         return error("Send the body as application/json.", "unsupported_media_type", 415)
     try:
-        payload = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return error("The body is not valid JSON.", "parse_error")
+        payload = strictjson.loads(request.body or b"null")
+    except strictjson.StrictJSONError as exc:
+        return error(f"The body is not valid JSON: {exc}", "parse_error")
     if not isinstance(payload, dict):
         return error("The body must be a JSON object.", "parse_error")
     return payload

@@ -103,7 +103,6 @@ class JobSerializer(serializers.Serializer):
 
 
 def job_data(job: Job, *, chapters: bool = True) -> dict:
-    base = f"/api/v1/jobs/{job.id}"
     done = job.status == Job.Status.SUCCEEDED
     return {
         **jobs.job_payload(job),
@@ -112,11 +111,12 @@ def job_data(job: Job, *, chapters: bool = True) -> dict:
         "output_format": job.output_format,
         "progress": round(job.spoken_done / job.spoken_total, 4) if job.spoken_total else (1.0 if done else 0.0),
         "audio_seconds": round(job.audio_seconds, 3),
-        "audio_url": f"{base}/audio" if done and job.audio else None,
-        "timing_url": f"{base}/timing" if done and job.timing else None,
+        "audio_url": reverse("api_v1:job-audio", kwargs={"job_id": job.id}) if done and job.audio else None,
+        "timing_url": reverse("api_v1:job-timing", kwargs={"job_id": job.id}) if done and job.timing else None,
         "chapters": [
             {"index": c.index, "title": c.title, "characters": len(c.text), "audio_seconds": round(c.audio_seconds, 3),
-             "audio_url": f"{base}/chapters/{c.index}/audio" if done and c.audio else None}
+             "audio_url": reverse("api_v1:job-chapter-audio", kwargs={"job_id": job.id, "index": c.index})
+             if done and c.audio else None}
             for c in job.chapters.all()
         ] if chapters else [],
         "created_at": job.created_at,

@@ -1,5 +1,6 @@
 import math
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from synthesis.engine.core import MAX_SPEED, MIN_SPEED
@@ -86,12 +87,13 @@ class GenerationSerializer(serializers.Serializer):
     characters = serializers.IntegerField()
     audio_seconds = serializers.FloatField()
     source = serializers.CharField()
+    status = serializers.CharField(help_text="complete, or cancelled/interrupted: only the audio heard was kept and charged.")
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     audio_url = serializers.SerializerMethodField()
 
     def get_audio_url(self, generation) -> str:
-        return f"/api/v1/history/{generation.id}/audio"
+        return reverse("api_v1:history-audio", kwargs={"generation_id": generation.id})
 
 
 class DownloadSerializer(serializers.Serializer):

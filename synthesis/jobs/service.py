@@ -54,19 +54,21 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, UsageRecord, User
 from accounts.quota import QuotaExceeded, quota_reserve, quota_settle
 
 from synthesis.jobs import webhooks
+from synthesis.jobs.tasks import run_job
 from synthesis.audio import OutputFormat, StreamEncoder, encode_wav, parse_format
 from synthesis.jobs.documents import Chapter
 from synthesis.engine import timing
 from synthesis.engine.core import EngineError, NothingToSay, check_speed
 from synthesis.models import Job, JobChapter, JobChunk
 from synthesis.services.engine import get_engine
+from synthesis.services.request_log import request_log_write
 from synthesis.services.session import Caller, Refused, job_admit
 
 log = logging.getLogger(__name__)
@@ -170,7 +172,6 @@ def job_create(
 
 def _enqueue(job: Job, count: int = 1) -> None:
     """Enqueue `count` tasks for the job once the current transaction commits."""
-    from synthesis.jobs.tasks import run_job
 
     def send():
         ids = [run_job.enqueue(str(job.pk)).id for _ in range(max(1, count))]
@@ -195,6 +196,7 @@ def job_cancel(*, job: Job) -> Job:
     _discard_chunk_audio(job)
     publish_progress(job)
     webhooks.webhook_enqueue(job=job, event="job.cancelled", payload=job_payload(job))
+    _log_request(job)
     return job
 
 
@@ -202,6 +204,26 @@ def _discard_chunk_audio(job: Job) -> None:
     for chunk in job.chunks.exclude(audio=""):
         chunk.audio.delete(save=False)
     job.chunks.exclude(audio="").update(audio="")
+
+
+def _log_request(job: Job) -> None:
+    """The job's one RequestLog row, written once when it ends: its chunks' characters summed.
+
+    So the dashboard counts a job as one request (not one per chunk), with the
+    characters actually charged and the time from creation to the end.
+    """
+    charged = UsageRecord.objects.filter(job_chunk__job=job).aggregate(total=Sum("characters"))["total"] or 0
+    first = job.chunks.filter(done=True).order_by("finished_at").values_list("finished_at", flat=True).first()
+    status = {Job.Status.SUCCEEDED: 200, Job.Status.CANCELLED: 499}.get(job.status, 500)
+    request_log_write(
+        caller=Caller(organization=job.organization, user=job.user, api_key=job.api_key, source=job.source),
+        route="api_v1:jobs" if job.source == UsageRecord.Source.API else "studio:jobs",
+        voice=job.voice, characters=charged, status_code=status,
+        error_code=job.error_code or ("cancelled" if job.status == Job.Status.CANCELLED else ""),
+        ttfb_ms=round((first - job.created_at).total_seconds() * 1000) if first else None,
+        total_ms=round(((job.finished_at or timezone.now()) - job.created_at).total_seconds() * 1000),
+        method="JOB", created_at=job.created_at,
+    )
 
 
 # -- progress ------------------------------------------------------------------------
@@ -398,6 +420,7 @@ def _fail(job: Job, *, code: str, detail: str) -> None:
         _discard_chunk_audio(job)
         publish_progress(job)
         webhooks.webhook_enqueue(job=job, event="job.failed", payload=job_payload(job))
+        _log_request(job)
 
 
 # -- assembly -------------------------------------------------------------------------------
@@ -499,6 +522,7 @@ def _assemble(job: Job, token: str) -> None:
     _discard_chunk_audio(job)
     publish_progress(job)
     webhooks.webhook_enqueue(job=job, event="job.succeeded", payload=job_payload(job))
+    _log_request(job)
 
 
 # -- recovery ------------------------------------------------------------------------------
@@ -509,7 +533,6 @@ def _waiting(task_ids: list[str]) -> bool:
     from django_tasks import TaskResultStatus
     from django_tasks.exceptions import TaskResultDoesNotExist
 
-    from synthesis.jobs.tasks import run_job
 
     for task_id in task_ids:
         try:

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 
+from synthesis.jobs.tasks import deliver_webhook
 from synthesis.models import WebhookDelivery, WebhookEndpoint
 
 TIMEOUT_SECONDS = 10
@@ -111,7 +112,6 @@ def webhook_enqueue(*, job, event: str, payload: dict) -> WebhookDelivery | None
 
 
 def _schedule(delivery: WebhookDelivery, *, when) -> None:
-    from synthesis.jobs.tasks import deliver_webhook
 
     def send():
         (deliver_webhook.using(run_after=when) if when else deliver_webhook).enqueue(str(delivery.pk))

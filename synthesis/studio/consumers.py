@@ -36,6 +36,7 @@ from synthesis.api.serializers import SynthesisSerializer
 from synthesis.audio import UnknownFormat, parse_format
 from synthesis.engine.core import SAMPLE_RATE, EngineError
 from synthesis.services.jobs_channel import job_group
+from synthesis.services import strictjson
 from synthesis.services.pump import drain
 from synthesis.services.session import Caller, Order, Refused, session_open
 
@@ -151,8 +152,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
         if len(text_data) > MAX_FRAME_BYTES or len(text_data.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
             raise SocketError("payload_too_large", f"A message may be at most {MAX_FRAME_BYTES // 1024} KB.")
         try:
-            message = json.loads(text_data)  # DRF's strict loads: NaN and Infinity are not JSON
-        except (ValueError, RecursionError) as error:  # RecursionError: "[[[[…" nested past the parser's depth
+            message = strictjson.loads(text_data)  # no NaN, no duplicate keys, bounded nesting
+        except strictjson.StrictJSONError as error:
             raise SocketError("parse_error", f"The message is not valid JSON: {error}") from None
         if not isinstance(message, dict) or message.get("type") not in ("generate", "cancel"):
             raise SocketError("invalid_message", 'Send an object whose "type" is "generate" or "cancel".')

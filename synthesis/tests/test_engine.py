@@ -125,3 +125,27 @@ def test_the_pool_takes_one_two_thread_slot_per_two_cores():
     assert default_pool_shape(1) == (1, 1)
     assert default_pool_shape(2) == (1, 2)
     assert default_pool_shape(8) == (4, 2)
+
+
+LONG_SENTENCE = " ".join(["This sentence keeps going with many more words"] * 9) + "."
+
+
+def test_a_cancel_aborts_the_model_call_in_flight_instead_of_waiting_for_it(engine):
+    from synthesis.engine.core import Cancelled, CancelToken
+
+    token = CancelToken()
+    stream = engine.stream("Hi. " + LONG_SENTENCE, "af_heart", cancel=token, quick_start=True)
+    first = next(stream)  # the short first clause; the long second chunk (seconds of model time) is now running
+    assert first.text == "Hi."
+    token.cancel()
+    # With the terminate flag the running call raises at once; without it, next() would return the second chunk.
+    with pytest.raises(Cancelled):
+        next(stream)
+
+
+def test_a_deadline_stops_synthesis_with_a_timeout(engine):
+    from synthesis.engine.core import CancelToken, DeadlineExceeded
+
+    token = CancelToken(deadline=time.monotonic())  # already past
+    with pytest.raises(DeadlineExceeded):
+        list(engine.stream(LONG_SENTENCE, "af_heart", cancel=token))
