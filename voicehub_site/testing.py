@@ -44,6 +44,24 @@ def _verified_user(email, name):
     return user
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher(django_test_environment):
+    """MD5 in tests, as healthchecks does: each user of the cast would otherwise cost ~0.4 s of Argon2.
+
+    The one test about how passwords are stored asks for the production hashers back.
+    """
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def production_password_hashers(settings):
+    from voicehub_site import settings as production
+
+    settings.PASSWORD_HASHERS = production.PASSWORD_HASHERS
+
+
 @pytest.fixture
 def cast(db):
     from accounts.models import Membership

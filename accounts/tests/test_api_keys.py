@@ -163,13 +163,13 @@ def test_an_unknown_voice_charges_nothing(cast):
 
 
 @pytest.mark.model
-def test_text_with_nothing_to_speak_is_refunded(cast, engine):
+def test_text_with_nothing_to_speak_is_refused_before_anything_is_charged(cast, fake_engine):
     response = tts(APIClient(), "😀", HTTP_AUTHORIZATION=f"Bearer {cast.key(cast.alice)}")
 
-    assert response.status_code == 400
+    assert (response.status_code, response.json()["code"]) == (400, "no_speakable_text")
     cast.org_a.refresh_from_db()
     assert cast.org_a.characters_used == 0
-    assert UsageRecord.objects.get().status == "refunded"
+    assert not UsageRecord.objects.exists()
 
 
 def test_a_session_needs_the_csrf_token(cast):

@@ -89,7 +89,7 @@ def assert_site_page(response):
 
 
 @pytest.mark.django_db
-def test_signing_up_creates_the_user_and_a_personal_organization_they_own(client):
+def test_signing_up_creates_the_user_and_a_personal_organization_they_own(client, production_password_hashers):
     response = sign_up(client, "dana@example.com")
 
     assert response.status_code == 302

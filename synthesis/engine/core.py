@@ -92,7 +92,7 @@ class CancelToken:
 
     def __init__(self, *, deadline: float | None = None):
         self.deadline = deadline
-        self.reason: str | None = None  # "cancelled" or "timeout" once stopped
+        self.reason: str | None = None  # why it stopped: "cancelled", "client_closed", "timeout", "abandoned"
         self._lock = threading.Lock()
         self._in_flight: set = set()
         self._timer: threading.Timer | None = None
@@ -359,7 +359,7 @@ class Engine:
         finally:
             if pending is not None and not pending.cancel() and not pending.done():
                 # Started already: nobody will take this chunk, so stop its model call now.
-                token.cancel()
+                token.cancel("abandoned")
             with self._in_flight_lock:
                 self._in_flight -= 1
 

@@ -423,8 +423,12 @@ class Session:
 
         A chunk is delivered once the consumer asks for the bytes after it (the
         transport sent it). Closing the iterator early (client gone) ends the
-        session with what was delivered; errors end it too and are re-raised.
+        session with what was delivered, even before its first byte; errors end
+        it too and are re-raised.
         """
+        return _Stream(self, self._encoded(fmt))
+
+    def _encoded(self, fmt: OutputFormat | None) -> Iterator[bytes]:
         encoder = StreamEncoder(fmt or self.order.fmt, source_rate=self.sample_rate)
         outcome, error_code = "client_closed", "client_closed"
         try:
@@ -441,10 +445,11 @@ class Session:
                 yield tail
             outcome = "complete"
         except EngineError as error:
-            outcome, error_code = _outcome_of(error), error.code
+            outcome, error_code = _outcome_of(error, self.token), error.code
             raise
         except GeneratorExit:
-            outcome, error_code = self.token.reason or "client_closed", self.token.reason or "client_closed"
+            # Closed by its consumer: a cancel the door asked for, or the client gone.
+            outcome = error_code = "cancelled" if self.token.reason == "cancelled" else "client_closed"
             raise
         except Exception:
             outcome, error_code = "interrupted", "internal_error"
@@ -479,7 +484,7 @@ class Session:
             audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
             content = encode(audio, self.sample_rate, fmt)
         except EngineError as error:
-            self.end(outcome=_outcome_of(error), error_code=error.code, charge=False)
+            self.end(outcome=_outcome_of(error, self.token), error_code=error.code, charge=False)
             raise _refusal(error) from None
         except BaseException:
             self.end(outcome="interrupted", error_code="internal_error", charge=False)
@@ -605,12 +610,39 @@ class Session:
         )
 
 
+class _Stream:
+    """A session's byte generator whose close() also ends a session that never started.
+
+    A generator closed before its first next() runs no `finally`: the
+    reservation and the slot would stay taken.
+    """
+
+    def __init__(self, session: Session, generator: Iterator[bytes]):
+        self._session = session
+        self._generator = generator
+        self._started = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        self._started = True
+        return next(self._generator)
+
+    def close(self) -> None:
+        self._generator.close()
+        if not self._started:
+            self._session.end(outcome="client_closed", error_code="client_closed")
+
+
 class OutputTooLong(EngineError):
     code = "output_too_long"
 
 
-def _outcome_of(error: EngineError) -> str:
-    return {"cancelled": "cancelled", "timeout": "timeout", "output_too_long": "output_too_long"}.get(error.code, "interrupted")
+def _outcome_of(error: EngineError, token: CancelToken) -> str:
+    if error.code == "cancelled":  # stopped through the token: by whom?
+        return "cancelled" if token.reason == "cancelled" else "client_closed"
+    return {"timeout": "timeout", "output_too_long": "output_too_long"}.get(error.code, "interrupted")
 
 
 def _delete_audio(name: str) -> None:

@@ -213,6 +213,9 @@ class TTSConsumer(AsyncWebsocketConsumer):
                 for frame in frames(data):
                     if not self.closed:
                         await self.send(bytes_data=frame)
+                if not self.closed:
+                    # Sent: it counts as heard. (The session's thread is idle until the next step.)
+                    session.delivered()
                 await self.send_event({
                     "type": "progress",
                     "characters_done": progress.characters_done,

@@ -137,15 +137,12 @@ def test_the_stream_is_a_valid_wav_and_is_charged_and_kept(alice, cast, engine):
     assert Generation.objects.get().text == text
 
 
-@pytest.mark.model
-def test_a_stream_abandoned_early_is_charged_only_for_what_was_spoken(cast, engine):
-    from synthesis.audio import parse_format
-    from synthesis.services.generation import generation_stream
-
+def test_a_stream_abandoned_early_is_charged_only_for_what_was_spoken(cast, fake_engine):
     text = "One short sentence. " + "Then a great deal more text follows, sentence after sentence. " * 8
-    stream = generation_stream(organization=cast.org_a, text=text, voice_id="af", fmt=parse_format("wav"))
+    stream = open_stream(cast, text)
     next(stream)  # the WAV header
     next(stream)  # the first sentence
+    next(stream)  # asked for more: the first sentence was sent
     stream.close()  # the client went away; the server closes the response's iterator
 
     record = UsageRecord.objects.get()
@@ -153,7 +150,16 @@ def test_a_stream_abandoned_early_is_charged_only_for_what_was_spoken(cast, engi
     assert 0 < record.characters < len(text) / 2
     cast.org_a.refresh_from_db()
     assert cast.org_a.characters_used == record.characters
-    assert not Generation.objects.exists()
+    generation = Generation.objects.get()  # what was heard is kept, marked as cut short
+    assert (generation.status, generation.characters) == (Generation.Status.INTERRUPTED, record.characters)
+
+
+def open_stream(cast, text):
+    from synthesis.audio import parse_format
+    from synthesis.services.session import Caller, Order, session_open
+
+    order = Order(text=text, voice="af", fmt=parse_format("wav"))
+    return session_open(caller=Caller(organization=cast.org_a, user=cast.alice), order=order, streaming=True).encoded()
 
 
 # -- limits ---------------------------------------------------------------------
@@ -385,16 +391,12 @@ def test_a_malformed_v1_body_is_a_4xx_with_a_code(alice, body):
     assert response.json()["code"]
 
 
-@pytest.mark.model
-def test_a_stream_closed_before_its_first_byte_refunds_everything(cast, engine):
-    from synthesis.audio import parse_format
-    from synthesis.services.generation import generation_stream
+def test_a_stream_closed_before_its_first_byte_refunds_everything_and_frees_its_slot(cast, fake_engine):
+    from synthesis.services.limits import concurrency_acquire
 
-    released = []
-    stream = generation_stream(organization=cast.org_a, text="Never heard.", voice_id="af", fmt=parse_format("wav"),
-                               on_close=lambda: released.append(True))
-    stream.close()
+    open_stream(cast, "Never heard.").close()
 
     assert UsageRecord.objects.get().status == "refunded"
     cast.org_a.refresh_from_db()
-    assert cast.org_a.characters_used == 0 and released == [True]
+    assert cast.org_a.characters_used == 0
+    concurrency_acquire(organization=cast.org_a).release()  # the Free plan's one slot is free again

@@ -127,7 +127,7 @@ def test_a_kokoro_voice_and_model_work_and_instructions_are_reported_ignored(ali
 
     assert raw.headers["content-type"] == "audio/mpeg"
     assert raw.headers["x-voicehub-ignored"] == "instructions"
-    assert raw.headers["history-item-id"] == str(Generation.objects.get(voice="bf_emma").id)
+    assert Generation.objects.filter(voice="bf_emma").exists()  # sent chunked, as OpenAI does: no id header
     assert duration(raw.content) > 0.3
 
 
