@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from synthesis.studio.views import studio_page
+from synthesis.studio.pages import studio_page
 
 from . import services
 from .models import ApiKey

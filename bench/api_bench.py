@@ -184,6 +184,15 @@ def main():
             firsts.append(first)
             totals.append(total)
         print(f"\nstream of {len(STREAM_TEXT)} characters: first audio byte {statistics.median(firsts):.3f} s, whole {statistics.median(totals):.3f} s")
+        # The compatibility streams go through the same transport: their first byte must come as early.
+        for label, path, body, header in (
+            ("OpenAI stream_format=audio", "/v1/audio/speech",
+             {"model": "tts-1", "voice": "af", "input": STREAM_TEXT, "response_format": "wav", "stream_format": "audio"}, 44),
+            ("ElevenLabs /stream", "/v1/text-to-speech/af/stream?output_format=pcm_24000&enable_logging=false",
+             {"text": STREAM_TEXT}, 0),
+        ):
+            first, total, _ = post(url, key, path, body, header_bytes=header)
+            print(f"{label:>28}: first audio byte {first:.3f} s, whole {total:.3f} s")
     finally:
         if server is not None:
             server.terminate()

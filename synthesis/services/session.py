@@ -207,8 +207,8 @@ def session_open(
         if ceiling is not None and estimate > ceiling:
             raise Refused(
                 "output_too_long", 400,
-                f"This text would make about {estimate / 60:.0f} min of audio or more; one request may make at most "
-                f"{ceiling / 60:g} min on your plan. Split it, or use a long-form job (POST /api/v1/jobs).",
+                f"This text would make {_duration(estimate)} of audio or more; one request may make at most "
+                f"{_duration(ceiling)} on your plan. Split it, or use a long-form job (POST /api/v1/jobs).",
             )
         limits.check_capacity(engine)
         if organization is None:
@@ -273,6 +273,10 @@ def check_speed_compat(speed: float) -> float:
     if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not COMPAT_MIN_SPEED <= speed <= COMPAT_MAX_SPEED:
         check_speed(speed)  # raises InvalidSpeed with the model's range in the message
     return float(speed)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _ceiling_seconds(organization: Organization | None) -> float | None:
@@ -374,7 +378,7 @@ class Session:
                 seconds = self.progress.seconds + len(audio) / self.sample_rate
                 if self._ceiling is not None and seconds > self._ceiling:
                     raise OutputTooLong(
-                        f"This text makes more than {self._ceiling / 60:g} min of audio, the most one request may make "
+                        f"This text makes more than {_duration(self._ceiling)} of audio, the most one request may make "
                         "on your plan; what was delivered is charged, the rest is not."
                     )
                 self._produced.append(chunk)
@@ -437,9 +441,9 @@ class Session:
                 yield header
             for chunk in self.chunks():
                 data = encoder.feed(chunk.audio)
-                if data:
+                if data:  # an encoder may hold a short chunk back: it is not heard until its bytes go out
                     yield data
-                self.delivered()
+                    self.delivered()  # asked for more: what was yielded has been sent
             tail = encoder.finish()
             if tail:
                 yield tail

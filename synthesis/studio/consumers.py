@@ -29,7 +29,7 @@ from rest_framework.utils import json
 from rest_framework.utils.encoders import JSONEncoder
 
 from accounts.models import UsageRecord
-from accounts.tenancy import active_membership
+from accounts.tenancy import membership_of
 from accounts.verification import email_verified
 from synthesis.api.errors import exception_handler
 from synthesis.api.serializers import SynthesisSerializer
@@ -104,7 +104,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             return {"detail": "Verify your email address to start synthesizing; check your inbox for the link.",
                     "reason": "email_unverified"}
         # The organization the session acts for, as for the HTTP API (accounts.tenancy).
-        membership = active_membership(_SessionRequest(user=user, session=self.scope["session"]))
+        membership = membership_of(user, self.scope["session"])
         if membership is None:
             return {"detail": "You are not a member of any organization.", "reason": "no_organization"}
         self.user = user
@@ -248,11 +248,3 @@ class TTSConsumer(AsyncWebsocketConsumer):
     async def job_progress(self, event):
         """A background job of this organization moved on (sent to group jobs.org.<id>)."""
         await self.send_event({"type": "job", "job": event["job"]})
-
-
-class _SessionRequest:
-    """What accounts.tenancy.active_membership reads from a request: the user and their session."""
-
-    def __init__(self, *, user, session):
-        self.user = user
-        self.session = session

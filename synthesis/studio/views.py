@@ -10,11 +10,9 @@ every object is fetched through it, so another organization's generation is a
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,46 +20,20 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import UsageRecord
-from accounts.tenancy import active_membership
 from accounts.verification import email_verified
 
 from synthesis.api.common import audio_file_response
-from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete, usage_per_day
+from synthesis.studio.pages import DEFAULT_VOICE, studio_page, voice_catalog
 
 HISTORY_PAGE_SIZE = 20
-DEFAULT_VOICE = "af_heart"
-
-
-def studio_page(view):
-    """Login required, and a membership to act through; the view gets it as its second argument."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        membership = active_membership(request)
-        if membership is None:
-            messages.info(request, "You are not a member of any organization.")
-            return redirect("accounts:organizations")
-        return view(request, membership, *args, **kwargs)
-
-    return wrapper
-
-
-def _catalog():
-    """The voices a person may pick: the available catalog voices, English first."""
-    voices = [v for v in get_voice_library().voices.values() if v.available]
-    # American English first (the default voice's), then the other languages.
-    return sorted(voices, key=lambda v: (v.language != "en-us", not v.is_english, v.language_name, v.name))
-
-
 @studio_page
 @require_GET
 def studio(request, membership):
     organization = membership.organization
     organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
     plan = organization.plan
-    voices = _catalog()
+    voices = voice_catalog()
     ids = {v.id for v in voices}
     return render(
         request,
