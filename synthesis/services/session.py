@@ -63,6 +63,11 @@ log = logging.getLogger(__name__)
 
 # What OpenAI and ElevenLabs accept; beyond the model's own 0.5-2.0 the audio is time-stretched.
 COMPAT_MIN_SPEED, COMPAT_MAX_SPEED = 0.25, 4.0
+# How often a running session tells the ledger it is alive (and how much it delivered): often
+# enough that the sweep (VOICEHUB_RESERVATION_STALE_SECONDS, 300 s) never takes a live one for
+# dead, rarely enough that a short request writes nothing extra (one UPDATE per chunk cost a
+# measurable share of a one-sentence request under concurrency, bench/api_bench.py).
+HEARTBEAT_SECONDS = 20.0
 # Kokoro speaks about 12-15 phonemes a second at speed 1.0 (measured on our voices). The
 # up-front ceiling check assumes 20: it may let a text through that then stops at the
 # ceiling, but never refuses one that would have fit.
@@ -339,6 +344,7 @@ class Session:
         self._ended = False
         self._end_lock = threading.Lock()
         self._started = time.monotonic()
+        self._last_heartbeat = self._started  # the reservation itself is the first sign of life
         self._first_delivery: float | None = None
 
     # -- headers every door sends ----------------------------------------------------
@@ -402,13 +408,15 @@ class Session:
         self.progress.characters_done = self._share(self._spoken_delivered)
 
     def _heartbeat(self) -> None:
-        """Tell the ledger this session is alive and how much it has delivered (once per chunk made).
+        """Tell the ledger this session is alive and how much it has delivered (at most every HEARTBEAT_SECONDS).
 
         A process killed now (SIGTERM, OOM) leaves the row reserved with these
         figures; quota_sweep_stale settles them once the heartbeat is stale.
         """
-        if self.record is None:
+        now = time.monotonic()
+        if self.record is None or now - self._last_heartbeat < HEARTBEAT_SECONDS:
             return
+        self._last_heartbeat = now
         try:
             quota_progress(
                 record=self.record, characters_delivered=self.progress.characters_done,
