@@ -24,7 +24,12 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from . import analytics, operator
+from . import operator
+from .analytics.dashboard import HOUR_BUCKET_MAX_DAYS, dashboard, organization_series
+from .analytics.funnel import FUNNEL_STEPS, funnel
+from .analytics.measures import NO_FILTERS, Filters
+from .analytics.percentiles import PERCENTILES
+from .analytics.periods import BUCKETS
 from .models import ApiKey, AuditLog, Organization, Plan, RequestLog, UsageRecord
 
 MAX_RANGE_DAYS = 366
@@ -140,12 +145,12 @@ def _require(request, permission: str) -> None:
 def usage_dashboard(request, admin_site):
     _require(request, "accounts.view_requestlog")
     start, end = _range(request)
-    bucket = request.GET.get("bucket") if request.GET.get("bucket") in analytics.BUCKETS else "day"
-    if bucket == "hour" and (end - start).days + 1 > analytics.HOUR_BUCKET_MAX_DAYS:
-        messages.warning(request, f"Hourly buckets are for ranges of up to {analytics.HOUR_BUCKET_MAX_DAYS} days; showing days.")
+    bucket = request.GET.get("bucket") if request.GET.get("bucket") in BUCKETS else "day"
+    if bucket == "hour" and (end - start).days + 1 > HOUR_BUCKET_MAX_DAYS:
+        messages.warning(request, f"Hourly buckets are for ranges of up to {HOUR_BUCKET_MAX_DAYS} days; showing days.")
         bucket = "day"
     source = request.GET.get("source") if request.GET.get("source") in UsageRecord.Source.values else ""
-    filters = analytics.Filters(
+    filters = Filters(
         organization=_int_param(request, "organization"),
         plan=_int_param(request, "plan"),
         api_key=_int_param(request, "api_key"),
@@ -153,11 +158,11 @@ def usage_dashboard(request, admin_site):
         source=source,
     )
     try:
-        data = analytics.dashboard(start=start, end=end, bucket=bucket, filters=filters)
+        data = dashboard(start=start, end=end, bucket=bucket, filters=filters)
     except ValueError as error:
         messages.warning(request, str(error))
-        filters = analytics.Filters()
-        data = analytics.dashboard(start=start, end=end, bucket=bucket, filters=filters)
+        filters = NO_FILTERS
+        data = dashboard(start=start, end=end, bucket=bucket, filters=filters)
     unavailable = "Shown without filters (top organizations also for one plan)."
     series = Table(
         "series", "Usage per " + bucket,
@@ -173,8 +178,8 @@ def usage_dashboard(request, admin_site):
         [
             ["requests", t["requests"]], ["ok", t["ok"]], ["4xx (not 429)", t["client_errors"]], ["429", t["rate_limited"]],
             ["5xx", t["server_errors"]], ["characters", t["characters"]], ["audio minutes", t["audio_minutes"]],
-            *[[f"ttfb p{p} ms", _approx(approx, data.percentiles["ttfb"][p])] for p in analytics.PERCENTILES],
-            *[[f"total p{p} ms", _approx(approx, data.percentiles["total"][p])] for p in analytics.PERCENTILES],
+            *[[f"ttfb p{p} ms", _approx(approx, data.percentiles["ttfb"][p])] for p in PERCENTILES],
+            *[[f"total p{p} ms", _approx(approx, data.percentiles["total"][p])] for p in PERCENTILES],
             ["peak concurrency", data.peak_concurrency], ["average concurrency", round(data.average_concurrency, 3)],
         ],
     )
@@ -214,7 +219,7 @@ def usage_dashboard(request, admin_site):
         "title": "Usage dashboard",
         "data": data,
         "bucket": bucket,
-        "buckets": analytics.BUCKETS,
+        "buckets": BUCKETS,
         "start": start, "end": end,
         "filters": filters,
         "plans": Plan.objects.all(),
@@ -236,11 +241,11 @@ def _approx(prefix, value):
 def funnel_view(request, admin_site):
     _require(request, "accounts.view_requestlog")
     start, end = _range(request)
-    data = analytics.funnel(start=start, end=end)
+    data = funnel(start=start, end=end)
     steps = Table("steps", "Funnel", ["step", "count", "conversion from previous %"],
                   [[s["label"], s["count"], s["conversion"]] for s in data.steps])
-    days = Table("days", "Per day", ["day", *[label for _, label in analytics.FUNNEL_STEPS]],
-                 [[d["day"], *[d[key] for key, _ in analytics.FUNNEL_STEPS]] for d in data.days])
+    days = Table("days", "Per day", ["day", *[label for _, label in FUNNEL_STEPS]],
+                 [[d["day"], *[d[key] for key, _ in FUNNEL_STEPS]] for d in data.days])
     ctas = Table("ctas", "Per call to action", ["cta", "clicks", "sign-ups started", "conversion %"],
                  [[c["cta"], c["clicks"], c["signups_started"], c["conversion"]] for c in data.ctas])
     charts = {
@@ -265,7 +270,7 @@ def organization_overview(request, admin_site, object_id):
     if request.method == "POST":
         _require(request, "accounts.change_organization")
         return _organization_action(request, organization)
-    data = analytics.organization_series(organization)
+    data = organization_series(organization)
     usage = Table(
         "usage", "Last 30 days", ["day", "requests", "ok", "errors", "characters", "audio minutes"],
         [[r["bucket"], r["requests"], r["ok"], r["requests"] - r["ok"], r["characters"], r["audio_minutes"]] for r in data.series],

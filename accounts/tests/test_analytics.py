@@ -12,7 +12,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import analytics
+from accounts.analytics.dashboard import dashboard
+from accounts.analytics.funnel import FUNNEL_STEPS, funnel
+from accounts.analytics.measures import MEASURES, Filters
 from accounts.models import (
     ApiKey,
     AuditLog,
@@ -143,7 +145,7 @@ def known_rows(cast):
 
 def test_the_dashboard_adds_up_the_rows_of_today_with_exact_percentiles(cast, known_rows):
     today = timezone.now().date()
-    data = analytics.dashboard(start=today, end=today)
+    data = dashboard(start=today, end=today)
     t = data.totals
     assert (t["requests"], t["ok"], t["client_errors"], t["rate_limited"], t["server_errors"]) == (24, 20, 2, 1, 1)
     assert t["characters"] == 300 and t["audio_minutes"] == 0.3
@@ -166,7 +168,7 @@ def test_the_peak_counts_overlapping_requests_only(cast):
     _log(cast.org_a, now + timedelta(seconds=2), total=1_000)  # three at once from 2 s to 3 s
     _log(cast.org_a, now + timedelta(seconds=10), total=1_000)  # starts as the first ends: not concurrent with it
     today = timezone.now().date()
-    assert analytics.dashboard(start=today, end=today).peak_concurrency == 3
+    assert dashboard(start=today, end=today).peak_concurrency == 3
 
 
 def test_rolled_up_days_give_the_same_totals_and_close_percentiles(cast, staff):
@@ -178,32 +180,32 @@ def test_rolled_up_days_give_the_same_totals_and_close_percentiles(cast, staff):
              voice="af_sky" if i % 3 else "bm_lewis")
     _log(cast.org_a, start, status=429, code="rate_limited", ttfb=1, total=1)
     _usage(cast.org_a, start, 500, 30.0)
-    raw = analytics.dashboard(start=yesterday, end=yesterday)
+    raw = dashboard(start=yesterday, end=yesterday)
     assert not raw.from_rollup
     call_command("rollup_usage", "--day", yesterday.isoformat())
-    rolled = analytics.dashboard(start=yesterday, end=yesterday)
+    rolled = dashboard(start=yesterday, end=yesterday)
     assert rolled.from_rollup and not rolled.percentiles_exact
-    for name in analytics.MEASURES:
+    for name in MEASURES:
         assert rolled.totals[name] == pytest.approx(raw.totals[name]), name
     for p in (50, 95, 99):
         exact = raw.percentiles["ttfb"][p]
         assert exact == _nearest_rank(ttfbs, p)
         assert RequestLog.bucket_of(rolled.percentiles["ttfb"][p]) == RequestLog.bucket_of(exact)
     # One filter still reads the roll-up, and agrees with the raw rows.
-    for filters in (analytics.Filters(voice="af_sky"), analytics.Filters(organization=cast.org_a.pk),
-                    analytics.Filters(plan=cast.org_a.plan_id), analytics.Filters(source="api")):
-        from_rollup = analytics.dashboard(start=yesterday, end=yesterday, filters=filters)
+    for filters in (Filters(voice="af_sky"), Filters(organization=cast.org_a.pk),
+                    Filters(plan=cast.org_a.plan_id), Filters(source="api")):
+        from_rollup = dashboard(start=yesterday, end=yesterday, filters=filters)
         UsageRollupDay.objects.all().delete()
-        from_raw = analytics.dashboard(start=yesterday, end=yesterday, filters=filters)
+        from_raw = dashboard(start=yesterday, end=yesterday, filters=filters)
         call_command("rollup_usage", "--day", yesterday.isoformat())
         assert from_rollup.from_rollup and not from_raw.from_rollup
         for name in ("requests", "ok", "rate_limited", "characters", "busy_ms", "peak_concurrency"):
             assert from_rollup.totals[name] == from_raw.totals[name], (filters, name)
         assert from_rollup.errors == from_raw.errors
         assert from_rollup.top_voices is None  # a ranking inside a filter is not rolled up
-    unfiltered = analytics.dashboard(start=yesterday, end=yesterday)
+    unfiltered = dashboard(start=yesterday, end=yesterday)
     UsageRollupDay.objects.all().delete()
-    assert unfiltered.top_voices == analytics.dashboard(start=yesterday, end=yesterday).top_voices
+    assert unfiltered.top_voices == dashboard(start=yesterday, end=yesterday).top_voices
 
 
 def test_the_rollup_command_is_idempotent(cast):
@@ -258,8 +260,8 @@ def test_the_funnel_counts_each_step_and_converts(client, staff, cast):
     paid = Plan.objects.filter(price_monthly_cents__gt=0).first()
     Organization.objects.filter(pk=cast.org_a.pk).update(plan=paid)
     today = timezone.now().date()
-    steps = {s["key"]: s for s in analytics.funnel(start=today, end=today).steps}
-    assert [steps[k]["count"] for k, _ in analytics.FUNNEL_STEPS] == [4, 2, 1, 2, 1, 1, 1]
+    steps = {s["key"]: s for s in funnel(start=today, end=today).steps}
+    assert [steps[k]["count"] for k, _ in FUNNEL_STEPS] == [4, 2, 1, 2, 1, 1, 1]
     assert steps["demo_played"]["conversion"] == 50.0
     client.force_login(staff)
     tables = _html_tables(client.get(reverse("admin:accounts_requestlog_funnel")))
@@ -439,10 +441,10 @@ def test_the_funnel_reads_the_same_from_its_roll_up(cast):
         FunnelEvent.objects.create(kind=kind, visitor=visitor, cta=cta)
     FunnelEvent.objects.create(kind="signup_completed", user=cast.alice)
     FunnelEvent.objects.update(created_at=datetime.combine(yesterday, time(9), tzinfo=timezone.get_current_timezone()))
-    raw = analytics.funnel(start=yesterday, end=yesterday)
+    raw = funnel(start=yesterday, end=yesterday)
     call_command("rollup_usage", "--day", yesterday.isoformat())
     FunnelEvent.objects.all().delete()  # the roll-up alone must now give the same page
-    rolled = analytics.funnel(start=yesterday, end=yesterday)
+    rolled = funnel(start=yesterday, end=yesterday)
     assert rolled == raw
     assert [s["count"] for s in raw.steps] == [2, 1, 1, 1, 0, 0, 0]
     assert raw.ctas == [{"cta": "hero", "clicks": 1, "signups_started": 1, "conversion": 100.0}]
@@ -471,25 +473,25 @@ def yesterdays_rows(cast):
 def _numbers(data):
     """Each bucket's measures (audio seconds rounded: a sum of floats depends on the order of its terms)."""
     return [
-        {name: round(row[name], 6) for name in analytics.MEASURES} | {"bucket": row["bucket"]} for row in data.series
+        {name: round(row[name], 6) for name in MEASURES} | {"bucket": row["bucket"]} for row in data.series
     ]
 
 
 def test_hourly_buckets_read_the_same_numbers_from_the_roll_up(cast, yesterdays_rows):
     day = yesterdays_rows
-    filters = [analytics.Filters(), analytics.Filters(voice="af_sky"), analytics.Filters(source="studio"),
-               analytics.Filters(plan=cast.org_a.plan_id)]
-    raw = [analytics.dashboard(start=day, end=day, bucket="hour", filters=f) for f in filters]
+    filters = [Filters(), Filters(voice="af_sky"), Filters(source="studio"),
+               Filters(plan=cast.org_a.plan_id)]
+    raw = [dashboard(start=day, end=day, bucket="hour", filters=f) for f in filters]
     call_command("rollup_usage", "--day", day.isoformat())
     for f, from_raw in zip(filters, raw):
-        rolled = analytics.dashboard(start=day, end=day, bucket="hour", filters=f)
+        rolled = dashboard(start=day, end=day, bucket="hour", filters=f)
         assert rolled.from_rollup and not from_raw.from_rollup, f
         assert _numbers(rolled) == _numbers(from_raw), f
         assert rolled.totals["requests"] > 0, f
     # Characters charged without a request (a job) are in their hour too.
     assert [r["characters"] for r in _numbers(rolled) if r["bucket"].endswith(" 10")] != [0]
     # An organization is not rolled up per hour: its hourly buckets read the raw rows.
-    by_org = analytics.dashboard(start=day, end=day, bucket="hour", filters=analytics.Filters(organization=cast.org_a.pk))
+    by_org = dashboard(start=day, end=day, bucket="hour", filters=Filters(organization=cast.org_a.pk))
     assert not by_org.from_rollup and by_org.totals["requests"] == 20
 
 
@@ -497,14 +499,14 @@ def test_top_organizations_read_the_same_from_the_organization_roll_up(cast, yes
     from accounts.models import OrganizationDaily
 
     day = yesterdays_rows
-    raw = analytics.dashboard(start=day, end=day)
-    raw_on_plan = analytics.dashboard(start=day, end=day, filters=analytics.Filters(plan=cast.org_b.plan_id))
+    raw = dashboard(start=day, end=day)
+    raw_on_plan = dashboard(start=day, end=day, filters=Filters(plan=cast.org_b.plan_id))
     call_command("rollup_usage", "--day", day.isoformat())
-    rolled = analytics.dashboard(start=day, end=day)
+    rolled = dashboard(start=day, end=day)
     assert rolled.from_rollup
     assert rolled.top_organizations == raw.top_organizations
     assert [o["name"] for o in raw.top_organizations] == ["Acme", "Globex"]
-    assert analytics.dashboard(start=day, end=day, filters=analytics.Filters(plan=cast.org_b.plan_id)).top_organizations == (
+    assert dashboard(start=day, end=day, filters=Filters(plan=cast.org_b.plan_id)).top_organizations == (
         raw_on_plan.top_organizations
     )
     rows = {r.organization_id: r for r in OrganizationDaily.objects.filter(day=day)}
@@ -521,17 +523,17 @@ def test_a_day_rolled_up_by_an_older_version_is_read_from_raw_rows(cast, yesterd
     day = yesterdays_rows
     call_command("rollup_usage", "--day", day.isoformat())
     UsageRollupDay.objects.update(version=1)  # e.g. rolled up before the hourly table existed
-    data = analytics.dashboard(start=day, end=day, bucket="hour")
+    data = dashboard(start=day, end=day, bucket="hour")
     assert not data.from_rollup and data.totals["requests"] == 30
 
 
 def test_the_admin_pages_link_to_the_analytics(client, staff, cast):
     client.force_login(staff)
-    dashboard, funnel = reverse(DASHBOARD), reverse("admin:accounts_requestlog_funnel")
+    dashboard_url, funnel_url = reverse(DASHBOARD), reverse("admin:accounts_requestlog_funnel")
     for page in (reverse("admin:index"), reverse("admin:app_list", args=["accounts"]), reverse("admin:accounts_requestlog_changelist"),
                  reverse("admin:accounts_organization_changelist")):
         html = client.get(page).content.decode()
-        assert f'href="{dashboard}"' in html and f'href="{funnel}"' in html, page
+        assert f'href="{dashboard_url}"' in html and f'href="{funnel_url}"' in html, page
     overview = reverse("admin:accounts_organization_overview", args=[cast.org_a.pk])
     assert f'href="{overview}"' in client.get(reverse("admin:accounts_organization_changelist")).content.decode()
     assert f'href="{overview}"' in client.get(reverse("admin:accounts_organization_change", args=[cast.org_a.pk])).content.decode()

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.analytics import rollup_day
+from accounts.analytics.rollup import rollup_day
 
 
 class Command(BaseCommand):
