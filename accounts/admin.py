@@ -4,8 +4,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import admin_views
+from .analytics.models import RequestLog
 from .forms import UserChangeForm, UserCreationForm
-from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan, RequestLog, UsageRecord, User
+from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan, UsageRecord, User
 
 
 @admin.register(User)

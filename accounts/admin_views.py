@@ -28,9 +28,10 @@ from . import operator
 from .analytics.dashboard import HOUR_BUCKET_MAX_DAYS, dashboard, organization_series
 from .analytics.funnel import FUNNEL_STEPS, funnel
 from .analytics.measures import NO_FILTERS, Filters
+from .analytics.models import RequestLog
 from .analytics.percentiles import PERCENTILES
 from .analytics.periods import BUCKETS
-from .models import ApiKey, AuditLog, Organization, Plan, RequestLog, UsageRecord
+from .models import ApiKey, AuditLog, Organization, Plan, UsageRecord
 
 MAX_RANGE_DAYS = 366
 

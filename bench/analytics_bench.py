@@ -70,7 +70,8 @@ def setup_django(db_path: str, fresh: bool):
 def generate(args):
     from django.db import connection, transaction
 
-    from accounts.models import ApiKey, Membership, Organization, Plan, RequestLog, UsageRecord, User
+    from accounts.analytics.models import RequestLog
+    from accounts.models import ApiKey, Membership, Organization, Plan, UsageRecord, User
     from marketing.models import FunnelEvent
 
     rng = random.Random(7)
@@ -191,7 +192,8 @@ def bench(args):
     from django.urls import reverse
     from django.utils import timezone
 
-    from accounts.models import ApiKey, Plan, RequestLog, User
+    from accounts.analytics.models import RequestLog
+    from accounts.models import ApiKey, Plan, User
 
     staff = User.objects.create_superuser(email=f"bench-{time.time_ns()}@bench.test", password="x")
     client = Client()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from django.db import connection
 
-from accounts.models import RequestLog
-
 from .measures import NO_FILTERS, REQUEST_COLUMN, Filters
+from .models import RequestLog
 from .sql import epoch_ms_sql
 
 

@@ -20,17 +20,7 @@ from datetime import UTC, date, timedelta
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from accounts.models import (
-    Dimension,
-    ErrorDaily,
-    LatencyDaily,
-    Organization,
-    OrganizationDaily,
-    RequestLog,
-    UsageDaily,
-    UsageHourly,
-    UsageRecord,
-)
+from accounts.models import Organization, UsageRecord
 
 from .concurrency import peak_concurrency
 from .measures import (
@@ -46,6 +36,7 @@ from .measures import (
     USAGE_MEASURES,
     Filters,
 )
+from .models import Dimension, ErrorDaily, LatencyDaily, OrganizationDaily, RequestLog, UsageDaily, UsageHourly
 from .percentiles import PERCENTILES, exact_percentiles, percentile_from_histogram
 from .periods import bucket_keys, bucket_of_key, day_ranges, day_start, days_of, days_q, in_ranges, rolled_days
 from .sql import TimeKey, time_key_sql

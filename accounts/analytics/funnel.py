@@ -14,8 +14,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts.models import FunnelDaily, UsageRollupDay
-
+from .models import FunnelDaily, UsageRollupDay
 from .periods import bucket_keys, day_ranges, days_of, days_q, in_ranges
 from .sql import TimeKey
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, Subquery, Sum
 
-from accounts.models import ApiKey, Dimension
+from accounts.models import ApiKey
+
+from .models import Dimension
 
 # The dimensions rolled up per hour (UsageHourly) and with latency histograms (LatencyDaily).
 HOURLY_DIMENSIONS = (Dimension.ALL, Dimension.PLAN, Dimension.SOURCE, Dimension.VOICE)

@@ -15,7 +15,7 @@ import math
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
-from accounts.models import RequestLog
+from .models import RequestLog
 
 PERCENTILES = (50, 95, 99)
 

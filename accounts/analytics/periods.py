@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import UsageRollupDay
+from .models import UsageRollupDay
 
 BUCKETS = ("hour", "day", "week", "month")
 

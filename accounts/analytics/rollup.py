@@ -21,22 +21,21 @@ from datetime import date, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import (
-    Dimension,
-    ErrorDaily,
-    LatencyDaily,
-    Organization,
-    OrganizationDaily,
-    RequestLog,
-    UsageDaily,
-    UsageHourly,
-    UsageRecord,
-    UsageRollupDay,
-)
+from accounts.models import Organization, UsageRecord
 
 from .concurrency import peak_sql
 from .funnel import rollup_funnel_day
 from .measures import HOURLY_DIMENSIONS, LATENCY_DIMENSIONS, MEASURES, REQUEST_COLUMN
+from .models import (
+    Dimension,
+    ErrorDaily,
+    LatencyDaily,
+    OrganizationDaily,
+    RequestLog,
+    UsageDaily,
+    UsageHourly,
+    UsageRollupDay,
+)
 from .periods import day_start
 from .sql import epoch_ms_sql, hour_sql, time_key_sql
 

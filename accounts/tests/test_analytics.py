@@ -15,18 +15,8 @@ from django.utils import timezone
 from accounts.analytics.dashboard import dashboard
 from accounts.analytics.funnel import FUNNEL_STEPS, funnel
 from accounts.analytics.measures import MEASURES, Filters
-from accounts.models import (
-    ApiKey,
-    AuditLog,
-    LatencyDaily,
-    Organization,
-    Plan,
-    RequestLog,
-    UsageDaily,
-    UsageRecord,
-    UsageRollupDay,
-    User,
-)
+from accounts.analytics.models import LatencyDaily, RequestLog, UsageDaily, UsageRollupDay
+from accounts.models import ApiKey, AuditLog, Organization, Plan, UsageRecord, User
 
 DASHBOARD = "admin:accounts_requestlog_dashboard"
 
@@ -496,7 +486,7 @@ def test_hourly_buckets_read_the_same_numbers_from_the_roll_up(cast, yesterdays_
 
 
 def test_top_organizations_read_the_same_from_the_organization_roll_up(cast, yesterdays_rows):
-    from accounts.models import OrganizationDaily
+    from accounts.analytics.models import OrganizationDaily
 
     day = yesterdays_rows
     raw = dashboard(start=day, end=day)

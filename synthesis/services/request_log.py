@@ -12,7 +12,7 @@ import logging
 
 from django.utils import timezone
 
-from accounts.models import RequestLog
+from accounts.analytics.models import RequestLog
 
 log = logging.getLogger(__name__)
 

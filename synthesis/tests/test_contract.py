@@ -32,7 +32,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.models import RequestLog, UsageRecord
+from accounts.analytics.models import RequestLog
+from accounts.models import UsageRecord
 from synthesis.middleware import synthesis_routes
 from synthesis.models import Generation
 from synthesis.services import limits

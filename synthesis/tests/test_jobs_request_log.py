@@ -2,7 +2,8 @@
 
 import pytest
 
-from accounts.models import RequestLog, UsageRecord
+from accounts.analytics.models import RequestLog
+from accounts.models import UsageRecord
 from synthesis.audio import parse_format
 from synthesis.jobs import service as jobs
 from synthesis.jobs.documents import Chapter
