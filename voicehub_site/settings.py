@@ -110,7 +110,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "synthesis.middleware.RequestIdMiddleware",
-    "synthesis.middleware.RequestLogMiddleware",  # one RequestLog row per synthesis request (admin analytics)
+    "accounts.analytics.middleware.RequestLogMiddleware",  # one RequestLog row per synthesis request (admin analytics)
     # A database, cache or storage outage in a Django view is a 503 with Retry-After
     # (DRF views get the same from synthesis.api.errors.exception_handler).
     "synthesis.middleware.ServiceUnavailableMiddleware",

@@ -4,6 +4,7 @@ The operator's analytics: the usage dashboard's and the funnel's numbers, and th
 A package of the accounts app, split by topic:
 
 - models.py       RequestLog and the roll-up tables (accounts' models: app label, tables and migrations)
+- middleware.py   RequestLogMiddleware: one RequestLog row per HTTP synthesis request
 - measures.py     what is counted (RequestLog and the UsageRecord ledger) and how a filter selects rows
 - periods.py      days, ranges of days and time buckets
 - sql.py          the SQL expressions that SQLite and PostgreSQL spell differently

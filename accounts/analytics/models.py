@@ -16,7 +16,7 @@ from accounts.models import ApiKey, Organization, Plan, UsageRecord, User
 class RequestLog(models.Model):
     """One HTTP synthesis request as the client saw it: outcome, error code, time to first byte, total time.
 
-    Written by synthesis.middleware.RequestLogMiddleware after the response is sent
+    Written by accounts.analytics.middleware.RequestLogMiddleware after the response is sent
     (one INSERT). Unlike UsageRecord it also has the requests that never reached
     synthesis (401, 403, 429, validation errors) and the demo's.
     """

@@ -1,6 +1,6 @@
 """The request log rows of the doors that are not HTTP requests (the studio websocket, jobs).
 
-HTTP doors are logged by synthesis.middleware.RequestLogMiddleware; a websocket
+HTTP doors are logged by accounts.analytics.middleware.RequestLogMiddleware; a websocket
 message or a background job has no request/response pair, so the session (or
 the job) writes its own row, with the same fields, so that the dashboard's
 requests, characters and latencies cover every door.

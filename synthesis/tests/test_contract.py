@@ -34,7 +34,7 @@ from rest_framework.test import APIClient
 
 from accounts.analytics.models import RequestLog
 from accounts.models import UsageRecord
-from synthesis.middleware import synthesis_routes
+from synthesis.doors import synthesis_routes
 from synthesis.models import Generation
 from synthesis.services import limits
 

@@ -1,0 +1,26 @@
+"""The synthesis doors: the routes whose view opens the synthesis session.
+
+A view says so with `synthesis_door = True` (synthesis.api.common.SynthesisView,
+the landing demo). Read from the URLconf, so that what must hold for every door
+(the contract matrix, synthesis/tests/test_contract.py) and what is counted for
+every door (the request log, accounts.analytics.middleware) covers a new door
+without anyone listing it.
+"""
+
+from __future__ import annotations
+
+
+def synthesis_routes(resolver=None, namespace: str = "") -> list[tuple[str, object]]:
+    """(namespaced URL name, view) of every route whose view is a synthesis door."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    routes = []
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            routes += synthesis_routes(entry, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            view = getattr(entry.callback, "view_class", entry.callback)
+            if getattr(view, "synthesis_door", False):
+                routes.append((f"{namespace}{entry.name}", view))
+    return routes
