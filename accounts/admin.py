@@ -4,7 +4,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import admin_views
-from .analytics.models import RequestLog
+from .analytics import admin as analytics_admin  # noqa: F401 (registers RequestLogAdmin, the dashboard and funnel)
 from .forms import UserChangeForm, UserCreationForm
 from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan, UsageRecord, User
 
@@ -97,35 +97,6 @@ class InvitationAdmin(admin.ModelAdmin):
     search_fields = ("email", "organization__name")
     # The accept link is signed and emailed; nothing here can reproduce it.
     readonly_fields = ("organization", "email", "invited_by", "created_at", "accepted_at", "accepted_by")
-
-
-@admin.register(RequestLog)
-class RequestLogAdmin(admin.ModelAdmin):
-    """The raw request log, read-only; its get_urls also carries the usage dashboard and the funnel."""
-
-    list_display = ("created_at", "method", "path", "status_code", "error_code", "organization", "source", "voice", "ttfb_ms", "total_ms")
-    list_filter = ("source", "status_code")
-    search_fields = ("path", "error_code", "voice", "request_id")
-    date_hierarchy = "created_at"
-    list_select_related = ("organization",)
-    show_full_result_count = False  # a COUNT(*) over millions of rows on every page is not worth it
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_urls(self):
-        site = self.admin_site
-        return [
-            path("dashboard/", site.admin_view(lambda request: admin_views.usage_dashboard(request, site)), name="accounts_requestlog_dashboard"),
-            path("funnel/", site.admin_view(lambda request: admin_views.funnel_view(request, site)), name="accounts_requestlog_funnel"),
-            *super().get_urls(),
-        ]
 
 
 @admin.register(AuditLog)

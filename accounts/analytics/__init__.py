@@ -13,6 +13,10 @@ A package of the accounts app, split by topic:
 - rollup.py       `manage.py rollup_usage`: a past day's raw rows into the roll-up tables
 - dashboard.py    the usage dashboard (and an organization's chart), from roll-ups and raw rows
 - funnel.py       the marketing funnel, and its daily roll-up
+- admin.py        the request log in the admin, with the dashboard's and the funnel's URLs
+- admin_views.py  the usage dashboard and funnel pages
+- tables.py       a table as shown and as exported to CSV
+- charts.py       the pages' SVG charts
 
 Nothing is imported here, so `import accounts.analytics.<module>` loads only what it names.
 """
