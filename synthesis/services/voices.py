@@ -26,7 +26,7 @@ def voice_preview(voice) -> bytes:
         with default_storage.open(name, "rb") as stored:
             return stored.read()
     engine = get_engine()
-    text = "Hello! I'm {name}. This is how I sound when I read your words aloud.".format(name=voice.name)
+    text = f"Hello! I'm {voice.name}. This is how I sound when I read your words aloud."
     content = encode(engine.synthesize(text, voice.id), engine.sample_rate, parse_format("mp3"))
     if not default_storage.exists(name):  # two first requests at once: keep one file
         default_storage.save(name, ContentFile(content))
