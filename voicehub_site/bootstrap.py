@@ -4,10 +4,10 @@ Set up a fresh machine before Django exists: the two README commands start here.
 `python3 manage.py up` and `python3 manage.py test` run with the system
 Python. This module (standard library only) creates `.venv`, installs what the
 command needs into it when it changed since the last install (`up`:
-requirements.txt, what runs; `test`: requirements-dev.txt, which adds the test
-tools), and re-runs manage.py with the virtualenv's Python. Everything else
-(assets, migrations, the server, the tests) is ordinary Django management
-commands.
+requirements.txt, what runs; `test` and `lint`: requirements-dev.txt, which
+adds the test tools and ruff), and re-runs manage.py with the virtualenv's
+Python. Everything else (assets, migrations, the server, the tests, ruff) is
+ordinary Django management commands.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"  # starts with `-r requirements
 # What was installed last, one `sha256  file name` line per requirements file.
 STAMP = VENV / ".requirements.sha256"
 # Commands that may run on a machine with nothing installed yet, and the file each installs.
-BOOTSTRAP_COMMANDS = {"up": REQUIREMENTS, "setup": REQUIREMENTS, "test": DEV_REQUIREMENTS}
+BOOTSTRAP_COMMANDS = {"up": REQUIREMENTS, "setup": REQUIREMENTS, "test": DEV_REQUIREMENTS, "lint": DEV_REQUIREMENTS}
 
 
 def _venv_python() -> Path:
