@@ -16,6 +16,7 @@ WORKDIR /app
 # torch: the CPU build (the default one on PyPI pulls several GB of CUDA);
 # build with --build-arg PIP_EXTRA_INDEX_URL= for a GPU image.
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+# What runs, only: requirements-dev.txt (pytest, Whisper, the SDKs, ...) stays out of the image.
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 

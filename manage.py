@@ -2,7 +2,8 @@
 """Django's command-line utility for administrative tasks.
 
 On a fresh machine, `python3 manage.py up` (start) and `python3 manage.py test`
-(run the test suite) first create .venv and install requirements.txt.
+(run the test suite) first create .venv and install requirements.txt (`up`) or
+requirements-dev.txt (`test`: the same plus the test tools).
 """
 import os
 import sys

@@ -34,7 +34,7 @@ class QuotaExceeded(Exception):
     resets_at: datetime
     code: str = "quota_exceeded"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (
             f"This request needs more characters than remain this period "
             f"({max(0, self.limit - self.used):,} of {self.limit:,} left); the quota resets at {self.resets_at.isoformat()}."
@@ -45,7 +45,7 @@ class QuotaExceeded(Exception):
 class KeyCapExceeded(QuotaExceeded):
     code: str = "key_quota_exceeded"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (
             f"This API key's monthly cap of {self.limit:,} characters would be exceeded "
             f"({max(0, self.limit - self.used):,} left); it resets at {self.resets_at.isoformat()}."
@@ -58,7 +58,7 @@ class OrganizationSuspended(QuotaExceeded):
 
     code: str = "organization_suspended"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "This organization is suspended; contact support."
 
 

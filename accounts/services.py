@@ -141,7 +141,7 @@ INVITATION_SALT = "accounts.invitation"
 class OrganizationError(Exception):
     """A refused organization action; `message` is safe to show the user."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -91,9 +91,8 @@ def start_server():
     django.setup()
     from django.core.management import call_command
 
-    from accounts.models import Organization, Plan
+    from accounts.models import Organization, Plan, User
     from accounts.services import api_key_create, organization_create
-    from accounts.models import User
 
     call_command("migrate", verbosity=0)
     user, _ = User.objects.get_or_create(email="api-bench@localhost")

@@ -8,6 +8,7 @@ Every ratio compares two figures measured in this same run on this machine.
 """
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -124,8 +125,8 @@ def main():
         raw_times, service_times = [], []
         audio = None
         for _ in range(args.repeat):
-            raw, _ = median_time(lambda: raw_calls(engine, chunks, style), 1)
-            service, audio = median_time(lambda: engine.synthesize(text, VOICE), 1)
+            raw, _ = median_time(functools.partial(raw_calls, engine, chunks, style), 1)
+            service, audio = median_time(functools.partial(engine.synthesize, text, VOICE), 1)
             raw_times.append(raw)
             service_times.append(service)
         raw, service = statistics.median(raw_times), statistics.median(service_times)

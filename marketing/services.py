@@ -11,7 +11,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-
 from .models import Lead
 
 LEAD_TOKEN_SALT = "marketing.lead.confirm"

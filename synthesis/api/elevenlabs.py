@@ -22,7 +22,6 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey, Plan
 from accounts.permissions import HasScope
-
 from synthesis.api import examples as ex
 from synthesis.api.common import (
     IgnoreAccept,

@@ -11,14 +11,12 @@ import logging
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework.views import set_rollback
+from rest_framework.views import exception_handler as drf_exception_handler, set_rollback
 
 from synthesis.services.errors import outage_of
+from synthesis.services.session import Refused
 
 logger = logging.getLogger(__name__)
-
-from synthesis.services.session import Refused
 
 
 class APIError(exceptions.APIException):

@@ -22,18 +22,15 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import HasScope
-
-from synthesis.jobs import service as jobs
-
-from synthesis.jobs import webhooks
 from synthesis.api import examples as ex
-from synthesis.api.errors import APIError
 from synthesis.api.common import ERROR_RESPONSE, api_key_of, output_format, stored_file_response
-from synthesis.audio import parse_format
-from synthesis.jobs.documents import DocumentError, chapters_from_input
+from synthesis.api.errors import APIError
 from synthesis.api.parsers import StrictJSONParser
-from synthesis.models import Job, WebhookDelivery
 from synthesis.api.serializers import NumberField, StringField
+from synthesis.audio import parse_format
+from synthesis.jobs import service as jobs, webhooks
+from synthesis.jobs.documents import DocumentError, chapters_from_input
+from synthesis.models import Job, WebhookDelivery
 
 # An upload bigger than this is not a book (the longest novels are ~4 MB of EPUB text).
 

@@ -6,7 +6,6 @@ history, usage. Every view is scoped to the organization of the credentials.
 import base64
 from datetime import UTC, datetime, time, timedelta
 
-
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +20,6 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
-
 from synthesis.api import examples as ex
 from synthesis.api.common import (
     ERROR_RESPONSE,

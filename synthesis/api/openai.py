@@ -17,15 +17,19 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
-
 from synthesis.api import examples as ex
 from synthesis.api.common import IgnoreAccept, SynthesisView, output_format
-from synthesis.api.compat_schema import BINARY_AUDIO, OPENAI_ERROR, OPENAI_SPEECH_ERRORS, OPENAI_SPEECH_EXAMPLES, OPENAI_TAG
+from synthesis.api.compat_schema import (
+    BINARY_AUDIO,
+    OPENAI_ERROR,
+    OPENAI_SPEECH_ERRORS,
+    OPENAI_SPEECH_EXAMPLES,
+    OPENAI_TAG,
+)
 from synthesis.api.errors import APIError, _first_error, exception_handler
 from synthesis.api.serializers import NumberField, StringField
 from synthesis.api.streaming import stream_response
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
-
 
 # --------------------------------------------------------------------------------------------
 # Errors: {"error": {"message", "type", "param", "code"}}

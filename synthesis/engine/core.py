@@ -116,7 +116,7 @@ class CancelToken:
         if self.reason is not None:
             raise Cancelled("the synthesis was cancelled")
 
-    def run_options(self) -> "_InFlight":
+    def run_options(self) -> _InFlight:
         if self.deadline is not None and self._timer is None:
             # A deadline also stops a call in flight: a 510-token call takes ~9 s on 2 cores.
             self._timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self.cancel, args=("timeout",))
@@ -137,7 +137,7 @@ class _InFlight:
         self.token = token
         self.options = ort.RunOptions()
 
-    def __enter__(self) -> "ort.RunOptions":
+    def __enter__(self) -> ort.RunOptions:
         with self.token._lock:
             if self.token.reason is not None:
                 self.options.terminate = True

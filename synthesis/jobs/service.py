@@ -59,13 +59,12 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, UsageRecord, User
 from accounts.quota import QuotaExceeded, quota_reserve, quota_settle
-
-from synthesis.jobs import webhooks
-from synthesis.jobs.tasks import run_job
 from synthesis.audio import OutputFormat, StreamEncoder, encode_wav, parse_format
-from synthesis.jobs.documents import Chapter
 from synthesis.engine import timing
 from synthesis.engine.core import EngineError, NothingToSay, check_speed
+from synthesis.jobs import webhooks
+from synthesis.jobs.documents import Chapter
+from synthesis.jobs.tasks import run_job
 from synthesis.models import Job, JobChapter, JobChunk
 from synthesis.services.engine import get_engine
 from synthesis.services.request_log import request_log_write

@@ -39,7 +39,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Organization
-
 from synthesis.jobs.tasks import deliver_webhook
 from synthesis.models import WebhookDelivery, WebhookEndpoint
 

@@ -9,6 +9,7 @@ use_engine() (voicehub_site.testing's `fake_engine` fixture).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -50,7 +51,7 @@ def engine_loaded() -> bool:
 
 
 @contextmanager
-def use_engine(engine):
+def use_engine(engine: Engine) -> Iterator[Engine]:
     """Serve every synthesis of this process with `engine` for the length of the block (tests, benchmarks)."""
     global _engine
     with _lock:

@@ -16,7 +16,9 @@ class ServiceUnavailable(Exception):
     code = "service_unavailable"
     status = 503
 
-    def __init__(self, message: str = "The service is temporarily unavailable; retry shortly.", *, retry_after: int = 5, backend: str = ""):
+    def __init__(
+        self, message: str = "The service is temporarily unavailable; retry shortly.", *, retry_after: int = 5, backend: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
@@ -31,7 +33,10 @@ class StorageUnavailable(ServiceUnavailable):
     one of ours (a missing model file, a bug) where a 500 is the truth.
     """
 
-    def __init__(self, message: str = "Audio storage is temporarily unavailable; retry shortly.", *, retry_after: int = 5, backend: str = "storage"):
+    def __init__(
+        self, message: str = "Audio storage is temporarily unavailable; retry shortly.", *, retry_after: int = 5,
+        backend: str = "storage",
+    ) -> None:
         super().__init__(message, retry_after=retry_after, backend=backend)
 
 

@@ -14,14 +14,21 @@ instead of sleeping. docs/limits.md explains the choices.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 
 from synthesis.services import clock
 from synthesis.services.errors import CACHE_ERRORS, ServiceUnavailable
+
+if TYPE_CHECKING:  # annotations only: this module must not load the model's libraries
+    from django.http import HttpRequest
+
+    from accounts.models import ApiKey, Organization
+    from synthesis.engine.core import Engine
 
 # Requests per minute: the sliding window's length, in seconds.
 WINDOW = 60
@@ -38,7 +45,7 @@ class Limited(Exception):
     limit: int = 0
     reset: int = 0
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
@@ -175,7 +182,7 @@ def _give_back(key: str) -> None:
         pass
 
 
-def check_rate(*, organization, api_key=None) -> RateState:
+def check_rate(*, organization: Organization, api_key: ApiKey | None = None) -> RateState:
     """Count this request; raise Limited (429 rate_limited) past the plan's requests per minute.
 
     Per organization and per API key (each the plan's rate); a refused request is not counted.
@@ -199,7 +206,7 @@ def check_rate(*, organization, api_key=None) -> RateState:
 class Slot:
     """One of an organization's concurrent synthesis slots, held until release() (idempotent)."""
 
-    def __init__(self, key: str):
+    def __init__(self, key: str) -> None:
         self._key = key
         self._released = False
 
@@ -213,7 +220,7 @@ class Slot:
             pass
 
 
-def concurrency_acquire(*, organization) -> Slot:
+def concurrency_acquire(*, organization: Organization) -> Slot:
     """Take one of the organization's concurrent synthesis slots, or raise 429 concurrency_limited."""
     limit = organization.plan.concurrent_requests
     key = f"conc:org:{organization.pk}"
@@ -232,7 +239,7 @@ def concurrency_acquire(*, organization) -> Slot:
 
 
 @contextmanager
-def concurrency_slot(*, organization):
+def concurrency_slot(*, organization: Organization) -> Iterator[Slot]:
     """concurrency_acquire() for a `with` block."""
     slot = concurrency_acquire(organization=organization)
     try:
@@ -241,7 +248,7 @@ def concurrency_slot(*, organization):
         slot.release()
 
 
-def check_capacity(engine) -> None:
+def check_capacity(engine: Engine) -> None:
     """503 `overloaded` when this machine already has more queued than it can start soon."""
     if engine.saturated():
         raise Limited(
@@ -252,7 +259,7 @@ def check_capacity(engine) -> None:
         )
 
 
-def client_ip(request) -> str:
+def client_ip(request: HttpRequest) -> str:
     """The client's address for anonymous limits.
 
     X-Forwarded-For is trusted only as far as TRUSTED_PROXY_COUNT proxies of

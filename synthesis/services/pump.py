@@ -12,7 +12,7 @@ while another thread runs it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from asgiref.sync import sync_to_async
 
@@ -25,7 +25,7 @@ def _next(iterator):
 
 async def drain(
     iterator: Iterator, *, cancel: Callable[[], None], on_close: Callable[[], None] | None = None,
-    thread_sensitive: bool = True, step_wrapper=sync_to_async,
+    thread_sensitive: bool = True, step_wrapper: Callable[..., Callable[[Iterator], Awaitable[object]]] = sync_to_async,
 ) -> AsyncIterator:
     """Yield the items of `iterator`, each produced in a thread; close it (and call `on_close`) at the end, whatever ends it.
 

@@ -9,18 +9,23 @@ requests, characters and latencies cover every door.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from accounts.analytics.models import RequestLog
 
+if TYPE_CHECKING:  # annotations only: session.py imports this module
+    from synthesis.services.session import Caller
+
 log = logging.getLogger(__name__)
 
 
 def request_log_write(
-    *, caller, route: str, voice: str, characters: int, status_code: int, error_code: str = "",
+    *, caller: Caller, route: str, voice: str, characters: int, status_code: int, error_code: str = "",
     ttfb_ms: int | None = None, total_ms: int | None = None, path: str = "", method: str = "WS", request_id: str = "",
-    created_at=None,
+    created_at: datetime | None = None,
 ) -> None:
     """One RequestLog row; never raises (the log must not break what it logs)."""
     organization = caller.organization

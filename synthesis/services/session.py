@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -45,19 +46,24 @@ from accounts.models import ApiKey, Organization, UsageRecord, User
 from accounts.quota import QuotaExceeded, quota_progress, quota_refund, quota_reserve, quota_settle
 from synthesis.audio import OutputFormat, StreamEncoder, encode, time_stretch
 from synthesis.engine import timing
+from synthesis.engine.chunking import Chunk
 from synthesis.engine.core import (
     MAX_SPEED,
     MIN_SPEED,
     AudioChunk,
     CancelToken,
+    Engine,
     EngineError,
     check_speed,
 )
-from synthesis.engine.voices import VoiceNotFound
+from synthesis.engine.voices import Voice, VoiceNotFound
 from synthesis.models import Generation
 from synthesis.services import limits
 from synthesis.services.engine import get_engine
 from synthesis.services.errors import ServiceUnavailable, StorageUnavailable
+
+if TYPE_CHECKING:  # annotations only: the session does not need DRF to run
+    from rest_framework.request import Request
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +87,7 @@ class Refused(Exception):
     client should know even on an error (RateLimit-*, Retry-After).
     """
 
-    def __init__(self, code: str, status: int, message: str, *, retry_after: int | None = None, **extra):
+    def __init__(self, code: str, status: int, message: str, *, retry_after: int | None = None, **extra: object) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
@@ -107,7 +113,7 @@ class Caller:
     client: str = ""  # the demo's hashed client address
 
     @classmethod
-    def of(cls, request) -> Caller:
+    def of(cls, request: Request) -> Caller:
         """The caller behind a DRF request authenticated by an API key or a signed-in session."""
         api_key = request.auth if isinstance(request.auth, ApiKey) else None
         user = request.user if request.user is not None and request.user.is_authenticated else None
@@ -258,7 +264,7 @@ def _validate(engine, caller: Caller, voice_id: str, speed: float, formats) -> t
     return voice, model_speed, stretch
 
 
-def job_admit(*, caller: Caller, voice_id: str, speed: float, fmt: OutputFormat):
+def job_admit(*, caller: Caller, voice_id: str, speed: float, fmt: OutputFormat) -> tuple[Voice, limits.RateState]:
     """The guard of a long-form job at creation: validation and the rate limit (its chunks are charged as they are made).
 
     Returns (voice, RateState); raises Refused.
@@ -317,8 +323,11 @@ class GeneratedWithTimestamps(Generated):
 class Session:
     """One admitted synthesis: holds a concurrency slot and a reservation until it ends (exactly once)."""
 
-    def __init__(self, *, caller, order, engine, voice_id, planned, model_speed, stretch, rate, slot, record, ceiling, route,
-                 log_request):
+    def __init__(
+        self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, planned: list[Chunk], model_speed: float,
+        stretch: float, rate: limits.RateState | None, slot: limits.Slot | None, record: UsageRecord | None,
+        ceiling: float | None, route: str, log_request: bool,
+    ) -> None:
         self.caller = caller
         self.order = order
         self.engine = engine

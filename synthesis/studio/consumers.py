@@ -35,8 +35,8 @@ from synthesis.api.errors import exception_handler
 from synthesis.api.serializers import SynthesisSerializer
 from synthesis.audio import UnknownFormat, parse_format
 from synthesis.engine.core import SAMPLE_RATE, EngineError
-from synthesis.services.jobs_channel import job_group
 from synthesis.services import strictjson
+from synthesis.services.jobs_channel import job_group
 from synthesis.services.pump import drain
 from synthesis.services.session import Caller, Order, Refused, session_open
 

@@ -31,8 +31,7 @@ from accounts.models import Organization, UsageRecord
 from synthesis.api.common import stored_file_response
 from synthesis.audio import UnknownFormat, parse_format
 from synthesis.engine.core import MAX_SPEED, MIN_SPEED
-from synthesis.jobs import service as jobs
-from synthesis.jobs import webhooks
+from synthesis.jobs import service as jobs, webhooks
 from synthesis.jobs.documents import SUPPORTED, DocumentError, chapters_from_input
 from synthesis.models import Job, JobChapter, WebhookEndpoint
 from synthesis.services.session import Refused

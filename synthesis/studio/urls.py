@@ -3,10 +3,7 @@
 from django.urls import path
 
 from accounts import views_keys
-
-from synthesis.studio import views as views_studio
-
-from synthesis.studio import jobs_views as views_studio_jobs
+from synthesis.studio import jobs_views as views_studio_jobs, views as views_studio
 
 app_name = "studio"
 

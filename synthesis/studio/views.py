@@ -21,7 +21,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import UsageRecord
 from accounts.verification import email_verified
-
 from synthesis.api.common import audio_file_response
 from synthesis.services.history import generation_delete, usage_per_day
 from synthesis.studio.pages import DEFAULT_VOICE, studio_page, voice_catalog
