@@ -345,7 +345,7 @@ class AuditLog(models.Model):
 
 # RequestLog and the analytics roll-ups live in accounts/analytics/models.py; imported here, after the
 # models they point to, so that Django registers them in this app and old imports keep working.
-from accounts.analytics.models import (  # noqa: F401
+from accounts.analytics.models import (  # noqa: E402, F401 (must follow the models they reference)
     Dimension,
     ErrorDaily,
     FunnelDaily,
