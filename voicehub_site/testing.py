@@ -159,6 +159,17 @@ def isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for a subprocess (a worker, a server) that must use the same one."""
+    from django.db import connections
+
+    settings = connections["default"].settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    return f"postgres://{settings['USER']}{password}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+
+
 def _missing_or_fail(message: str):
     """Skip with `message`, except under CI, where a missing part fails the run."""
     if os.environ.get("CI", "").lower() == "true":

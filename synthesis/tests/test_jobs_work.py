@@ -25,7 +25,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import UsageRecord
-from accounts.tests.test_quota import database_url
+from voicehub_site.testing import database_url
 from synthesis.jobs import service as jobs
 from synthesis.audio import parse_format
 from synthesis.studio.consumers import job_group
