@@ -6,7 +6,10 @@ loaded by `-p voicehub_site.testing` in pyproject.toml).
 - bob: member of A
 - charlie: owner of organization B ("Globex"), the outsider every endpoint must refuse
 
-and `engine`, the real Kokoro engine.
+and `engine`, the real Kokoro engine, `fake_engine`, `frozen_clock`, the browser fixtures.
+
+It also marks tests by the fixtures they use: `model` for the real engine,
+`browser` for Chromium (see docs/testing.md for the layers).
 """
 
 import os
@@ -42,6 +45,30 @@ def _verified_user(email, name):
 
         EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
     return user
+
+
+# -- markers -------------------------------------------------------------------------------
+
+# A test that asks for one of these fixtures (directly or through another fixture) gets the marker,
+# so `-m "not model and not browser"` selects the fast layer without anyone remembering to mark.
+AUTO_MARKERS = {"engine": "model", "browser": "browser"}
+
+
+def _uses_fixture_of_this_module(item, name) -> bool:
+    """Whether the test's fixture closure holds this module's fixture `name` (not a parameter of the same name)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None or name not in item.fixturenames:
+        return False
+    definitions = info.name2fixturedefs.get(name, ())
+    return bool(definitions) and getattr(definitions[-1].func, "__module__", None) == __name__
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: it must see these markers
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in AUTO_MARKERS.items():
+            if item.get_closest_marker(marker) is None and _uses_fixture_of_this_module(item, fixture):
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session", autouse=True)

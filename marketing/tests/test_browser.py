@@ -10,7 +10,7 @@ from marketing.models import FunnelEvent
 
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts" / "marketing"
 
-pytestmark = pytest.mark.usefixtures("fresh_cache")
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fresh_cache")]
 
 
 def wait_for(predicate, what: str, timeout: float = 20.0):

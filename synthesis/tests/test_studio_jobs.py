@@ -114,7 +114,7 @@ def test_the_list_alone_is_served_to_the_pages_refresh(alice, cast):
 # -- the new-job form --------------------------------------------------------------------------
 
 
-def test_a_job_from_the_form_is_recorded_for_the_studio_and_enqueued(alice, cast, engine, django_capture_on_commit_callbacks):
+def test_a_job_from_the_form_is_recorded_for_the_studio_and_enqueued(alice, cast, fake_engine, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = alice.post(JOBS, {"title": "Two parts", "text": "# One\nHello there.\n# Two\nGoodbye now.",
                                      "voice": "af_heart", "format": "mp3", "speed": "1.1"})
@@ -130,7 +130,7 @@ def test_a_job_from_the_form_is_recorded_for_the_studio_and_enqueued(alice, cast
     assert "“Two parts” is queued" in page and f'id="job-{job.id}"' in page and "Waiting for a worker" in page
 
 
-def test_a_text_too_long_for_the_plan_shows_the_services_message_and_creates_nothing(alice, cast, engine):
+def test_a_text_too_long_for_the_plan_shows_the_services_message_and_creates_nothing(alice, cast, fake_engine):
     Plan.objects.filter(pk=cast.org_a.plan_id).update(monthly_characters=3_000)
     response = alice.post(JOBS, {"text": ("word " * 700).strip(), "voice": "af_heart", "format": "mp3", "speed": "1"})
     assert response.status_code == 400
@@ -155,7 +155,7 @@ def test_bad_input_is_shown_next_to_the_form_and_creates_nothing(alice, fields, 
     assert not Job.objects.exists()
 
 
-def test_an_uploaded_markdown_file_with_two_headings_is_a_job_of_two_chapters(alice, cast, engine):
+def test_an_uploaded_markdown_file_with_two_headings_is_a_job_of_two_chapters(alice, cast, fake_engine):
     upload = SimpleUploadedFile("story.md", b"# The Harbour\nThe boats came in at **dawn**.\n\n# The Storm\nWind rose.\n")
     response = alice.post(JOBS, {"file": upload, "voice": "af_heart", "format": "wav", "speed": "1"})
     assert response.status_code == 302
@@ -334,6 +334,7 @@ def screenshots(page, name):
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
+@pytest.mark.browser
 def test_progress_bars_move_with_the_websockets_events_without_a_reload(page, live_asgi, cast):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -377,6 +378,7 @@ def test_progress_bars_move_with_the_websockets_events_without_a_reload(page, li
     assert page.external_requests == []
 
 
+@pytest.mark.browser
 def test_without_websockets_the_page_checks_progress_every_ten_seconds(page, live_asgi, cast):
     job = make_job(cast.org_a, title="Polled book", status=Job.Status.RUNNING, done=1, total=4)
     session = Client()
