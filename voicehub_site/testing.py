@@ -13,6 +13,7 @@ It also marks tests by the fixtures they use: `model` for the real engine,
 """
 
 import os
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -170,6 +171,40 @@ def frozen_clock():
         yield traveller
 
 
+class FinishedRequests:
+    """Counts the requests Django has finished with, in any thread (the request_finished signal).
+
+    A response's closers run before the signal (HttpResponseBase.close), so what they write (the
+    request log, the settlement of a stream whose client left) is there once it has been counted.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def finished(self, **kwargs):
+        with self.changed:
+            self.count += 1
+            self.changed.notify_all()
+
+    def wait(self, count: int = 1, timeout: float = 60) -> None:
+        """Block until `count` requests have finished; the timeout only turns a hung server into a failure."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: self.count >= count, timeout=timeout):
+                raise AssertionError(f"the server finished {self.count} of {count} requests")
+
+
+@pytest.fixture
+def finished_requests():
+    """Wait on the server instead of the clock: `finished_requests.wait()` returns once a live server's request is done."""
+    from django.core.signals import request_finished
+
+    finished = FinishedRequests()
+    request_finished.connect(finished.finished, weak=False)
+    yield finished
+    request_finished.disconnect(finished.finished)
+
+
 @pytest.fixture
 def fresh_cache():
     """An empty cache before and after: rate and concurrency counters live there."""
@@ -284,9 +319,10 @@ def live_asgi(django_db_serialized_rollback, transactional_db, settings):
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 30
+    # A bounded poll on purpose: uvicorn offers no event for "listening", only this flag, set by its thread.
+    deadline = time.monotonic() + 30
     while not server.started:
-        if time.time() > deadline or not thread.is_alive():
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the live ASGI server did not start")
         time.sleep(0.05)
     yield LiveServer(url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}")

@@ -32,6 +32,49 @@ def charlie(cast):
     return api(cast.key(cast.charlie))
 
 
+# -- the channel layer: who is listening -----------------------------------------------------------
+
+
+class GroupJoins:
+    """The groups consumers joined on the channel layer, in any thread or event loop.
+
+    A studio socket is accepted first and joins its organization's group a moment later (after
+    authenticating): a test that publishes to the group waits for the join, not for the clock.
+    """
+
+    def __init__(self):
+        self.groups = []
+        self.changed = threading.Condition()
+
+    def joined(self, group):
+        with self.changed:
+            self.groups.append(group)
+            self.changed.notify_all()
+
+    def wait(self, group, count=1, timeout=30):
+        """Block until `count` consumers have joined `group` (from async code: run it in an executor)."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: self.groups.count(group) >= count, timeout=timeout):
+                raise AssertionError(f"{self.groups.count(group)} of {count} sockets joined {group}")
+
+
+@pytest.fixture
+def group_joins(monkeypatch):
+    """Records every group_add on the channel layer (take it after any fixture that changes CHANNEL_LAYERS)."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    joins = GroupJoins()
+    group_add = layer.group_add
+
+    async def recorded(group, channel):
+        await group_add(group, channel)
+        joins.joined(group)
+
+    monkeypatch.setattr(layer, "group_add", recorded)
+    return joins
+
+
 # -- a live server for the SDK tests ------------------------------------------------------------
 
 

@@ -86,8 +86,15 @@ def listen(ws_url, cookie, events, connected):
 
 
 def wait_for(condition, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    """Poll the shared database until `condition()` holds.
+
+    A bounded poll on purpose: the workers are other processes (a SIGKILL must be real), so no event
+    of theirs reaches this one but their rows; and their lease runs on the real clock, which no
+    time-machine in this process can move. The in-process state machine is tested on the fake
+    engine with a frozen clock (test_jobs_work.py).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
