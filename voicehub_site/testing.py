@@ -6,10 +6,14 @@ loaded by `-p voicehub_site.testing` in pyproject.toml).
 - bob: member of A
 - charlie: owner of organization B ("Globex"), the outsider every endpoint must refuse
 
-and `engine`, the real Kokoro engine.
+and `engine`, the real Kokoro engine, `fake_engine`, `frozen_clock`, the browser fixtures.
+
+It also marks tests by the fixtures they use: `model` for the real engine,
+`browser` for Chromium (see docs/testing.md for the layers).
 """
 
 import os
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -42,6 +46,30 @@ def _verified_user(email, name):
 
         EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
     return user
+
+
+# -- markers -------------------------------------------------------------------------------
+
+# A test that asks for one of these fixtures (directly or through another fixture) gets the marker,
+# so `-m "not model and not browser"` selects the fast layer without anyone remembering to mark.
+AUTO_MARKERS = {"engine": "model", "browser": "browser"}
+
+
+def _uses_fixture_of_this_module(item, name) -> bool:
+    """Whether the test's fixture closure holds this module's fixture `name` (not a parameter of the same name)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None or name not in item.fixturenames:
+        return False
+    definitions = info.name2fixturedefs.get(name, ())
+    return bool(definitions) and getattr(definitions[-1].func, "__module__", None) == __name__
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: it must see these markers
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in AUTO_MARKERS.items():
+            if item.get_closest_marker(marker) is None and _uses_fixture_of_this_module(item, fixture):
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -143,6 +171,40 @@ def frozen_clock():
         yield traveller
 
 
+class FinishedRequests:
+    """Counts the requests Django has finished with, in any thread (the request_finished signal).
+
+    A response's closers run before the signal (HttpResponseBase.close), so what they write (the
+    request log, the settlement of a stream whose client left) is there once it has been counted.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def finished(self, **kwargs):
+        with self.changed:
+            self.count += 1
+            self.changed.notify_all()
+
+    def wait(self, count: int = 1, timeout: float = 60) -> None:
+        """Block until `count` requests have finished; the timeout only turns a hung server into a failure."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: self.count >= count, timeout=timeout):
+                raise AssertionError(f"the server finished {self.count} of {count} requests")
+
+
+@pytest.fixture
+def finished_requests():
+    """Wait on the server instead of the clock: `finished_requests.wait()` returns once a live server's request is done."""
+    from django.core.signals import request_finished
+
+    finished = FinishedRequests()
+    request_finished.connect(finished.finished, weak=False)
+    yield finished
+    request_finished.disconnect(finished.finished)
+
+
 @pytest.fixture
 def fresh_cache():
     """An empty cache before and after: rate and concurrency counters live there."""
@@ -157,6 +219,17 @@ def fresh_cache():
 def isolated_media(settings, tmp_path):
     """Generated audio goes to a directory of this test's own."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for a subprocess (a worker, a server) that must use the same one."""
+    from django.db import connections
+
+    settings = connections["default"].settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings['NAME']}"
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    return f"postgres://{settings['USER']}{password}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
 
 
 def _missing_or_fail(message: str):
@@ -246,9 +319,10 @@ def live_asgi(django_db_serialized_rollback, transactional_db, settings):
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.time() + 30
+    # A bounded poll on purpose: uvicorn offers no event for "listening", only this flag, set by its thread.
+    deadline = time.monotonic() + 30
     while not server.started:
-        if time.time() > deadline or not thread.is_alive():
+        if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the live ASGI server did not start")
         time.sleep(0.05)
     yield LiveServer(url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}")

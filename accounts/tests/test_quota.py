@@ -4,8 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 from datetime import timedelta
@@ -13,7 +11,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import close_old_connections, connection, connections
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -30,68 +27,43 @@ from accounts.quota import (
     quota_sweep_stale,
 )
 from accounts.services import api_key_create
+from accounts.tests.helpers import race
+from voicehub_site.testing import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def naive_reserve(*, organization, characters, voice, **kwargs):
-    """The mutant the race test must kill: read, check, then write."""
-    organization = Organization.objects.get(pk=organization.pk)
-    if organization.characters_used + characters > organization.plan.monthly_characters:
-        raise QuotaExceeded(limit=organization.plan.monthly_characters, used=organization.characters_used, resets_at=organization.period_end)
-    time.sleep(0.02)  # the window in which another request reads the same figure
-    Organization.objects.filter(pk=organization.pk).update(characters_used=organization.characters_used + characters)
-    return UsageRecord.objects.create(organization=organization, voice=voice, characters=characters, period_start=organization.period_start)
-
-
-def race(org_id, threads, characters, start, *, naive=False):
-    """`threads` simultaneous reservations; returns how many succeeded."""
-    reserve = naive_reserve if naive else quota_reserve
-    successes = []
-    lock = threading.Lock()
-
-    def attempt():
-        try:
-            organization = Organization.objects.select_related("plan").get(pk=org_id)
-            time.sleep(max(0.0, start - time.time()))
-            reserve(organization=organization, characters=characters, voice="af")
-        except QuotaExceeded:
-            pass
-        else:
-            with lock:
-                successes.append(1)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    workers = [threading.Thread(target=attempt) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return len(successes)
-
-
-def database_url():
-    settings = connections["default"].settings_dict
-    if settings["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{settings['NAME']}"
-    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
-    return f"postgres://{settings['USER']}{password}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
-
-
 def race_across_processes(org_id, *, processes, threads, characters, naive=False):
-    start = time.time() + 3.0  # time for every process to start and connect
+    """The race in this process and `processes` others (accounts/tests/race_worker.py), all started together."""
     env = dict(os.environ, DATABASE_URL=database_url(), VOICEHUB_NO_BOOTSTRAP="1")
     command = [sys.executable, "-m", "accounts.tests.race_worker", "--org", str(org_id), "--threads", str(threads),
-               "--characters", str(characters), "--start", str(start)] + (["--naive"] if naive else [])
-    children = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
-    local = race(org_id, threads, characters, start, naive=naive)
-    total = local
-    for child in children:
-        out, err = child.communicate(timeout=120)
-        assert child.returncode == 0, err[-2000:]
-        total += json.loads(out.strip().splitlines()[-1])["successes"]
+               "--characters", str(characters)] + (["--naive"] if naive else [])
+    children = [subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+
+    def everyone_ready():
+        # Each child says "ready" when its threads are loaded, then waits for a line: no start time on the clock.
+        # (Nothing follows "ready" until it reads "go", so communicate() below loses nothing readline buffered.)
+        for child in children:
+            line = child.stdout.readline()
+            while line and line.strip() != "ready":
+                line = child.stdout.readline()
+            assert line, f"a race worker died before the start: {child.stderr.read()[-2000:]}"
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+
+    try:
+        total = race(org_id, threads, characters, on_ready=everyone_ready, naive=naive)
+        for child in children:
+            out, err = child.communicate(timeout=120)
+            assert child.returncode == 0, err[-2000:]
+            total += json.loads(out.strip().splitlines()[-1])["successes"]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
     return total
 
 

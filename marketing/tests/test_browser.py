@@ -1,6 +1,5 @@
 """The landing page in a real headless Chromium, served by the real ASGI app."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -10,18 +9,12 @@ from marketing.models import FunnelEvent
 
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts" / "marketing"
 
-pytestmark = pytest.mark.usefixtures("fresh_cache")
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fresh_cache")]
 
 
-def wait_for(predicate, what: str, timeout: float = 20.0):
-    """Poll the database until the server has written what the page sent (the beacons are asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def next_frame(page):
+    """Until the browser has painted a frame (layout done, scroll handlers run): an event, not a delay."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 def test_the_landing_renders_on_desktop_and_phones_without_leaving_the_site(page):
@@ -33,7 +26,7 @@ def test_the_landing_renders_on_desktop_and_phones_without_leaving_the_site(page
     page.screenshot(path=str(ARTIFACTS / "landing-1280.png"), full_page=True)
     for width in (390, 360):
         page.set_viewport_size({"width": width, "height": 844})
-        page.wait_for_timeout(100)
+        next_frame(page)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the page scrolls sideways at {width} px"
         assert page.locator("#demo-speak").is_visible()
@@ -69,22 +62,22 @@ def test_text_meets_wcag_aa_contrast(page, path):
     assert failures == []
 
 
-def test_a_cta_click_and_the_scroll_depth_are_recorded(page, live_asgi):
+def test_a_cta_click_and_the_scroll_depth_are_recorded(page, live_asgi, funnel_events):
+    def depths(events):
+        return {e.value for e in events if e.kind == "scroll"}
+
     page.goto("/")
-    wait_for(lambda: FunnelEvent.objects.filter(kind="page_view", path="/").exists(), "the page view")
-    for fraction in (0.3, 0.6, 1.0):
+    funnel_events.wait_for(lambda events: any(e.kind == "page_view" and e.path == "/" for e in events), "the page view")
+    for fraction, reached in ((0.3, {25}), (0.6, {25, 50}), (1.0, {25, 50, 75, 100})):
         page.evaluate(f"window.scrollTo(0, (document.documentElement.scrollHeight - innerHeight) * {fraction})")
-        page.wait_for_timeout(150)
-    depths = wait_for(
-        lambda: (d := set(FunnelEvent.objects.filter(kind="scroll").values_list("value", flat=True))) >= {25, 50, 75, 100} and d,
-        "the scroll depths",
-    )
-    assert depths == {25, 50, 75, 100}
+        funnel_events.wait_for(lambda events: depths(events) >= reached, f"the scroll depths {sorted(reached)}")
+        assert depths(funnel_events.events) == reached  # each depth once, when it is reached
+    assert FunnelEvent.objects.filter(kind="scroll").count() == 4
 
     page.evaluate("window.scrollTo(0, 0)")
     page.locator("a[data-cta=hero_signup]").click()
     page.wait_for_url("**/accounts/signup/**")
-    click = wait_for(lambda: FunnelEvent.objects.filter(kind="cta_clicked").first(), "the CTA click")
+    click = funnel_events.wait_for(lambda events: next((e for e in events if e.kind == "cta_clicked"), None), "the CTA click")
     assert click.cta == "hero_signup" and click.path == "/"
     started = FunnelEvent.objects.get(kind="signup_started")
     assert started.cta == "hero_signup" and started.visitor == click.visitor

@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 from django.core.management import call_command
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from accounts.models import Plan, UsageRecord
 from synthesis.services.limits import concurrency_slot
 from synthesis.models import Generation
+from synthesis.tests.helpers import api
 
 pytestmark = pytest.mark.django_db
 
@@ -21,22 +21,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _isolated(fresh_cache, isolated_media):
     pass
-
-
-def api(secret):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
-@pytest.fixture
-def alice(cast):
-    return api(cast.key(cast.alice))
-
-
-@pytest.fixture
-def charlie(cast):
-    return api(cast.key(cast.charlie))
 
 
 def speak(client, **body):

@@ -14,7 +14,6 @@ from elevenlabs.errors import UnprocessableEntityError
 
 from accounts.models import Organization, Plan, UsageRecord
 from synthesis.models import Generation
-from synthesis.tests.test_compat_openai import server  # noqa: F401 (a fixture: live_server, waited on)
 
 # live_server answers from another thread: the data must be committed for it to see.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -28,7 +27,7 @@ def _isolated(fresh_cache, isolated_media):
 
 
 @pytest.fixture
-def sdk(server):
+def sdk(server):  # server: live_server, drained at teardown (synthesis/tests/conftest.py)
     return lambda secret: ElevenLabs(api_key=secret, base_url=server.url)
 
 

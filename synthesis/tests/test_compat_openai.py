@@ -3,13 +3,11 @@
 import base64
 import io
 import json
-import threading
 import urllib.request
 
 import openai
 import pytest
 import soundfile as sf
-from django.core.signals import request_finished, request_started
 
 from accounts.models import Plan, UsageRecord
 from synthesis.services.limits import concurrency_slot
@@ -22,42 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.fixture(autouse=True)
 def _isolated(fresh_cache, isolated_media):
     pass
-
-
-class InFlight:
-    """Counts the live server's requests until Django has finished with each (request_finished)."""
-
-    def __init__(self):
-        self.count = 0
-        self.idle = threading.Condition()
-
-    def started(self, **kwargs):
-        with self.idle:
-            self.count += 1
-
-    def finished(self, **kwargs):
-        with self.idle:
-            self.count -= 1
-            self.idle.notify_all()
-
-
-@pytest.fixture
-def server(cast, live_server):
-    """live_server, waiting at the end of the test until its threads are done with every request.
-
-    A client has a response as soon as its last byte arrives; the server thread closes it a moment
-    later, and closing touches the database (request_finished), which pytest-django forbids once
-    the test is over. Depending on `cast` makes this teardown run before the database's.
-    """
-    in_flight = InFlight()
-    request_started.connect(in_flight.started, weak=False)
-    # Connected after Django's own close_old_connections, so it runs after it.
-    request_finished.connect(in_flight.finished, weak=False)
-    yield live_server
-    with in_flight.idle:
-        in_flight.idle.wait_for(lambda: in_flight.count <= 0, timeout=30)
-    request_started.disconnect(in_flight.started)
-    request_finished.disconnect(in_flight.finished)
 
 
 def sdk(server, secret):

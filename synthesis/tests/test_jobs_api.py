@@ -12,9 +12,10 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey, Plan, UsageRecord
 from synthesis.jobs.documents import chapters_from_text
 from synthesis.models import Job
-from synthesis.tests.test_api_v1 import _isolated, alice, api, charlie  # noqa: F401 (the API test client and its fixtures)
+from synthesis.tests.helpers import api
 
-pytestmark = pytest.mark.django_db
+# alice and charlie: API clients with their keys (synthesis/tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache", "isolated_media")]
 
 
 def create(client, **body):

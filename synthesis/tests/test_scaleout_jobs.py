@@ -1,7 +1,7 @@
 """
 Long-form jobs across processes sharing PostgreSQL and Redis.
 
-Two real ASGI servers (daphne, the `servers` fixture of test_scaleout_limits) and
+Two real ASGI servers (daphne, the `servers` fixture of synthesis/tests/conftest.py) and
 two real job workers (`manage.py jobs_worker`) run against the test database and
 Redis. A job is created through one server; a websocket client connected to the
 other server receives its progress, sent by whichever worker does the work
@@ -27,9 +27,8 @@ from django.db.models import Sum
 from django.test import Client
 
 from accounts.models import Plan, UsageRecord
-from accounts.tests.test_quota import database_url
 from synthesis.models import Job, JobChunk
-from synthesis.tests.test_scaleout_limits import servers  # noqa: F401  (the fixture)
+from voicehub_site.testing import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 8
@@ -44,7 +43,7 @@ BOOK = "\n".join(
 
 
 @pytest.fixture
-def workers(servers, settings, tmp_path):  # noqa: F811  (servers: the fixture imported above)
+def workers(servers, settings, tmp_path):  # servers: two daphne processes (synthesis/tests/conftest.py)
     """Two job workers, each with one inference thread (two workers on two cores)."""
     settings.MEDIA_ROOT = tmp_path / "media"
     env = dict(
@@ -87,8 +86,15 @@ def listen(ws_url, cookie, events, connected):
 
 
 def wait_for(condition, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    """Poll the shared database until `condition()` holds.
+
+    A bounded poll on purpose: the workers are other processes (a SIGKILL must be real), so no event
+    of theirs reaches this one but their rows; and their lease runs on the real clock, which no
+    time-machine in this process can move. The in-process state machine is tested on the fake
+    engine with a frozen clock (test_jobs_work.py).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
@@ -97,7 +103,7 @@ def wait_for(condition, timeout, what):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_job_survives_a_sigkilled_worker_and_its_progress_reaches_a_socket_on_another_server(cast, servers, workers):  # noqa: F811
+def test_a_job_survives_a_sigkilled_worker_and_its_progress_reaches_a_socket_on_another_server(cast, servers, workers):
     Plan.objects.filter(pk=cast.org_a.plan_id).update(requests_per_minute=100)
     secret = cast.key(cast.alice)
     browser = Client()

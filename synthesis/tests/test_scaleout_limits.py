@@ -7,73 +7,16 @@ more successes than the limit, and the character ledger adds up.
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
 
 from accounts.models import Plan, UsageRecord
-from accounts.tests.test_quota import database_url
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.model, pytest.mark.scaleout]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url, process, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read()[-2000:]}")
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not start")
-
-
-@pytest.fixture
-def servers():
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        message = "needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL): runs in the scale-out pass of manage.py test"
-        if os.environ.get("CI", "").lower() == "true" and os.environ.get("VOICEHUB_SCALEOUT_PASS"):
-            pytest.fail(message)
-        pytest.skip(message)
-    env = dict(os.environ, DATABASE_URL=database_url(), REDIS_URL=settings.REDIS_URL, VOICEHUB_NO_BOOTSTRAP="1")
-    processes, urls = [], []
-    for _ in range(2):
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "voicehub_site.asgi:application"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        processes.append(process)
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url, process in zip(urls, processes):
-            wait_until_up(url, process)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=20)
 
 
 def post(url, secret, text):

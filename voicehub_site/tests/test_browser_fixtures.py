@@ -10,6 +10,7 @@ import pytest
 from accounts.models import Plan
 
 
+@pytest.mark.browser
 def test_a_browser_test_sees_the_live_server_and_leaves_nothing_outside(page, live_asgi):
     page.goto("/healthz")
     assert page.locator("body").inner_text().strip().startswith("{")
