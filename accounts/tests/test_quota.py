@@ -4,10 +4,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command

@@ -70,7 +70,7 @@ def test_a_cta_click_and_the_scroll_depth_are_recorded(page, live_asgi, funnel_e
     funnel_events.wait_for(lambda events: any(e.kind == "page_view" and e.path == "/" for e in events), "the page view")
     for fraction, reached in ((0.3, {25}), (0.6, {25, 50}), (1.0, {25, 50, 75, 100})):
         page.evaluate(f"window.scrollTo(0, (document.documentElement.scrollHeight - innerHeight) * {fraction})")
-        funnel_events.wait_for(lambda events: depths(events) >= reached, f"the scroll depths {sorted(reached)}")
+        funnel_events.wait_for(lambda events, reached=reached: depths(events) >= reached, f"the scroll depths {sorted(reached)}")
         assert depths(funnel_events.events) == reached  # each depth once, when it is reached
     assert FunnelEvent.objects.filter(kind="scroll").count() == 4
 

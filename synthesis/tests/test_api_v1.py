@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import Plan, UsageRecord
-from synthesis.services.limits import concurrency_slot
 from synthesis.models import Generation
+from synthesis.services.limits import concurrency_slot
 from synthesis.tests.helpers import api
 
 pytestmark = pytest.mark.django_db

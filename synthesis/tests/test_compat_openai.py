@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from accounts.models import Plan, UsageRecord
-from synthesis.services.limits import concurrency_slot
 from synthesis.models import Generation
+from synthesis.services.limits import concurrency_slot
 
 # live_server answers from another thread: the data must be committed for it to see.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -13,8 +13,8 @@ from django.test import Client
 
 from accounts.models import Membership, Organization, Plan, UsageRecord
 from accounts.tenancy import SESSION_KEY
-from synthesis.services.limits import check_rate, concurrency_slot
 from synthesis.models import Generation
+from synthesis.services.limits import check_rate, concurrency_slot
 from voicehub_site.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -87,7 +87,7 @@ def test_an_uploaded_epub_becomes_one_chapter_per_spine_document(alice):
 def test_uploaded_markdown_and_text_files_are_split_at_headings(alice):
     response = upload(alice, "notes.md", b"# Intro\nHello *there*.\n## Next\nBye.")
     assert [c["title"] for c in response.json()["chapters"]] == ["Intro", "Next"]
-    response = upload(alice, "story.txt", "Chapter 1\nOnce upon a time.\nChapter 2\nThe end.".encode())
+    response = upload(alice, "story.txt", b"Chapter 1\nOnce upon a time.\nChapter 2\nThe end.")
     assert [c["title"] for c in response.json()["chapters"]] == ["Chapter 1", "Chapter 2"]
 
 

@@ -92,7 +92,7 @@ def test_it_rejects_a_speed_that_is_not_a_number(client, speed):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_it_rejects_a_speed_that_is_not_finite(client, literal):
-    response = post_json(client, '{"text": "Hello.", "speed": %s}' % literal)
+    response = post_json(client, '{"text": "Hello.", "speed": ' + literal + "}")
 
     assert response.status_code == 400
     assert response.json()["code"] in {"parse_error", "invalid_speed"}
