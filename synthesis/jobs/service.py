@@ -502,7 +502,13 @@ def _assemble(job: Job, token: str) -> None:
             {"index": chapter_index, "title": chapter.title, "start": round(chapter_start, 3),
              "end": round(whole.seconds, 3), "audio_seconds": round(output.seconds, 3)}
         )
-        Job.objects.filter(pk=job.pk, assembler=token).update(heartbeat_at=timezone.now())
+        if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, assembler=token).update(heartbeat_at=timezone.now()):
+            # Taken over (our lease went stale) or cancelled meanwhile: the chunk files may already be
+            # gone, so stop reading them and keep nothing of ours.
+            whole.file.close()
+            for chapter in saved:
+                default_storage.delete(chapter.audio.name)
+            return
     whole.save(job.audio, f"{job.id.hex[:8]}-{uuid.uuid4().hex[:8]}.{extension}")
     job.timing.save(f"timing-{uuid.uuid4().hex[:8]}.json", ContentFile(json.dumps(timeline).encode()), save=False)
     with transaction.atomic():

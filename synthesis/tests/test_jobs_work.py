@@ -361,11 +361,6 @@ def test_an_assembly_taken_over_after_its_lease_completes_the_job_once_and_the_l
     assert files(settings, job) == kept
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason=(
-    "synthesis.jobs.service._assemble: an assembler overtaken mid-way goes on reading chunk files that the "
-    "winner has already discarded (chunk.audio is empty: it opens MEDIA_ROOT itself), so it raises instead "
-    "of stopping, and the chapter files it had written stay in storage"
-))
 @pytest.mark.django_db
 def test_an_assembly_overtaken_between_two_chapters_stops_and_keeps_nothing(
     cast, fake_engine, frozen_clock, lease, settings, monkeypatch
