@@ -45,7 +45,7 @@ OPENAI_SPEECH_ERRORS = {
     401: OpenApiResponse(OPENAI_ERROR, description="No valid API key."),
     403: OpenApiResponse(OPENAI_ERROR, description="The key lacks the `tts` scope, or the format is not in the plan."),
     429: OpenApiResponse(OPENAI_ERROR, description="`rate_limited`, `concurrency_limited` (Retry-After) or `insufficient_quota` (x-should-retry: false)."),
-    503: OpenApiResponse(OPENAI_ERROR, description="`overloaded`: the server is at capacity; see Retry-After."),
+    503: OpenApiResponse(OPENAI_ERROR, description="`overloaded` (the server is at capacity) or `service_unavailable` (a backend is down); see Retry-After."),
 }
 
 ELEVENLABS_TTS_ERRORS = {
@@ -55,7 +55,7 @@ ELEVENLABS_TTS_ERRORS = {
     404: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_found`."),
     422: OpenApiResponse(ELEVENLABS_ERROR, description="Invalid body or `output_format`."),
     429: OpenApiResponse(ELEVENLABS_ERROR, description="`rate_limited` or `concurrency_limited`; see Retry-After."),
-    503: OpenApiResponse(ELEVENLABS_ERROR, description="`overloaded`: the server is at capacity; see Retry-After."),
+    503: OpenApiResponse(ELEVENLABS_ERROR, description="`overloaded` (the server is at capacity) or `service_unavailable` (a backend is down); see Retry-After."),
 }
 
 ELEVENLABS_READ_ERRORS = {

@@ -48,13 +48,13 @@ from synthesis.services.session import Caller, Order, session_open
 from synthesis.services.voices import available_voices, catalog_voice
 
 SYNTHESIS_ERRORS = {
-    400: OpenApiResponse(ERROR_RESPONSE, description="Invalid body: empty text, over the per-request limit, bad speed or format."),
+    400: OpenApiResponse(ERROR_RESPONSE, description="Invalid body (`parse_error` for hostile JSON): empty text, over the per-request characters or audio (`output_too_long`), bad speed or format."),
     401: OpenApiResponse(ERROR_RESPONSE, description="No valid API key or session."),
     402: OpenApiResponse(ERROR_RESPONSE, description="Monthly character quota exceeded (`resets_at`)."),
     403: OpenApiResponse(ERROR_RESPONSE, description="Missing scope, format not in the plan, or email unverified."),
     404: OpenApiResponse(ERROR_RESPONSE, description="Unknown voice."),
     429: OpenApiResponse(ERROR_RESPONSE, description="`rate_limited` or `concurrency_limited`; see Retry-After."),
-    503: OpenApiResponse(ERROR_RESPONSE, description="`overloaded`: the server is at capacity; see Retry-After."),
+    503: OpenApiResponse(ERROR_RESPONSE, description="`overloaded` (the server is at capacity) or `service_unavailable` (a backend is down); see Retry-After."),
 }
 EXAMPLE = OpenApiExample(
     "Speak in MP3", value={"text": "Hello from Voicehub!", "voice": "af_heart", "format": "mp3", "speed": 1.0}, request_only=True
