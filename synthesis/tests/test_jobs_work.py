@@ -129,6 +129,10 @@ def test_a_job_on_the_real_model_becomes_chapter_files_a_whole_file_and_a_timing
 def test_each_chunk_is_charged_and_published_as_it_is_produced_and_the_results_are_the_organizations(
     cast, fake_engine, frozen_clock, settings, monkeypatch
 ):
+    # In memory, also in the scale-out pass: channels_redis' pools belong to the event loop that made
+    # them, and every async_to_sync call here runs its own (delivery across processes over Redis is
+    # test_scaleout_jobs' websocket test).
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(job_group(cast.org_a.id), channel)
