@@ -346,7 +346,6 @@ class Session:
         self._log_request = log_request
         self._planned_spoken = sum(len(c.text) for c in planned) or 1
         self._produced: list[AudioChunk] = []  # after stretching
-        self._spoken_produced = 0
         self._delivered_samples = 0
         self._delivered_count = 0
         self._spoken_delivered = 0
@@ -397,7 +396,6 @@ class Session:
                         "on your plan; what was delivered is charged, the rest is not."
                     )
                 self._produced.append(chunk)
-                self._spoken_produced += len(chunk.text)
                 self.progress.seconds = seconds
                 self._heartbeat()
                 yield chunk
