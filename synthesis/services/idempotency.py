@@ -14,7 +14,8 @@ the record.
 - The same key with a different request is 422; while the first still runs, 409.
 - A claim older than VOICEHUB_REQUEST_DEADLINE_SECONDS belongs to a dead process (a
   live request is stopped at that deadline): the next request takes it over. A record
-  older than 24 h is ignored and taken over the same way.
+  older than 24 h is ignored and taken over the same way; `manage.py expire_history`
+  deletes them.
 """
 
 from __future__ import annotations
@@ -143,3 +144,17 @@ def idempotency_release(*, claim: Claim) -> None:
     IdempotencyRecord.objects.filter(
         pk=claim.record_id, attempt=claim.attempt, status=IdempotencyRecord.Status.IN_PROGRESS
     ).delete()
+
+
+def idempotency_purge(*, now: datetime | None = None) -> int:
+    """Delete the records (and kept bodies) older than 24 h; returns how many. Safe to run concurrently."""
+    cutoff = (now or timezone.now()) - KEPT_FOR
+    removed = 0
+    for record in IdempotencyRecord.objects.filter(created_at__lte=cutoff).iterator():
+        # Row first, conditional on the attempt: a record just taken over is not deleted under its new holder.
+        deleted, _ = IdempotencyRecord.objects.filter(pk=record.pk, attempt=record.attempt).delete()
+        if deleted:
+            removed += 1
+            if record.body:
+                _delete_audio(record.body.name)
+    return removed

@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.core.management import call_command
 from django.db import connection
 from django.test.client import encode_multipart
 
@@ -346,6 +347,19 @@ def test_a_key_is_forgotten_24_hours_after_its_first_request(cast, alice_client,
     assert again.status_code == 200 and "Idempotent-Replayed" not in again
     assert again.content != first.content and charges(cast.org_a)[0] == 2
     assert not default_storage.exists(kept)  # the old result went with the record it belonged to
+
+
+def test_expire_history_deletes_the_records_older_than_24_hours_with_their_kept_responses(cast, alice_client, frozen_clock):
+    send("api_v1:tts", alice_client, "old")
+    frozen_clock.shift(timedelta(hours=12))
+    send("api_v1:tts", alice_client, "recent", text="Another order.")
+    old, recent = (IdempotencyRecord.objects.get(key=key).body.name for key in ("old", "recent"))
+    frozen_clock.shift(timedelta(hours=12))
+
+    call_command("expire_history")
+
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["recent"]
+    assert not default_storage.exists(old) and default_storage.exists(recent)
 
 
 # -- the real model ----------------------------------------------------------------------------------
