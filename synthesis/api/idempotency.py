@@ -10,6 +10,7 @@ file at once; a stream once its last byte went out). Views without the header ru
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -20,9 +21,12 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponse
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter
 
 from synthesis.services.errors import StorageUnavailable
 from synthesis.services.idempotency import (
+    MAX_KEY_LENGTH,
     Claim,
     idempotency_begin,
     idempotency_complete,
@@ -44,10 +48,48 @@ class _Replay(Exception):
         self.response = response
 
 
+class IdempotentSchema(AutoSchema):
+    """Documents the Idempotency-Key header and its 409/422 on the POST, in the route's own error shape."""
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if self.method == "POST":
+            parameters = [*parameters, KEY_PARAMETER]
+        return parameters
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None or self.method != "POST":
+            return operation
+        responses = operation["responses"]
+        errors = [responses[code] for code in sorted(responses) if code.startswith("4") and "content" in responses[code]]
+        content = copy.deepcopy(errors[0]["content"]) if errors else {}
+        for media in content.values():
+            media.pop("examples", None)  # another error's examples
+        for code, description in (("400", INVALID), ("409", IN_PROGRESS), ("422", REUSED)):
+            if code in responses:
+                responses[code]["description"] += f" Or {description}"
+            else:
+                responses[code] = {"description": description, "content": copy.deepcopy(content)}
+        return operation
+
+
+KEY_PARAMETER = OpenApiParameter(
+    HEADER, {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}, OpenApiParameter.HEADER,
+    description="Retry safely: the same key with the same request within 24 h returns the first result (with "
+    "`Idempotent-Replayed: true`), charged once. 1-255 printable ASCII characters, e.g. a UUID; else 400 "
+    "`invalid_idempotency_key`.",
+)
+INVALID = "`invalid_idempotency_key`: the Idempotency-Key is not 1-255 printable ASCII characters."
+IN_PROGRESS = "`idempotency_request_in_progress`: a request with this Idempotency-Key is still running (Retry-After)."
+REUSED = "`idempotency_key_reused`: this Idempotency-Key was used with a different request."
+
+
 class Idempotent:
     """Honour Idempotency-Key on POST (mixed into SynthesisView and the job creation view)."""
 
     idempotent_post = True  # synthesis.doors.idempotent_routes() finds the routes by this
+    schema = IdempotentSchema()
 
     def dispatch(self, request, *args, **kwargs):
         self.idempotency_claim: Claim | None = None  # set by initial() when this request holds a key

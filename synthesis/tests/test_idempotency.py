@@ -362,6 +362,21 @@ def test_expire_history_deletes_the_records_older_than_24_hours_with_their_kept_
     assert not default_storage.exists(old) and default_storage.exists(recent)
 
 
+# -- the schema ------------------------------------------------------------------------------------
+
+
+def test_the_schema_documents_the_header_and_its_409_and_422_on_every_route_that_honours_it(client):
+    schema = client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    for name, _ in idempotent_routes():
+        operation = schema["paths"][ROUTES[name].path.replace("{voice}", "{voice_id}")]["post"]
+        headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+        assert "Idempotency-Key" in headers, name
+        assert "invalid_idempotency_key" in operation["responses"]["400"]["description"], name
+        assert "idempotency_request_in_progress" in operation["responses"]["409"]["description"], name
+        assert "idempotency_key_reused" in operation["responses"]["422"]["description"], name
+        assert operation["responses"]["409"]["content"], name  # in the route's own error shape
+
+
 # -- the real model ----------------------------------------------------------------------------------
 
 
