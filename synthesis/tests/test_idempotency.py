@@ -25,6 +25,7 @@ from accounts.models import UsageRecord
 from synthesis.doors import idempotent_routes, synthesis_routes
 from synthesis.models import IdempotencyRecord, Job
 from synthesis.services.idempotency import idempotency_begin, request_fingerprint
+from synthesis.services.session import Refused
 from synthesis.tests.test_contract import ANONYMOUS, DOORS, LONG, TEXT, Door, body_of, client_for, code_of, fill, leave
 
 ROUTES = {**DOORS, "api_v1:jobs": Door("/api/v1/jobs", {"text": "{text}", "voice": "{voice}", "format": "mp3"})}
@@ -199,6 +200,29 @@ def test_a_duplicate_while_the_first_runs_is_409_and_a_retry_after_it_gets_its_r
     assert (retry.status_code, body_of(retry)) == (first["status"], first["body"])
     assert retry["Idempotent-Replayed"] == "true"
     assert sum(charges(cast.org_a)[::2]) == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_of_requests_racing_on_one_key_exactly_one_runs(cast):
+    start, outcomes = threading.Barrier(4), []
+
+    def attempt():
+        try:
+            start.wait(30)  # all four claim at once
+            claimed = idempotency_begin(organization=cast.org_a, key="race", fingerprint="same request")
+            outcomes.append(type(claimed).__name__)
+        except Refused as refused:
+            outcomes.append(refused.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(outcomes) == ["Claim"] + ["idempotency_request_in_progress"] * 3
 
 
 def test_a_key_left_in_progress_by_a_dead_process_is_free_again_after_the_request_deadline(cast, alice_client, frozen_clock):
