@@ -10,17 +10,22 @@ without anyone listing it.
 from __future__ import annotations
 
 
-def synthesis_routes(resolver=None, namespace: str = "") -> list[tuple[str, object]]:
-    """(namespaced URL name, view) of every route whose view is a synthesis door."""
+def synthesis_routes(resolver=None, namespace: str = "", marker: str = "synthesis_door") -> list[tuple[str, object]]:
+    """(namespaced URL name, view) of every route whose view is a synthesis door (or carries another `marker`)."""
     from django.urls import URLPattern, URLResolver, get_resolver
 
     routes = []
     for entry in (resolver or get_resolver()).url_patterns:
         if isinstance(entry, URLResolver):
             inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            routes += synthesis_routes(entry, inner)
+            routes += synthesis_routes(entry, inner, marker)
         elif isinstance(entry, URLPattern) and entry.name:
             view = getattr(entry.callback, "view_class", entry.callback)
-            if getattr(view, "synthesis_door", False):
+            if getattr(view, marker, False):
                 routes.append((f"{namespace}{entry.name}", view))
     return routes
+
+
+def idempotent_routes() -> list[tuple[str, object]]:
+    """(namespaced URL name, view) of every route whose POST honours Idempotency-Key (synthesis.api.idempotency)."""
+    return synthesis_routes(marker="idempotent_post")

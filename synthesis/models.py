@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, UsageRecord, User
 
@@ -215,3 +216,39 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["organization", "-created_at"])]
+
+
+# -- idempotent retries -----------------------------------------------------------
+
+
+def idempotency_upload_to(record: "IdempotencyRecord", filename: str) -> str:
+    # A random name under the organization, like generations: never guessable, never listed.
+    return f"idempotency/{record.organization_id}/{uuid.uuid4().hex}.bin"
+
+
+class IdempotencyRecord(models.Model):
+    """A POST sent with an Idempotency-Key: in progress, or its response, kept 24 h to replay (Stripe's semantics).
+
+    The unique (organization, key) is what decides between two requests racing on one key:
+    whichever INSERT wins runs, the other is told the key is in use. See synthesis.services.idempotency.
+    """
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETE = "complete", "Complete"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the request's method, path, query and body.")
+    attempt = models.UUIDField(default=uuid.uuid4, help_text="The request that holds the key; a takeover changes it.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    headers = models.JSONField(default=list, blank=True, help_text="[[name, value], ...] of the response kept.")
+    body = models.FileField(upload_to=idempotency_upload_to, max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "key"], name="idempotency_unique_key")]
+
+    def __str__(self):
+        return f"{self.key} ({self.status})"

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
 from synthesis.api.errors import APIError
+from synthesis.api.idempotency import Idempotent
 from synthesis.audio import OutputFormat, UnknownFormat, parse_format
 from synthesis.services.voices import catalog_voice, voice_preview
 
@@ -26,9 +27,10 @@ ERROR_RESPONSE = {
 }
 
 
-class SynthesisView(APIView):
+class SynthesisView(Idempotent, APIView):
     """A door into the synthesis session. The contract matrix (synthesis/tests/test_contract.py) and the
-    request log find every synthesis route by this base class, so a new one cannot skip them."""
+    request log find every synthesis route by this base class, so a new one cannot skip them; so does
+    Idempotency-Key (synthesis.api.idempotency)."""
 
     synthesis_door = True
     permission_classes = [HasScope.of(ApiKey.Scope.TTS)]

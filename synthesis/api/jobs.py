@@ -25,6 +25,7 @@ from accounts.permissions import HasScope
 from synthesis.api import examples as ex
 from synthesis.api.common import ERROR_RESPONSE, api_key_of, output_format, stored_file_response
 from synthesis.api.errors import APIError
+from synthesis.api.idempotency import Idempotent
 from synthesis.api.parsers import StrictJSONParser
 from synthesis.api.serializers import NumberField, StringField
 from synthesis.audio import parse_format
@@ -126,8 +127,8 @@ def jobs_of(request):
     return request.organization.jobs.all()
 
 
-class JobsView(ListAPIView):
-    """GET: the organization's jobs, newest first. POST: start a job."""
+class JobsView(Idempotent, ListAPIView):
+    """GET: the organization's jobs, newest first. POST: start a job (Idempotency-Key honoured, as on synthesis)."""
 
     permission_classes = TTS
     parser_classes = [StrictJSONParser, MultiPartParser]

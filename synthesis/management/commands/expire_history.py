@@ -2,11 +2,13 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from synthesis.models import Generation
+from synthesis.services.idempotency import idempotency_purge
 
 
 class Command(BaseCommand):
     help = (
-        "Delete history items (and their audio files) past their plan's retention. "
+        "Delete history items (and their audio files) past their plan's retention, and Idempotency-Key "
+        "records (and their kept responses) older than 24 hours. "
         "Safe to run from cron, repeatedly and concurrently: each item is deleted once."
     )
 
@@ -27,3 +29,4 @@ class Command(BaseCommand):
                     generation.audio.delete(save=False)
                     removed += 1
         self.stdout.write(f"Removed {removed} expired history item(s).")
+        self.stdout.write(f"Removed {idempotency_purge(now=now)} Idempotency-Key record(s) older than 24 hours.")
