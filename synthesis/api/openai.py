@@ -27,7 +27,7 @@ from synthesis.api.compat_schema import (
     OPENAI_TAG,
 )
 from synthesis.api.errors import APIError, _first_error, exception_handler
-from synthesis.api.serializers import NumberField, StringField
+from synthesis.api.serializers import FormatField, NumberField, StringField
 from synthesis.api.streaming import stream_response
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
 
@@ -113,7 +113,7 @@ class SpeechSerializer(serializers.Serializer):
     input = StringField(trim_whitespace=False, allow_blank=True)
     voice = serializers.JSONField(help_text="An OpenAI voice name, a Kokoro voice id, or {\"id\": ...}.")
     instructions = StringField(required=False, allow_blank=True, help_text="Accepted and ignored: Kokoro takes no style prompt.")
-    response_format = StringField(default="mp3", max_length=32)
+    response_format = FormatField(default="mp3")
     speed = NumberField(default=1.0, field_code="invalid_speed")
     # Omitted: the whole file, with Content-Length and history-item-id. "audio": the same bytes
     # sent as each sentence is synthesized. "sse": OpenAI's speech.audio.* events.

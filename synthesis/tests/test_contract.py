@@ -21,6 +21,7 @@ import asyncio
 import json
 import socket as sockets
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -50,6 +51,8 @@ class Door:
     streaming: bool = False
     vendor: str = "native"  # native | openai | elevenlabs: the error shape
     expect: dict = field(default_factory=dict)  # case -> (status, code) where the vendor differs
+    # Where the output format goes, ("body" or "query", name), and a good one; None: the door has one format.
+    format: tuple[str, str, str] | None = ("body", "format", "mp3")
 
     def url(self) -> str:
         return self.path
@@ -61,28 +64,33 @@ def native(path, streaming=False, **extra):
 
 OPENAI = {"no_credentials": (401, "authentication_required"), "over_quota": (429, "insufficient_quota"),
           "over_request_limit": (400, "string_above_max_length"), "unknown_voice": (400, "voice_not_found")}
-ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded")}
+ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded"), "bad_format": (422, "invalid_output_format")}
+OPENAI_FORMAT = ("body", "response_format", "mp3")
+ELEVENLABS_FORMAT = ("query", "output_format", "mp3_44100_128")
 
 DOORS = {
-    "synthesis:tts": Door("/tts", {"text": "{text}", "voice": "{voice}"}),
+    "synthesis:tts": Door("/tts", {"text": "{text}", "voice": "{voice}"}, format=None),  # WAV only
     "api_v1:tts": native("/api/v1/tts"),
     "api_v1:tts-stream": native("/api/v1/tts/stream", streaming=True),
     "api_v1:tts-timestamps": native("/api/v1/tts/with-timestamps"),
     "compat:openai-speech": Door(
-        "/v1/audio/speech", {"model": "tts-1", "input": "{text}", "voice": "{voice}"}, True, "openai", OPENAI
+        "/v1/audio/speech", {"model": "tts-1", "input": "{text}", "voice": "{voice}"}, True, "openai", OPENAI, OPENAI_FORMAT
     ),
-    "compat:elevenlabs-tts": Door("/v1/text-to-speech/{voice}", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS),
+    "compat:elevenlabs-tts": Door(
+        "/v1/text-to-speech/{voice}", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
+    ),
     "compat:elevenlabs-tts-stream": Door(
-        "/v1/text-to-speech/{voice}/stream", {"text": "{text}"}, True, "elevenlabs", ELEVENLABS
+        "/v1/text-to-speech/{voice}/stream", {"text": "{text}"}, True, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
     "compat:elevenlabs-tts-timestamps": Door(
-        "/v1/text-to-speech/{voice}/with-timestamps", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS
+        "/v1/text-to-speech/{voice}/with-timestamps", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
 }
 # The anonymous demo has its own contract (test_the_demo_*); the websocket is WS below.
 ANONYMOUS = {"marketing:demo_speak"}
 HTTP_DOORS = sorted(DOORS)
 STREAMING_DOORS = sorted(name for name, door in DOORS.items() if door.streaming)
+FORMAT_DOORS = sorted(name for name, door in DOORS.items() if door.format)
 FILE_DOORS = sorted(name for name, door in DOORS.items() if not door.streaming)
 
 NATIVE = {
@@ -93,6 +101,7 @@ NATIVE = {
     "over_request_limit": (400, "max_character_limit_exceeded"),
     "unknown_voice": (404, "voice_not_found"),
     "storage_failure": (503, "service_unavailable"),
+    "bad_format": (400, "unsupported_format"),
 }
 
 
@@ -114,10 +123,17 @@ def fill(value, text, voice):
     return value
 
 
-def call(name, client, *, text=TEXT, voice="af_heart"):
+def call(name, client, *, text=TEXT, voice="af_heart", output_format=None):
     door = DOORS[name]
     body = {key: fill(value, text, voice) for key, value in door.body.items()}
-    return client.post(fill(door.path, text, voice), data=json.dumps(body), content_type="application/json")
+    path = fill(door.path, text, voice)
+    if output_format is not None:
+        where, param, _ = door.format
+        if where == "query":
+            path += "?" + urlencode({param: output_format})
+        else:
+            body[param] = output_format
+    return client.post(path, data=json.dumps(body), content_type="application/json")
 
 
 def client_for(secret=None) -> APIClient:
@@ -244,6 +260,23 @@ def test_over_the_per_request_limit_is_400(name, cast):
 @pytest.mark.parametrize("name", HTTP_DOORS)
 def test_an_unknown_voice_is_refused(name, cast):
     assert_refused(call(name, client_for(cast.key(cast.alice)), voice="zz_nobody"), DOORS[name], "unknown_voice")
+
+
+def near_misses(name: str) -> list[str]:
+    """A good format name, spoiled the ways a client's string can be: whitespace, control characters, case."""
+    good = name
+    return [good + "\n", " " + good, good.upper() + " ", good + "\t", "\r\n" + good, good + "\x00", "\u00a0" + good]
+
+
+@pytest.mark.parametrize("name", FORMAT_DOORS)
+def test_a_format_name_with_whitespace_or_control_characters_is_refused(name, cast):
+    door = DOORS[name]
+    client = client_for(cast.key(cast.alice))
+    for output_format in near_misses(door.format[2]):
+        response = call(name, client, output_format=output_format)
+        assert (response.status_code, code_of(response)) == expected(door, "bad_format"), (output_format, response.content[:300])
+    assert call(name, client, output_format=door.format[2]).status_code == 200
+    assert UsageRecord.objects.filter(organization=cast.org_a).count() == 1  # only the good name was charged
 
 
 @pytest.mark.parametrize("name", HTTP_DOORS)
@@ -487,6 +520,14 @@ def test_the_websocket_refuses_what_the_http_doors_refuse(case, ws, cast, fake_e
             slot.release()
     assert (event["type"], event["code"]) == ("error", NATIVE[case][1])
     assert reserved_rows() == 0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_websocket_refuses_a_format_name_with_whitespace_or_control_characters(ws, cast, fake_engine):
+    for output_format in near_misses("mp3"):
+        event = last_event(ws_outcome(cast.alice, {**generate(), "format": output_format}))
+        assert (event["type"], event["code"]) == ("error", NATIVE["bad_format"][1]), output_format
+    assert reserved_rows() == 0 and not UsageRecord.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
