@@ -187,9 +187,10 @@ class SpeechView(SynthesisView):
         session = session_open(caller=Caller.of(request), order=order, streaming=True)
         # OpenAI sends speech chunked, as it is made, whatever stream_format says; "sse" wraps it in events.
         if body.get("stream_format") == "sse":
-            response = stream_response(request, session, sse_events(session.encoded(), len(order.text)), "text/event-stream")
+            events = sse_events(session.encoded(), len(order.text))
+            response = stream_response(request, session, events, "text/event-stream", filename=None)
         else:
-            response = stream_response(request, session, session.encoded(), fmt.media_type)
+            response = stream_response(request, session, session.encoded(), fmt.media_type, filename=f"speech.{fmt.extension}")
         if body.get("instructions"):
             response["x-voicehub-ignored"] = "instructions"
         return response
