@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
 from accounts.models import Plan
+from synthesis.api.common import as_download
 from synthesis.audio import parse_format
 from synthesis.services import strictjson
 from synthesis.services.limits import Limited
@@ -212,9 +213,7 @@ async def demo_speak(request):
     except Refused as exc:
         return error(exc.message, exc.code, exc.status, retry_after=exc.retry_after)
     await sync_to_async(event_record)(kind=FunnelEvent.Kind.DEMO_PLAYED, request=request, path="/")
-    response = HttpResponse(audio, content_type=DEMO_FORMAT.media_type)
-    response["Cache-Control"] = "no-store"
-    return response
+    return as_download(HttpResponse(audio, content_type=DEMO_FORMAT.media_type), f"voicehub-demo.{DEMO_FORMAT.extension}")
 
 
 # The demo is a door of the synthesis session: the request log and the contract matrix find it by this.

@@ -48,7 +48,7 @@ class GenerationAdmin(admin.ModelAdmin):
         """The stored audio through storage, for staff with accounts.listen_audio (media is never served publicly)."""
         if not request.user.has_perm("accounts.listen_audio"):
             raise PermissionDenied
-        return audio_file_response(get_object_or_404(Generation, pk=pk), attachment=False)
+        return audio_file_response(get_object_or_404(Generation, pk=pk))
 
     @admin.display(description="audio")
     def listen(self, obj):

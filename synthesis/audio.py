@@ -117,7 +117,8 @@ _UNAVAILABLE = {
 
 
 def parse_format(name: str) -> OutputFormat:
-    """The format a client asked for, by OpenAI or ElevenLabs name. Names are case-sensitive."""
+    """The format a client asked for, by OpenAI or ElevenLabs name, exactly as sent: names are case-sensitive,
+    and whitespace or a control character around one makes it another name ("mp3\\n" is not "mp3")."""
     if isinstance(name, str) and name in _FORMATS:
         return _FORMATS[name]
     accepted = "Accepted formats: " + ", ".join(FORMAT_NAMES) + "."
@@ -126,7 +127,8 @@ def parse_format(name: str) -> OutputFormat:
     hint = ""
     if isinstance(name, str) and name.strip().lower() in _FORMATS:
         hint = f" Did you mean {name.strip().lower()!r}?"
-    raise UnknownFormat(f"Unknown output format {name!r}.{hint} {accepted}")
+    shown = name if not isinstance(name, str) or len(name) <= 40 else name[:40] + "…"  # not a megabyte echoed back
+    raise UnknownFormat(f"Unknown output format {shown!r}.{hint} {accepted}")
 
 
 # --------------------------------------------------------------------------------------------

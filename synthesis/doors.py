@@ -10,22 +10,25 @@ without anyone listing it.
 from __future__ import annotations
 
 
-def synthesis_routes(resolver=None, namespace: str = "", marker: str = "synthesis_door") -> list[tuple[str, object]]:
-    """(namespaced URL name, view) of every route whose view is a synthesis door (or carries another `marker`)."""
+def named_routes(resolver=None, namespace: str = "") -> list[tuple[str, object]]:
+    """(namespaced URL name, view) of every named route in the URLconf."""
     from django.urls import URLPattern, URLResolver, get_resolver
 
     routes = []
     for entry in (resolver or get_resolver()).url_patterns:
         if isinstance(entry, URLResolver):
             inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            routes += synthesis_routes(entry, inner, marker)
+            routes += named_routes(entry, inner)
         elif isinstance(entry, URLPattern) and entry.name:
-            view = getattr(entry.callback, "view_class", entry.callback)
-            if getattr(view, marker, False):
-                routes.append((f"{namespace}{entry.name}", view))
+            routes.append((f"{namespace}{entry.name}", getattr(entry.callback, "view_class", entry.callback)))
     return routes
+
+
+def synthesis_routes() -> list[tuple[str, object]]:
+    """(namespaced URL name, view) of every route whose view is a synthesis door."""
+    return [(name, view) for name, view in named_routes() if getattr(view, "synthesis_door", False)]
 
 
 def idempotent_routes() -> list[tuple[str, object]]:
     """(namespaced URL name, view) of every route whose POST honours Idempotency-Key (synthesis.api.idempotency)."""
-    return synthesis_routes(marker="idempotent_post")
+    return [(name, view) for name, view in named_routes() if getattr(view, "idempotent_post", False)]

@@ -14,6 +14,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from synthesis.studio.routing import websocket_urlpatterns  # noqa: E402
+from voicehub_site import http_limits  # noqa: E402
+
+# Daphne's HTTP parser answers an oversized head with 431/414 instead of dropping the connection.
+http_limits.install()
 
 application = ProtocolTypeRouter(
     {

@@ -340,6 +340,8 @@ VOICEHUB_WEBHOOK_BACKOFF_SECONDS = env_int("VOICEHUB_WEBHOOK_BACKOFF_SECONDS", 3
 # Deliveries to loopback/private addresses: fine on a development machine,
 # refused in production (a webhook URL must not reach into our own network).
 VOICEHUB_WEBHOOK_ALLOW_PRIVATE = env_bool("VOICEHUB_WEBHOOK_ALLOW_PRIVATE", not PRODUCTION)
+# Each delivery attempt's limit to connect, and then for each read (a receiver that never answers).
+VOICEHUB_WEBHOOK_TIMEOUT_SECONDS = env_int("VOICEHUB_WEBHOOK_TIMEOUT_SECONDS", 10)
 
 LOGGING = {
     "version": 1,

@@ -232,6 +232,38 @@ def database_url() -> str:
     return f"postgres://{settings['USER']}{password}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
 
 
+# -- server processes a test starts (daphne, runserver) ----------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server process a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url, process, timeout=60):
+    """Poll /healthz until the server process answers.
+
+    A bounded poll on purpose: a separate process has no event to wait on but its socket.
+    """
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stderr.read()[-2000:]}")
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not start")
+
+
 def _missing_or_fail(message: str):
     """Skip with `message`, except under CI, where a missing part fails the run."""
     if os.environ.get("CI", "").lower() == "true":

@@ -1,6 +1,12 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+# The admin's own login form has no rate limit and no second factor. Staff sign in through the site's
+# login instead (allauth: the login and login_failed limits, TOTP), which sends them back to the admin;
+# /admin/login/ only redirects there and never checks a password. Set before admin.site.urls is read.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("", include("synthesis.api.urls")),

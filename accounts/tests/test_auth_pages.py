@@ -196,6 +196,51 @@ def test_login_is_refused_after_repeated_failures_even_with_the_right_password(c
     assert "Too many failed login attempts" in response.content.decode()
 
 
+# --- The admin's login -----------------------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    user = User.objects.create_user(email="ops@example.com", password=PASSWORD, name="Ops", is_staff=True, is_superuser=True)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
+def admin_login_form(client) -> str:
+    """Where the admin sends a visitor to sign in (following its redirects): the URL whose form takes the password."""
+    response = client.get("/admin/", follow=True)
+    assert response.status_code == 200 and 'name="password"' in response.content.decode()
+    return response.redirect_chain[-1][0]
+
+
+@pytest.mark.django_db
+def test_the_admin_login_takes_no_password_itself(client, staff):
+    # Django's own admin form had no limit: each guess got an answer. It now only points to the site's login.
+    for password in [f"guess number {n}" for n in range(15)] + [PASSWORD]:
+        response = client.post("/admin/login/?next=/admin/", {"username": staff.email, "password": password})
+        assert response.status_code == 302
+        assert response["Location"] == reverse("account_login") + "?next=%2Fadmin%2F"
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_guessing_a_staff_password_at_the_admin_login_meets_the_site_login_limits(client, staff):
+    url = admin_login_form(client)
+    answers = [client.post(url, {"login": staff.email, "password": f"guess number {n}"}) for n in range(15)]
+
+    limited = [n for n, answer in enumerate(answers) if answer.status_code == 429 or "Too many failed login attempts" in answer.content.decode()]
+    assert limited and limited[0] < 14, [answer.status_code for answer in answers]
+    assert client.post(url, {"login": staff.email, "password": PASSWORD}).status_code != 302  # locked out, even so
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_a_staff_user_signs_in_to_the_admin_through_the_site_login(client, staff):
+    response = client.post(admin_login_form(client), {"login": staff.email, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert "Site administration" in client.get("/admin/").content.decode()
+
+
 # --- Password reset ---------------------------------------------------------
 
 

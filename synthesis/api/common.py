@@ -10,6 +10,7 @@ import io
 import zipfile
 
 from django.http import FileResponse, Http404, HttpResponse
+from django.utils.http import content_disposition_header
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import APIView
 
@@ -56,10 +57,28 @@ def output_format(name: str, *, param: str | None = None, status_code: int = 400
         raise APIError(str(error), code=code, status_code=status_code, **extra) from None
 
 
+# An organization's audio and files are nobody else's: no shared cache (a CDN, a proxy) may keep them,
+# nor the browser's disk cache.
+PRIVATE = "private, no-store"
+# A voice preview is the same few seconds for everyone and holds nothing of a customer's: caches may keep it.
+PUBLIC = "public, max-age=86400"
+
+
+def as_download(response, filename: str | None = None, *, cache: str = PRIVATE):
+    """Every audio or file response of every door: a download named `filename` (an <audio> element or
+    fetch() still plays it; a browser that opens the URL saves it rather than render it in our origin),
+    kept by no cache unless `cache` says otherwise. Without a filename (an event stream, a JSON body
+    carrying audio) only the cache rule is set."""
+    if filename is not None:
+        # A safe ASCII filename, plus RFC 5987's filename* when it needs more.
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = cache
+    return response
+
+
 def audio_response(result, session) -> HttpResponse:
     """A synthesized file with its cost, history id and rate-limit headers."""
-    response = HttpResponse(result.content, content_type=result.media_type)
-    response["Content-Disposition"] = f'inline; filename="speech.{result.extension}"'
+    response = as_download(HttpResponse(result.content, content_type=result.media_type), f"speech.{result.extension}")
     for name, value in session.headers().items():
         response[name] = value
     if result.generation is not None:
@@ -67,18 +86,14 @@ def audio_response(result, session) -> HttpResponse:
     return response
 
 
-def audio_file_response(generation, *, attachment=True) -> FileResponse:
-    """A history item's audio from storage (a download unless `attachment` is false), kept by no cache."""
+def audio_file_response(generation) -> FileResponse:
+    """A history item's audio from storage, as a download."""
     try:
         audio = generation.audio.open("rb")
     except FileNotFoundError:
         raise Http404("This audio is no longer kept.") from None
     extension = generation.audio.name.rsplit(".", 1)[-1]
-    response = FileResponse(
-        audio, as_attachment=attachment, filename=f"voicehub-{generation.id}.{extension}", content_type=generation.content_type
-    )
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return as_download(FileResponse(audio, content_type=generation.content_type), f"voicehub-{generation.id}.{extension}")
 
 
 def zip_response(generations) -> HttpResponse:
@@ -88,10 +103,7 @@ def zip_response(generations) -> HttpResponse:
         for generation in generations:
             with generation.audio.open("rb") as audio:
                 archive.writestr(f"{generation.created_at:%Y%m%d-%H%M%S}-{generation.id}.{generation.audio.name.rsplit('.', 1)[-1]}", audio.read())
-    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
-    response["Content-Disposition"] = 'attachment; filename="voicehub-history.zip"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return as_download(HttpResponse(buffer.getvalue(), content_type="application/zip"), "voicehub-history.zip")
 
 
 def api_key_of(request):
@@ -116,15 +128,11 @@ def preview_response(voice_id: str) -> HttpResponse:
     voice = catalog_voice(voice_id)
     if voice is None:
         raise voice_not_found(voice_id)
-    response = HttpResponse(voice_preview(voice), content_type="audio/mpeg")
-    response["Cache-Control"] = "public, max-age=86400"
-    return response
+    return as_download(HttpResponse(voice_preview(voice), content_type="audio/mpeg"), f"{voice.id}-preview.mp3", cache=PUBLIC)
 
 
 def stored_file_response(field, filename: str, content_type: str) -> FileResponse:
     """A job's result file (a FieldFile) as a download; 409 while the job has not made it yet."""
     if not field:
         raise APIError("This job has no result yet.", code="job_not_finished", status_code=409)
-    response = FileResponse(field.open("rb"), as_attachment=True, filename=filename, content_type=content_type)
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return as_download(FileResponse(field.open("rb"), content_type=content_type), filename)

@@ -27,6 +27,7 @@ from synthesis.api.common import (
     IgnoreAccept,
     SynthesisView,
     api_key_of,
+    as_download,
     audio_file_response,
     audio_response,
     history_of,
@@ -209,7 +210,7 @@ class TextToSpeechWithTimestampsView(ElevenLabsMixin, SynthesisView):
             response[name] = value
         if result.generation is not None:
             response["history-item-id"] = str(result.generation.id)
-        return with_ignored(request, response)
+        return with_ignored(request, as_download(response))  # JSON, not a file, but the audio is in it
 
 
 class TextToSpeechStreamView(ElevenLabsMixin, SynthesisView):
@@ -217,7 +218,8 @@ class TextToSpeechStreamView(ElevenLabsMixin, SynthesisView):
     def post(self, request, voice_id):
         order = text_to_speech_order(request, voice_id)
         session = session_open(caller=Caller.of(request), order=order, streaming=True)
-        return with_ignored(request, stream_response(request, session, session.encoded(), order.fmt.media_type))
+        stream = stream_response(request, session, session.encoded(), order.fmt.media_type, filename=f"speech.{order.fmt.extension}")
+        return with_ignored(request, stream)
 
 
 # --------------------------------------------------------------------------------------------

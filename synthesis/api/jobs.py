@@ -27,7 +27,7 @@ from synthesis.api.common import ERROR_RESPONSE, api_key_of, output_format, stor
 from synthesis.api.errors import APIError
 from synthesis.api.idempotency import Idempotent
 from synthesis.api.parsers import StrictJSONParser
-from synthesis.api.serializers import NumberField, StringField
+from synthesis.api.serializers import FormatField, NumberField, StringField
 from synthesis.audio import parse_format
 from synthesis.jobs import service as jobs, webhooks
 from synthesis.jobs.documents import DocumentError, chapters_from_input
@@ -46,7 +46,7 @@ class JobCreateSerializer(serializers.Serializer):
     title = StringField(required=False, allow_blank=True, max_length=200)
     voice = StringField(default="af", max_length=200)
     speed = NumberField(default=1.0, field_code="invalid_speed")
-    format = StringField(default="mp3", max_length=32)
+    format = FormatField(default="mp3")
     normalize = serializers.ChoiceField(choices=["auto", "on", "off"], default="auto")
 
     def to_internal_value(self, data):

@@ -1,6 +1,5 @@
 """The HTTP API of the original product: POST /tts and GET /voices."""
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
@@ -8,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from synthesis.api import examples as ex
-from synthesis.api.common import ERROR_RESPONSE, SynthesisView, preview_response
+from synthesis.api.common import ERROR_RESPONSE, SynthesisView, audio_response, preview_response
 from synthesis.api.serializers import TTSRequestSerializer, VoiceSerializer
 from synthesis.audio import parse_format
 from synthesis.services.session import Caller, Order, session_open
@@ -45,13 +44,8 @@ class TTSView(SynthesisView):
             caller=Caller.of(request), order=Order(text=data["text"], voice=data["voice"], fmt=WAV, speed=data["speed"])
         )
         speech = session.render()
-        response = HttpResponse(speech.content, content_type="audio/wav")
-        response["Content-Disposition"] = 'inline; filename="speech.wav"'
-        for name, value in session.headers().items():
-            response[name] = value
+        response = audio_response(speech, session)
         response["Audio-Duration"] = f"{speech.seconds:.3f}"
-        if speech.generation is not None:
-            response["history-item-id"] = str(speech.generation.id)
         return response
 
 

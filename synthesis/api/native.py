@@ -25,6 +25,7 @@ from synthesis.api.common import (
     ERROR_RESPONSE,
     SynthesisView,
     api_key_of,
+    as_download,
     audio_file_response,
     audio_response,
     history_of,
@@ -102,7 +103,7 @@ class StreamView(SynthesisView):
     def post(self, request):
         order = synthesis_order(request)
         session = session_open(caller=Caller.of(request), order=order, streaming=True)
-        return stream_response(request, session, session.encoded(), order.fmt.media_type)
+        return stream_response(request, session, session.encoded(), order.fmt.media_type, filename=f"speech.{order.fmt.extension}")
 
 
 class VoicesView(APIView):
@@ -326,4 +327,4 @@ class SynthesizeWithTimestampsView(SynthesisView):
         )
         for name, value in session.headers().items():
             response[name] = value
-        return response
+        return as_download(response)  # JSON, not a file, but the audio is in it

@@ -27,7 +27,7 @@ from synthesis.api.compat_schema import (
     OPENAI_TAG,
 )
 from synthesis.api.errors import APIError, _first_error, exception_handler
-from synthesis.api.serializers import NumberField, StringField
+from synthesis.api.serializers import FormatField, NumberField, StringField
 from synthesis.api.streaming import stream_response
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
 
@@ -113,7 +113,7 @@ class SpeechSerializer(serializers.Serializer):
     input = StringField(trim_whitespace=False, allow_blank=True)
     voice = serializers.JSONField(help_text="An OpenAI voice name, a Kokoro voice id, or {\"id\": ...}.")
     instructions = StringField(required=False, allow_blank=True, help_text="Accepted and ignored: Kokoro takes no style prompt.")
-    response_format = StringField(default="mp3", max_length=32)
+    response_format = FormatField(default="mp3")
     speed = NumberField(default=1.0, field_code="invalid_speed")
     # Omitted: the whole file, with Content-Length and history-item-id. "audio": the same bytes
     # sent as each sentence is synthesized. "sse": OpenAI's speech.audio.* events.
@@ -187,9 +187,10 @@ class SpeechView(SynthesisView):
         session = session_open(caller=Caller.of(request), order=order, streaming=True)
         # OpenAI sends speech chunked, as it is made, whatever stream_format says; "sse" wraps it in events.
         if body.get("stream_format") == "sse":
-            response = stream_response(request, session, sse_events(session.encoded(), len(order.text)), "text/event-stream")
+            events = sse_events(session.encoded(), len(order.text))
+            response = stream_response(request, session, events, "text/event-stream", filename=None)
         else:
-            response = stream_response(request, session, session.encoded(), fmt.media_type)
+            response = stream_response(request, session, session.encoded(), fmt.media_type, filename=f"speech.{fmt.extension}")
         if body.get("instructions"):
             response["x-voicehub-ignored"] = "instructions"
         return response

@@ -30,6 +30,18 @@ class StringField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class FormatField(StringField):
+    """An output format's name exactly as sent. A CharField would trim "mp3\\n" to "mp3" and accept it; here it
+    stays what it is, and the door's synthesis.audio.parse_format refuses it with the door's own error code."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def run_validators(self, value):
+        # CharField's validators would answer a NUL with their own code; parse_format refuses every unknown name.
+        pass
+
+
 class TTSRequestSerializer(serializers.Serializer):
     text = StringField(
         trim_whitespace=False, allow_blank=True, help_text="The text to speak (up to the per-request limit)."
@@ -73,7 +85,7 @@ class SynthesisSerializer(TTSRequestSerializer):
     """The native /api/v1/tts body: /tts's fields plus format, normalization and storage."""
 
     voice = StringField(default="af", max_length=200, help_text='A voice id, or a weighted mix: "af_bella(2)+af_sky(1)".')
-    format = StringField(default="mp3", max_length=32, help_text="wav, mp3, opus, flac, pcm, or an ElevenLabs name such as mp3_44100_128.")
+    format = FormatField(default="mp3", help_text="wav, mp3, opus, flac, pcm, or an ElevenLabs name such as mp3_44100_128.")
     normalize = serializers.ChoiceField(choices=["auto", "on", "off"], default="auto", help_text="Read numbers, dates and symbols as words.")
     store = serializers.BooleanField(default=True, help_text="false: keep nothing but the usage row.")
 

@@ -19,11 +19,15 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 
+from synthesis.api.common import as_download
 from synthesis.services.pump import drain
 
 
-def stream_response(request, session, content: Iterator[bytes], content_type: str) -> StreamingHttpResponse:
-    """Stream `content` (made from `session`, e.g. session.encoded()) with the session's headers."""
+def stream_response(
+    request, session, content: Iterator[bytes], content_type: str, *, filename: str | None
+) -> StreamingHttpResponse:
+    """Stream `content` (made from `session`, e.g. session.encoded()) with the session's headers, as a
+    download named `filename` (None: not a file, e.g. an event stream) that no cache keeps."""
     request = getattr(request, "_request", request)  # a DRF Request wraps Django's
 
     def abandon() -> None:
@@ -50,8 +54,7 @@ def stream_response(request, session, content: Iterator[bytes], content_type: st
     response._resource_closers.append(abandon)
     for name, value in session.headers().items():
         response[name] = value
-    response["Cache-Control"] = "no-store"
-    return response
+    return as_download(response, filename)
 
 
 def _run_closers(response) -> None:

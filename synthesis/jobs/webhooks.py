@@ -14,24 +14,37 @@ VOICEHUB_WEBHOOK_BACKOFF_SECONDS x 2^(attempt-1), up to
 VOICEHUB_WEBHOOK_ATTEMPTS in all. Every attempt updates the delivery row,
 which is the log (GET /api/v1/webhooks/deliveries).
 
-Outside development, deliveries to loopback, private and link-local addresses
-are refused (VOICEHUB_WEBHOOK_ALLOW_PRIVATE): a webhook URL must not be a way
-to make the server call into its own network.
+Where deliveries may go. A webhook URL must not be a way to make the server
+call into its own network (SSRF). Outside development
+(VOICEHUB_WEBHOOK_ALLOW_PRIVATE false), each attempt resolves the host once,
+drops every address that is not public (private, loopback, link-local,
+multicast, reserved, unspecified, CGNAT 100.64/10, the cloud metadata
+addresses, and the IPv6 forms that embed any of them), and connects to one
+of the addresses it kept: the HTTP client never looks the name up again, so
+DNS that answers differently the second time (rebinding) gains nothing. For
+https the name still goes in the TLS SNI and the certificate is checked
+against it; the Host header is the name. Redirects are never followed: a 3xx
+is a failed attempt like any other non-2xx. Connecting and each read time out
+after VOICEHUB_WEBHOOK_TIMEOUT_SECONDS. PUT /api/v1/webhook refuses a URL
+that is not http(s), carries credentials or (outside development) resolves
+only to addresses deliveries may not reach; the check at delivery time is the
+one that counts, since DNS can change in between.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import secrets
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -42,11 +55,13 @@ from accounts.models import Organization
 from synthesis.jobs.tasks import deliver_webhook
 from synthesis.models import WebhookDelivery, WebhookEndpoint
 
-TIMEOUT_SECONDS = 10
-
 
 class WebhookURLInvalid(Exception):
     code = "invalid_webhook_url"
+
+
+class WebhookAddressForbidden(WebhookURLInvalid):
+    code = "forbidden_webhook_address"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -67,16 +82,143 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bo
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
-def _check_url(url: str) -> str:
-    parsed = urlparse(url)
+@dataclass(frozen=True)
+class Target:
+    """Where a webhook URL points: the name (for Host and TLS), the port and the request target."""
+
+    https: bool
+    host: str
+    port: int
+    path: str
+
+
+def webhook_target(url: str) -> Target:
+    parsed = urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise WebhookURLInvalid("The webhook URL must be an http:// or https:// URL.")
-    return url
+    if parsed.username is not None or parsed.password is not None:
+        raise WebhookURLInvalid(
+            "The webhook URL must not carry a user name or password: check the Voicehub-Signature header instead."
+        )
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        raise WebhookURLInvalid("The webhook URL's port must be a number from 1 to 65535.") from None
+    path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+    return Target(https=parsed.scheme == "https", host=parsed.hostname, port=port, path=path)
+
+
+# -- which addresses deliveries may reach ----------------------------------------------------------------
+
+# Not public, whatever ipaddress's is_global says of them: shared address space (CGNAT), and the
+# metadata services of the clouds (AWS, GCP, Azure: 169.254.169.254; AWS over IPv6: fd00:ec2::254).
+_FORBIDDEN_NETWORKS = tuple(
+    ipaddress.ip_network(network) for network in ("100.64.0.0/10", "169.254.169.254/32", "fd00:ec2::254/128")
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
+
+
+def address_forbidden(address: str) -> bool:
+    """Whether a delivery must not connect to `address` (an IP address as getaddrinfo gives it)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # without an IPv6 zone (fe80::1%eth0)
+    if ip.version == 6:
+        # An IPv6 address that carries an IPv4 one reaches that one: judge it.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else None)
+        if embedded is not None:
+            return address_forbidden(str(embedded))
+    return (
+        not ip.is_global or ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
+        or ip.is_unspecified or any(ip in network for network in _FORBIDDEN_NETWORKS)
+    )
+
+
+def resolve(host: str, port: int) -> list[tuple[int, tuple]]:
+    """(family, socket address) of every address `host` has, in the resolver's order: the one lookup of an attempt."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys((family, sockaddr) for family, _, _, _, sockaddr in infos))
+
+
+def vetted_addresses(target: Target) -> list[tuple[int, tuple]]:
+    """The addresses of the target's host that a delivery may connect to; refused if there are none."""
+    addresses = resolve(target.host, target.port)
+    if settings.VOICEHUB_WEBHOOK_ALLOW_PRIVATE:
+        return addresses
+    allowed = [(family, sockaddr) for family, sockaddr in addresses if not address_forbidden(sockaddr[0])]
+    if not allowed:
+        shown = ", ".join(sockaddr[0] for _, sockaddr in addresses)
+        raise WebhookAddressForbidden(
+            f"{target.host} resolves only to addresses webhooks may not reach ({shown}): private, loopback, link-local "
+            "and other non-public addresses are refused. Use a public host."
+        )
+    return allowed
+
+
+def _connect(family: int, sockaddr: tuple, timeout: float) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(timeout)  # the connect, then every read and write
+    try:
+        sock.connect(sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Vetted:
+    """An http.client connection to `host` (Host header, TLS name) at addresses vetted beforehand: it never resolves."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[tuple[int, tuple]], timeout: float, **kwargs):
+        super().__init__(host, port, timeout=timeout, **kwargs)
+        self.addresses = addresses
+
+    def _socket(self) -> socket.socket:
+        failure = OSError(f"{self.host} has no address to connect to")
+        for family, sockaddr in self.addresses:
+            try:
+                return _connect(family, sockaddr, self.timeout)
+            except OSError as error:
+                failure = error
+        raise failure
+
+
+class _VettedHTTPConnection(_Vetted, http.client.HTTPConnection):
+    def connect(self):
+        self.sock = self._socket()
+
+
+class _VettedHTTPSConnection(_Vetted, http.client.HTTPSConnection):
+    def connect(self):
+        # SNI and the certificate check are for the name; the TCP connection is to the vetted address.
+        self.sock = self._context.wrap_socket(self._socket(), server_hostname=self.host)
+
+
+def _post(url: str, body: bytes, headers: dict) -> int:
+    """POST `body` to `url` once, at a vetted address; the response's status (a redirect is not followed)."""
+    target = webhook_target(url)
+    connection_class = _VettedHTTPSConnection if target.https else _VettedHTTPConnection
+    extra = {"context": ssl.create_default_context()} if target.https else {}
+    connection = connection_class(
+        target.host, target.port, addresses=vetted_addresses(target), timeout=settings.VOICEHUB_WEBHOOK_TIMEOUT_SECONDS, **extra
+    )
+    try:
+        connection.request("POST", target.path, body=body, headers=headers)
+        return connection.getresponse().status  # the body is not read: the status is all we keep
+    finally:
+        connection.close()
 
 
 def webhook_set(*, organization: Organization, url: str) -> WebhookEndpoint:
-    """Point the organization's webhook at `url`; a new endpoint gets a new secret."""
-    _check_url(url)
+    """Point the organization's webhook at `url`; a new endpoint gets a new secret.
+
+    Outside development a URL whose host resolves, and only to addresses deliveries may not reach, is
+    refused now; one that does not resolve yet is kept (each delivery checks again).
+    """
+    target = webhook_target(url)
+    if not settings.VOICEHUB_WEBHOOK_ALLOW_PRIVATE:
+        try:
+            vetted_addresses(target)
+        except OSError:
+            pass
     endpoint, created = WebhookEndpoint.objects.get_or_create(
         organization=organization, defaults={"url": url, "secret": "whsec_" + secrets.token_urlsafe(32)}
     )
@@ -118,18 +260,6 @@ def _schedule(delivery: WebhookDelivery, *, when) -> None:
     transaction.on_commit(send)
 
 
-def _private_address(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False  # unresolvable: the request itself will fail and be retried
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
-            return True
-    return False
-
-
 def webhook_deliver(*, delivery_id: str) -> str:
     """One attempt: POST the signed payload; log the outcome; schedule a retry with backoff if it failed."""
     delivery = WebhookDelivery.objects.filter(pk=delivery_id).first()
@@ -145,29 +275,22 @@ def webhook_deliver(*, delivery_id: str) -> str:
     if endpoint is None:
         return _finish(delivery, ok=False, error="The organization no longer has a webhook URL.", final=True)
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    host = urlparse(delivery.url).hostname or ""
-    if not settings.VOICEHUB_WEBHOOK_ALLOW_PRIVATE and _private_address(host):
-        return _finish(delivery, ok=False, error=f"{host} is a private address; webhooks go to public hosts only.", final=True)
-    request = urllib.request.Request(
-        delivery.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Voicehub-Webhooks/1",
-            "Voicehub-Event": delivery.event,
-            "Voicehub-Delivery": str(delivery.pk),
-            "Voicehub-Signature": sign(endpoint.secret, int(time.time()), body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Voicehub-Webhooks/1",
+        "Voicehub-Event": delivery.event,
+        "Voicehub-Delivery": str(delivery.pk),
+        "Voicehub-Signature": sign(endpoint.secret, int(time.time()), body),
+    }
     status, error = None, ""
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as failure:
-        status, error = failure.code, f"HTTP {failure.code}"
-    except (OSError, ValueError) as failure:
+        status = _post(delivery.url, body, headers)
+    except WebhookURLInvalid as refusal:
+        return _finish(delivery, ok=False, error=str(refusal), final=True)
+    except (OSError, http.client.HTTPException, ValueError) as failure:
         error = f"{failure.__class__.__name__}: {failure}"[:500]
+    if status is not None and not 200 <= status < 300:
+        error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
     ok = status is not None and 200 <= status < 300
     return _finish(delivery, ok=ok, error=error, status=status)
 

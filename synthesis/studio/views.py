@@ -88,7 +88,7 @@ def history_audio(request, membership, pk):
     generation = get_object_or_404(membership.organization.generations, pk=pk)
     # Served through the storage backend, never from a public media URL: the
     # organization check above is the only way to this file.
-    return audio_file_response(generation, attachment=request.GET.get("download") == "1")
+    return audio_file_response(generation)
 
 
 @studio_page

@@ -1,9 +1,15 @@
 """Plain helpers shared by synthesis's test modules (fixtures live in conftest.py)."""
 
+import json
 import re
 
 import numpy as np
+from django.core.files.base import ContentFile
+from django.utils import timezone
 from rest_framework.test import APIClient
+
+from accounts.models import UsageRecord
+from synthesis.models import Job, JobChapter
 
 
 def api(secret: str) -> APIClient:
@@ -36,3 +42,31 @@ def transcribe(whisper, audio: np.ndarray) -> str:
     resampled = np.interp(positions, np.arange(len(audio)), audio).astype(np.float32)
     segments, _ = whisper.transcribe(resampled, language="en", beam_size=5, condition_on_previous_text=False)
     return " ".join(segment.text for segment in segments)
+
+
+# -- long-form jobs, made without the worker ---------------------------------------------------
+
+
+def make_job(organization, *, title="A short book", status=Job.Status.QUEUED, done=0, total=0, user=None, chapters=1):
+    job = Job.objects.create(
+        organization=organization, user=user, source=UsageRecord.Source.STUDIO, title=title, status=status,
+        voice="af_heart", output_format="mp3", content_type="audio/mpeg", characters=1200,
+        chunks_done=done, chunks_total=total, spoken_done=done * 100, spoken_total=total * 100,
+        started_at=timezone.now() if status != Job.Status.QUEUED else None,
+    )
+    for index in range(chapters):
+        JobChapter.objects.create(job=job, index=index, title=f"Chapter {index + 1}", text=f"Chapter {index + 1}. Words.")
+    return job
+
+
+def finish(job):
+    """Give a job result files in storage, as the worker's assembly does."""
+    job.audio.save("whole.mp3", ContentFile(b"ID3-the-whole-book"), save=False)
+    job.timing.save("timing.json", ContentFile(json.dumps({"job": str(job.id), "words": []}).encode()), save=False)
+    job.status, job.audio_seconds = Job.Status.SUCCEEDED, 75.0
+    job.save()
+    for chapter in job.chapters.all():
+        chapter.audio.save(f"chapter-{chapter.index}.mp3", ContentFile(f"ID3-chapter-{chapter.index}".encode()), save=False)
+        chapter.audio_seconds = 30.0
+        chapter.save()
+    return job

@@ -120,6 +120,21 @@ def test_an_unknown_format_is_refused_with_the_accepted_names():
     assert isinstance(error.value, ValueError)
 
 
+def test_a_name_that_differs_only_by_whitespace_or_a_control_character_is_another_name():
+    for name in ("mp3\n", " mp3", "mp3\t"):
+        with pytest.raises(UnknownFormat, match="Did you mean 'mp3'"):
+            parse_format(name)
+    with pytest.raises(UnknownFormat):
+        parse_format("mp3\x00")
+
+
+def test_the_error_does_not_repeat_a_huge_name_back():
+    with pytest.raises(UnknownFormat) as error:
+        parse_format("x" * 100_000)
+
+    assert len(str(error.value)) < 2_000
+
+
 def test_aac_is_refused_with_a_suggestion_to_use_mp3():
     with pytest.raises(UnknownFormat, match="aac is not available") as error:
         parse_format("aac")

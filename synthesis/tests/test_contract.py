@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket as sockets
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -34,9 +36,10 @@ from rest_framework.test import APIClient
 
 from accounts.analytics.models import RequestLog
 from accounts.models import UsageRecord
-from synthesis.doors import synthesis_routes
+from synthesis.doors import named_routes, synthesis_routes
 from synthesis.models import Generation
 from synthesis.services import limits
+from synthesis.tests.helpers import finish, make_job
 
 TEXT = "Hello there, friend. This is the second sentence of the test. And here is a third one, to be sure."
 # Planned for streaming, TEXT is two chunks: a short first clause, then the rest; LONG is four.
@@ -50,6 +53,8 @@ class Door:
     streaming: bool = False
     vendor: str = "native"  # native | openai | elevenlabs: the error shape
     expect: dict = field(default_factory=dict)  # case -> (status, code) where the vendor differs
+    # Where the output format goes, ("body" or "query", name), and a good one; None: the door has one format.
+    format: tuple[str, str, str] | None = ("body", "format", "mp3")
 
     def url(self) -> str:
         return self.path
@@ -61,28 +66,33 @@ def native(path, streaming=False, **extra):
 
 OPENAI = {"no_credentials": (401, "authentication_required"), "over_quota": (429, "insufficient_quota"),
           "over_request_limit": (400, "string_above_max_length"), "unknown_voice": (400, "voice_not_found")}
-ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded")}
+ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded"), "bad_format": (422, "invalid_output_format")}
+OPENAI_FORMAT = ("body", "response_format", "mp3")
+ELEVENLABS_FORMAT = ("query", "output_format", "mp3_44100_128")
 
 DOORS = {
-    "synthesis:tts": Door("/tts", {"text": "{text}", "voice": "{voice}"}),
+    "synthesis:tts": Door("/tts", {"text": "{text}", "voice": "{voice}"}, format=None),  # WAV only
     "api_v1:tts": native("/api/v1/tts"),
     "api_v1:tts-stream": native("/api/v1/tts/stream", streaming=True),
     "api_v1:tts-timestamps": native("/api/v1/tts/with-timestamps"),
     "compat:openai-speech": Door(
-        "/v1/audio/speech", {"model": "tts-1", "input": "{text}", "voice": "{voice}"}, True, "openai", OPENAI
+        "/v1/audio/speech", {"model": "tts-1", "input": "{text}", "voice": "{voice}"}, True, "openai", OPENAI, OPENAI_FORMAT
     ),
-    "compat:elevenlabs-tts": Door("/v1/text-to-speech/{voice}", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS),
+    "compat:elevenlabs-tts": Door(
+        "/v1/text-to-speech/{voice}", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
+    ),
     "compat:elevenlabs-tts-stream": Door(
-        "/v1/text-to-speech/{voice}/stream", {"text": "{text}"}, True, "elevenlabs", ELEVENLABS
+        "/v1/text-to-speech/{voice}/stream", {"text": "{text}"}, True, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
     "compat:elevenlabs-tts-timestamps": Door(
-        "/v1/text-to-speech/{voice}/with-timestamps", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS
+        "/v1/text-to-speech/{voice}/with-timestamps", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
 }
 # The anonymous demo has its own contract (test_the_demo_*); the websocket is WS below.
 ANONYMOUS = {"marketing:demo_speak"}
 HTTP_DOORS = sorted(DOORS)
 STREAMING_DOORS = sorted(name for name, door in DOORS.items() if door.streaming)
+FORMAT_DOORS = sorted(name for name, door in DOORS.items() if door.format)
 FILE_DOORS = sorted(name for name, door in DOORS.items() if not door.streaming)
 
 NATIVE = {
@@ -93,6 +103,7 @@ NATIVE = {
     "over_request_limit": (400, "max_character_limit_exceeded"),
     "unknown_voice": (404, "voice_not_found"),
     "storage_failure": (503, "service_unavailable"),
+    "bad_format": (400, "unsupported_format"),
 }
 
 
@@ -114,10 +125,17 @@ def fill(value, text, voice):
     return value
 
 
-def call(name, client, *, text=TEXT, voice="af_heart"):
+def call(name, client, *, text=TEXT, voice="af_heart", output_format=None):
     door = DOORS[name]
     body = {key: fill(value, text, voice) for key, value in door.body.items()}
-    return client.post(fill(door.path, text, voice), data=json.dumps(body), content_type="application/json")
+    path = fill(door.path, text, voice)
+    if output_format is not None:
+        where, param, _ = door.format
+        if where == "query":
+            path += "?" + urlencode({param: output_format})
+        else:
+            body[param] = output_format
+    return client.post(path, data=json.dumps(body), content_type="application/json")
 
 
 def client_for(secret=None) -> APIClient:
@@ -246,6 +264,23 @@ def test_an_unknown_voice_is_refused(name, cast):
     assert_refused(call(name, client_for(cast.key(cast.alice)), voice="zz_nobody"), DOORS[name], "unknown_voice")
 
 
+def near_misses(name: str) -> list[str]:
+    """A good format name, spoiled the ways a client's string can be: whitespace, control characters, case."""
+    good = name
+    return [good + "\n", " " + good, good.upper() + " ", good + "\t", "\r\n" + good, good + "\x00", "\u00a0" + good]
+
+
+@pytest.mark.parametrize("name", FORMAT_DOORS)
+def test_a_format_name_with_whitespace_or_control_characters_is_refused(name, cast):
+    door = DOORS[name]
+    client = client_for(cast.key(cast.alice))
+    for output_format in near_misses(door.format[2]):
+        response = call(name, client, output_format=output_format)
+        assert (response.status_code, code_of(response)) == expected(door, "bad_format"), (output_format, response.content[:300])
+    assert call(name, client, output_format=door.format[2]).status_code == 200
+    assert UsageRecord.objects.filter(organization=cast.org_a).count() == 1  # only the good name was charged
+
+
 @pytest.mark.parametrize("name", HTTP_DOORS)
 def test_more_audio_than_the_plan_allows_per_request_is_400_output_too_long(name, cast):
     plan = cast.org_a.plan
@@ -357,6 +392,108 @@ def test_under_asgi_the_first_audio_arrives_while_the_rest_is_still_being_made(n
     assert slots_free(cast.org_a)
 
 
+# -- what caches and browsers may do with the audio -----------------------------------------------
+
+
+def assert_private_download(response, *, named: bool = True):
+    """An organization's audio: no cache keeps it, and a browser saves it rather than render it in our origin."""
+    directives = {directive.strip() for directive in response["Cache-Control"].split(",")}
+    assert {"private", "no-store"} <= directives and "public" not in directives, response["Cache-Control"]
+    if named:
+        assert re.fullmatch(r'attachment; filename="[\w.-]+"', response["Content-Disposition"]), response.get("Content-Disposition")
+
+
+@pytest.mark.parametrize("name", HTTP_DOORS)
+def test_every_door_answers_with_a_download_that_no_cache_keeps(name, cast):
+    response = call(name, client_for(cast.key(cast.alice)))
+    body_of(response)
+    assert response.status_code == 200
+    # The with-timestamps doors answer JSON carrying the audio: not a file, yet just as private.
+    assert_private_download(response, named=not response["Content-Type"].startswith("application/json"))
+
+
+def test_the_openai_event_stream_is_kept_by_no_cache(cast):
+    client = client_for(cast.key(cast.alice))
+    response = client.post("/v1/audio/speech", data={"model": "tts-1", "input": TEXT, "voice": "alloy", "stream_format": "sse"},
+                           format="json")
+    body_of(response)
+    assert response["Content-Type"] == "text/event-stream"
+    assert_private_download(response, named=False)
+
+
+# Every route that serves stored audio or a result file (named like one: a new one must be described here), and
+# how to ask for it: (who asks, method, path, body). {g}/{h}: two history items of alice's; {job}: a finished job.
+FILE_ROUTE_NAMES = re.compile(r"audio|download|preview|timing")
+NOT_FILES = {"mfa_download_recovery_codes"}  # allauth's page
+FILE_ROUTES = {
+    "api_v1:history-audio": ("key", "get", "/api/v1/history/{g}/audio", None),
+    "api_v1:history-download": ("key", "post", "/api/v1/history/download", {"ids": ["{g}", "{h}"]}),
+    "api_v1:job-audio": ("key", "get", "/api/v1/jobs/{job}/audio", None),
+    "api_v1:job-chapter-audio": ("key", "get", "/api/v1/jobs/{job}/chapters/0/audio", None),
+    "api_v1:job-timing": ("key", "get", "/api/v1/jobs/{job}/timing", None),
+    "compat:elevenlabs-history-audio": ("key", "get", "/v1/history/{g}/audio", None),
+    "compat:elevenlabs-history-download": ("key", "post", "/v1/history/download", {"history_item_ids": ["{g}", "{h}"]}),
+    "studio:history_audio": ("session", "get", "/studio/history/{g}/audio", None),
+    "studio:job_audio": ("session", "get", "/studio/jobs/{job}/audio", None),
+    "studio:job_chapter_audio": ("session", "get", "/studio/jobs/{job}/chapters/0/audio", None),
+    "studio:job_timing": ("session", "get", "/studio/jobs/{job}/timing", None),
+    "admin:synthesis_generation_audio": ("staff", "get", "/admin/synthesis/generation/{g}/audio/", None),
+}
+# The previews: the same few seconds of a catalog voice for everyone, nothing of a customer's: caches may keep them.
+PREVIEWS = {"synthesis:voice-preview": ("anyone", "/voices/af_heart/preview.mp3"),
+            "api_v1:voice-preview": ("key", "/api/v1/voices/af_heart/preview")}
+
+
+def test_every_route_that_serves_a_file_is_described():
+    routes = {name for name, _ in named_routes() if FILE_ROUTE_NAMES.search(name)} - NOT_FILES - set(DOORS)
+    assert routes == set(FILE_ROUTES) | set(PREVIEWS), "describe the new file route in FILE_ROUTES"
+
+
+@pytest.fixture
+def stored(cast):
+    """Two history items of alice's, made through the door, and a finished job of her organization."""
+    client = client_for(cast.key(cast.alice))
+    items = [call("api_v1:tts", client)["history-item-id"] for _ in range(2)]
+    return {"g": items[0], "h": items[1], "job": str(finish(make_job(cast.org_a)).id)}
+
+
+def client_of(who, cast):
+    if who == "key":
+        return client_for(cast.key(cast.alice))
+    client = Client()
+    if who == "anyone":
+        return client
+    if who == "staff":
+        cast.alice.is_staff = cast.alice.is_superuser = True
+        cast.alice.save()
+    client.force_login(cast.alice)
+    return client
+
+
+@pytest.mark.parametrize("name", sorted(FILE_ROUTES))
+def test_every_stored_file_is_a_download_that_no_cache_keeps(name, cast, stored):
+    who, method, path, body = FILE_ROUTES[name]
+    path = path.format(**stored)
+    client = client_of(who, cast)
+    if body is None:
+        response = getattr(client, method)(path)
+    else:
+        response = getattr(client, method)(path, data=json.dumps(body).replace("{g}", stored["g"]).replace("{h}", stored["h"]),
+                                           content_type="application/json")
+    assert response.status_code == 200, (path, response.content[:300] if not response.streaming else "")
+    body_of(response)
+    assert_private_download(response)
+
+
+@pytest.mark.parametrize("name", sorted(PREVIEWS))
+def test_a_voice_preview_is_a_download_that_caches_may_keep(name, cast):
+    who, path = PREVIEWS[name]
+    response = client_of(who, cast).get(path)
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "public, max-age=86400"
+    assert response["Content-Disposition"] == 'attachment; filename="af_heart-preview.mp3"'
+
+
 # -- the anonymous demo -------------------------------------------------------------------------
 
 
@@ -368,6 +505,7 @@ def demo(text="Hello from the demo.", voice="af_heart"):
 def test_the_demo_speaks_through_the_session_and_charges_nobody(cast):
     response = demo()
     assert response.status_code == 200 and response["request-id"]
+    assert_private_download(response)
     assert response.content[:3] == b"ID3" or response.content[:2] == b"\xff\xfb" or len(response.content) > 1000
     assert not UsageRecord.objects.exists()
     assert RequestLog.objects.get().route == "marketing:demo_speak"
@@ -487,6 +625,14 @@ def test_the_websocket_refuses_what_the_http_doors_refuse(case, ws, cast, fake_e
             slot.release()
     assert (event["type"], event["code"]) == ("error", NATIVE[case][1])
     assert reserved_rows() == 0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_websocket_refuses_a_format_name_with_whitespace_or_control_characters(ws, cast, fake_engine):
+    for output_format in near_misses("mp3"):
+        event = last_event(ws_outcome(cast.alice, {**generate(), "format": output_format}))
+        assert (event["type"], event["code"]) == ("error", NATIVE["bad_format"][1]), output_format
+    assert reserved_rows() == 0 and not UsageRecord.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -105,7 +105,7 @@ def test_a_document_that_cannot_be_read_is_a_400_with_a_code(alice, name, conten
 @pytest.mark.parametrize(
     "body, code",
     [({"text": "   "}, "empty_text"), ({"text": "Hi.", "speed": 3}, "invalid_speed"),
-     ({"text": "Hi.", "format": "aiff"}, "unsupported_format")],
+     ({"text": "Hi.", "format": "aiff"}, "unsupported_format"), ({"text": "Hi.", "format": "mp3\n"}, "unsupported_format")],
 )
 def test_bad_input_is_a_400_with_a_code(alice, body, code):
     response = create(alice, **body)

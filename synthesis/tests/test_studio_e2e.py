@@ -87,7 +87,7 @@ def test_sign_up_generate_hear_find_in_history_and_use_a_key(page, live_asgi, en
     assert page.get_attribute("#studio", "data-first-chunk-before-done") == "true"
     assert page.get_attribute("#result-audio", "src") == f"/studio/history/{run['historyId']}/audio"
     page.wait_for_function("document.getElementById('result-audio').duration > 0", timeout=30_000)
-    assert page.get_attribute("#download", "href") == f"/studio/history/{run['historyId']}/audio?download=1"
+    assert page.get_attribute("#download", "href") == f"/studio/history/{run['historyId']}/audio"
     screenshots(page, "studio")
 
     # History shows it.

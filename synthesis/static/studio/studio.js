@@ -208,7 +208,7 @@
     end("done");
     if (!message.audio_url) { say("Done."); return; } // not kept in history: nothing to replay
     resultAudio.src = message.audio_url;
-    download.href = message.audio_url + "?download=1";
+    download.href = message.audio_url; // a download: the audio is served as an attachment
     resultMeta.textContent = `${(message.seconds || 0).toFixed(1)} s · ${String(message.format || "").toUpperCase()} · `
       + `${(message.character_cost || 0).toLocaleString()} characters · saved in History`;
     result.hidden = false;
