@@ -68,8 +68,12 @@ if PRODUCTION:
         raise ImproperlyConfigured("DEBUG must be off in production (unset DEBUG or set DEBUG=false).")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must list the public host names in production.")
+    # The TLS-terminating proxy says the scheme; the client's address is
+    # synthesis.services.limits.client_ip's business (TRUSTED_PROXY_COUNT).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # A load balancer probes over plain HTTP inside its network: a redirect would fail the probe.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
@@ -217,7 +221,8 @@ USE_TZ = True
 # --- Static and media files -----------------------------------------------
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic writes here (the Dockerfile's build step); production serves it through WhiteNoise.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Outside production, serve app static files straight from the apps (no collectstatic
 # after each edit; tests and the live ASGI server see the current files).
 WHITENOISE_USE_FINDERS = not PRODUCTION
@@ -375,12 +380,13 @@ ACCOUNT_PREVENT_ENUMERATION = True
 # once REDIS_URL is set). "key" is the email address typed in.
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
-    "login_failed": "10/m/ip,5/5m/key",
+    "login_failed": env_str("VOICEHUB_LOGIN_FAILED_RATE_LIMIT", "10/m/ip,5/5m/key"),
     "signup": "20/h/ip",
     "reset_password": "20/h/ip,3/h/key",
 }
 # Behind a load balancer every request comes from its address: say how many
-# proxies append to X-Forwarded-For so the per-IP limits see the client.
+# proxies append to X-Forwarded-For so the per-IP limits see the client. Read by
+# synthesis.services.limits.client_ip, for allauth's limits too (accounts.adapters).
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 LOGIN_REDIRECT_URL = "/studio/"  # where a signed-in user lives
 

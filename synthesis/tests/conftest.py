@@ -1,17 +1,15 @@
 """Fixtures shared by synthesis's test modules. The cast, the engines and the clock are in voicehub_site/testing.py."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from synthesis.tests.helpers import api
+from voicehub_site.testing import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,29 +116,6 @@ def server(cast, live_server):
 
 
 # -- two real servers for the scale-out pass ------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url, process, timeout=60):
-    """Poll /healthz until the server process answers.
-
-    A bounded poll on purpose: a separate process has no event to wait on but its socket.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read()[-2000:]}")
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not start")
 
 
 @pytest.fixture
