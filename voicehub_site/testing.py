@@ -276,6 +276,24 @@ def browser():
         chromium.close()
 
 
+def wait_for_function(page, predicate: str, timeout: float = 30_000) -> None:
+    """Until the JavaScript function `predicate` ("() => …") returns something truthy in the page, checked every frame.
+
+    Playwright's page.wait_for_function evaluates its expression with the page's eval(), which the
+    Content-Security-Policy refuses (no 'unsafe-eval'); this compiles the function through the
+    DevTools protocol instead, as page.evaluate does. The timeout only turns a hang into a failure.
+    """
+    import json
+
+    page.evaluate(f"""async () => {{
+      const predicate = {predicate}, until = performance.now() + {timeout};
+      while (!(await predicate())) {{
+        if (performance.now() > until) throw new Error("timed out waiting for " + {json.dumps(predicate)});
+        await new Promise((frame) => requestAnimationFrame(frame));
+      }}
+    }}""")
+
+
 @pytest.fixture
 def page(browser, live_asgi):
     """A fresh browser context (own cookies) and page; records any request that leaves the site."""

@@ -72,6 +72,7 @@ def link_in(message) -> str:
 def without_tokens(html: str, *emails: str) -> str:
     """The page with what legitimately differs between two answers blanked out."""
     html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+    html = re.sub(r'nonce="[^"]*"', "", html)  # the Content-Security-Policy nonce, new on every response
     for email in emails:
         html = html.replace(email, "EMAIL")
     return html

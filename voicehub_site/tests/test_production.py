@@ -3,8 +3,9 @@ The production deployment, tested as deployed: static files built by the Dockerf
 collectstatic step, the server started by its CMD with production settings
 (voicehub_site.testing.production_server), requests as the TLS-terminating proxy sends them.
 
-Every page answers, and the per-address limits hold whatever a client writes in
-X-Forwarded-For.
+Every page answers, every kind of response carries the security headers, the session and
+CSRF cookies are __Host- cookies, and the per-address limits hold whatever a client writes
+in X-Forwarded-For.
 """
 
 import json
@@ -54,11 +55,78 @@ def test_pages_link_the_hashed_static_files_the_build_made(production_server, pr
     assert production_server.get(f"/static/{stylesheet.group(1)}").status == 200
 
 
+# -- the security headers on every kind of response -------------------------------------------
+
+
+def csp(response) -> dict[str, list[str]]:
+    policy = response.headers.get("Content-Security-Policy") or ""
+    return {name: sources for name, *sources in (part.split() for part in policy.split(";") if part.strip())}
+
+
+def static_file(server) -> str:
+    return re.search(r'href="(/static/[^"]+\.css)"', server.get("/").text()).group(1)
+
+
+def audio_preview(server, build) -> str:
+    """A voice preview, already in storage (synthesized once per voice; here a short silence)."""
+    if problem := _assets_missing():
+        _missing_or_fail(f"{problem}; run: python manage.py install_assets")
+    import numpy
+
+    from synthesis.audio import encode, parse_format
+
+    preview = build.media_root / "previews" / "af_heart.mp3"
+    preview.parent.mkdir(parents=True, exist_ok=True)
+    preview.write_bytes(encode(numpy.zeros(2400, dtype=numpy.float32), 24000, parse_format("mp3")))
+    return "/voices/af_heart/preview.mp3"
+
+
+KINDS = {
+    "html page": lambda server, build: ("/", 200, "text/html"),
+    "404 page": lambda server, build: ("/no-such-page", 404, "text/html"),
+    "json success": lambda server, build: ("/voices", 200, "application/json"),
+    "json error": lambda server, build: ("/api/v1/voices", 401, "application/json"),
+    "static file": lambda server, build: (static_file(server), 200, "text/css"),
+    "audio": lambda server, build: (audio_preview(server, build), 200, "audio/mpeg"),
+    "redirect": lambda server, build: ("/studio/", 302, None),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_of_response_carries_the_security_headers(production_server, production_build, kind):
+    path, status, content_type = KINDS[kind](production_server, production_build)
+    response = production_server.get(path)
+
+    assert response.status == status
+    if content_type:
+        assert response.headers["Content-Type"].startswith(content_type)
+    policy = csp(response)
+    assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"]
+    assert policy["default-src"] == ["'self'"]
+    for directive in ("script-src", "style-src"):
+        assert policy[directive][0] == "'self'" and not {"'unsafe-inline'", "'unsafe-eval'", "*"} & set(policy[directive])
+    assert policy["img-src"] == ["'self'", "data:"]
+    assert policy["media-src"] == ["'self'", "blob:"]
+    assert policy["connect-src"] == ["'self'", f"wss://{production_server.url.removeprefix('http://')}"]
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_plain_http_is_redirected_to_https_with_the_headers_but_hsts(production_server):
+    response = production_server.get("/pricing", https=False)
+
+    assert response.status == 301 and response.headers["Location"] == f"https://{production_server.url[7:]}/pricing"
+    assert csp(response)["object-src"] == ["'none'"] and response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in response.headers  # browsers ignore it over plain HTTP
+
+
 def test_a_load_balancer_probes_health_over_plain_http(production_server):
     assert production_server.get("/healthz", https=False).status == 200
 
 
-# -- a visitor ----------------------------------------------------------------------------------
+# -- cookies ----------------------------------------------------------------------------------
 
 
 def cookies_set(response) -> dict[str, dict[str, str]]:
@@ -109,6 +177,28 @@ class Visitor:
     def post_json(self, path, payload, **extra):
         headers = self.headers({"Content-Type": "application/json", "X-CSRFToken": self.token, **extra})
         return self.keep(self.server.request("POST", path, headers=headers, body=json.dumps(payload).encode()))
+
+
+def assert_host_cookie(cookie):
+    assert "secure" in cookie and cookie["path"] == "/" and "domain" not in cookie
+
+
+def test_the_session_and_csrf_cookies_are_host_cookies(production_server):
+    production_server.create_user("cookie@example.com", "correct horse battery staple 7")
+    visitor = Visitor(production_server)
+
+    form = visitor.get("/accounts/login/")
+    csrf = cookies_set(form)
+    signed_in = visitor.post_form("/accounts/login/", {"login": "cookie@example.com", "password": "correct horse battery staple 7"})
+
+    assert list(csrf) == ["__Host-csrftoken"]
+    assert_host_cookie(csrf["__Host-csrftoken"])
+    assert signed_in.status == 302 and signed_in.headers["Location"] == "/studio/"
+    session = cookies_set(signed_in)["__Host-sessionid"]
+    assert_host_cookie(session)
+    assert "httponly" in session
+    assert "sessionid" not in visitor.cookies and "csrftoken" not in visitor.cookies
+    assert visitor.get("/studio/").status == 200  # the session works under its new name
 
 
 # -- the client address: X-Forwarded-For as far as TRUSTED_PROXY_COUNT proxies wrote it ------------
