@@ -26,3 +26,8 @@ def html_pages(routes) -> list[str]:
     """The public pages: the routes that answer an anonymous visitor 200 with HTML."""
     return [path for path, r in routes.items() if r.status == 200 and "text/html" in (r.headers.get("Content-Type") or "")]
 
+
+def signed_in_pages(routes, prefixes) -> list[str]:
+    """The routes under `prefixes` that send an anonymous visitor to log in (downloads and logout aside)."""
+    return [path for path, r in routes.items() if r.status == 302 and path.startswith(prefixes)
+            and "logout" not in path and "download" not in path]
