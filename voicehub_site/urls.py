@@ -1,7 +1,13 @@
 from allauth.account.decorators import secure_admin_login
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+# ReDoc (styled-components) writes <style> elements at run time, with no way to pass
+# them a nonce: inline styles are admitted on that page only. Its scripts still are not.
+redoc = csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularRedocView.as_view(url_name="schema"))
 
 # The admin's own login form has no rate limit and no second factor. Staff sign in through the site's
 # login instead (allauth: the login and login_failed limits, TOTP), which sends them back to the admin;
@@ -13,8 +19,9 @@ urlpatterns = [
     path("api/v1/", include("synthesis.api.urls_v1")),
     path("", include("synthesis.api.urls_compat")),  # OpenAI (/v1/audio/…) and ElevenLabs (/v1/text-to-speech/…) routes
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The split view serves Swagger UI's start-up script from /docs?script: no inline script.
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc", redoc, name="redoc"),
     path("organizations/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

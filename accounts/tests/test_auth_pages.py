@@ -72,6 +72,7 @@ def link_in(message) -> str:
 def without_tokens(html: str, *emails: str) -> str:
     """The page with what legitimately differs between two answers blanked out."""
     html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+    html = re.sub(r'nonce="[^"]*"', "", html)  # the Content-Security-Policy nonce, new on every response
     for email in emails:
         html = html.replace(email, "EMAIL")
     return html
@@ -239,6 +240,37 @@ def test_a_staff_user_signs_in_to_the_admin_through_the_site_login(client, staff
     response = client.post(admin_login_form(client), {"login": staff.email, "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert "Site administration" in client.get("/admin/").content.decode()
+
+
+def log_in_from(client, forwarded, email, password="guess guess guess 1"):
+    """A login POST that arrived through a proxy appending to X-Forwarded-For."""
+    return client.post(reverse("account_login"), {"login": email, "password": password}, HTTP_X_FORWARDED_FOR=forwarded)
+
+
+@pytest.mark.django_db
+def test_failed_logins_count_per_client_address_as_the_trusted_proxy_saw_it(client, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    settings.ACCOUNT_RATE_LIMITS = {"login_failed": "2/h/ip"}
+    for n in range(2):  # a fresh left part (forged by the client) each time, a new email each time
+        assert "Too many" not in log_in_from(client, f"6.6.6.{n}, 203.0.113.7", f"guess{n}@example.com").content.decode()
+
+    refused = log_in_from(client, "6.6.6.9, 203.0.113.7", "guess9@example.com")
+    another_client = log_in_from(client, "6.6.6.9, 203.0.113.8", "guess9@example.com")
+
+    assert "Too many failed login attempts" in refused.content.decode()
+    assert another_client.status_code == 200 and "Too many" not in another_client.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("forwarded", ["203.0.113.7", "not-an-address, 203.0.113.7"])
+def test_a_forwarded_header_our_proxies_did_not_write_is_no_server_error(client, settings, forwarded):
+    # Two proxies configured, but the header has one entry, or its second from the right is no
+    # address: the client wrote it. allauth's own reading answered 500 (ImproperlyConfigured) or 403.
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 2
+    response = log_in_from(client, forwarded, "nobody@example.com")
+
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
 
 
 # --- Password reset ---------------------------------------------------------

@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from marketing.models import FunnelEvent
+from voicehub_site.testing import wait_for_function
 
 ARTIFACTS = Path(django_settings.BASE_DIR) / "test-artifacts" / "marketing"
 
@@ -100,7 +101,7 @@ def test_the_demo_plays_audio_from_the_real_engine(page, engine):
     page.fill("#demo-text", "Hello from Voicehub.")
     page.select_option("#demo-voice", "am_michael")
     page.locator("#demo-speak").click()
-    page.wait_for_function("document.querySelector('#demo-audio').duration > 0", timeout=60_000)
+    wait_for_function(page, "() => document.querySelector('#demo-audio').duration > 0", timeout=60_000)
     duration = page.evaluate("document.querySelector('#demo-audio').duration")
     assert 0.5 < duration < 10
     assert page.locator("#demo-audio").is_visible()

@@ -13,6 +13,7 @@ instead of sleeping. docs/limits.md explains the choices.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -260,11 +261,15 @@ def check_capacity(engine: Engine) -> None:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address for anonymous limits.
+    """The client's address for every per-address limit: the demo, the funnel, the lead
+    form and allauth's login, sign-up and password-reset limits (accounts.adapters).
 
-    X-Forwarded-For is trusted only as far as TRUSTED_PROXY_COUNT proxies of
-    ours append to it: the entry that many places from the right is the one
-    our outermost proxy saw. Anything further left is whatever the client sent.
+    The one place that reads REMOTE_ADDR and X-Forwarded-For. X-Forwarded-For is
+    trusted only as far as TRUSTED_PROXY_COUNT proxies of ours append to it: the
+    entry that many places from the right is the one our outermost proxy saw.
+    Anything further left is whatever the client sent. REMOTE_ADDR is the peer of
+    the ASGI server's socket: daphne runs without --proxy-headers, which would put
+    the leftmost (client-controlled) X-Forwarded-For entry there instead.
     """
     from django.conf import settings
 
@@ -275,7 +280,11 @@ def client_ip(request: HttpRequest) -> str:
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
     if len(forwarded) < proxies:
         return remote
-    return forwarded[-proxies]
+    try:
+        # Our proxy writes an address; anything else did not come from it.
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return remote
 
 
 def check_demo(*, client: str) -> None:

@@ -16,6 +16,8 @@ from synthesis.services.limits import Limited, check_rate, client_ip
         (2, "6.6.6.6, 1.1.1.1, 10.0.0.2", "1.1.1.1"),
         (2, "1.1.1.1", "10.0.0.9"),  # fewer entries than proxies: not from our proxies
         (1, "", "10.0.0.9"),
+        (1, "6.6.6.6, not-an-address", "10.0.0.9"),  # our proxy writes an address: this is not its entry
+        (1, "6.6.6.6, 2001:db8::1", "2001:db8::1"),
     ],
 )
 def test_the_client_address_trusts_only_the_configured_proxies(settings, proxies, forwarded, expected):

@@ -14,6 +14,8 @@ import pytest
 from django.conf import settings
 from django.core import mail
 
+from voicehub_site.testing import wait_for_function
+
 pytestmark = [pytest.mark.model, pytest.mark.browser, pytest.mark.usefixtures("isolated_media", "fresh_cache")]
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "studio"
@@ -79,14 +81,14 @@ def test_sign_up_generate_hear_find_in_history_and_use_a_key(page, live_asgi, en
     page.fill("#text", TEXT)
     assert page.text_content("#count") == str(len(TEXT))
     page.get_by_role("button", name="Generate").click()
-    page.wait_for_function("['done', 'error'].includes(window.voicehubStudio.status)", timeout=120_000)
+    wait_for_function(page, "() => ['done', 'error'].includes(window.voicehubStudio.status)", timeout=120_000)
     run = page.evaluate("window.voicehubStudio")
     assert run["status"] == "done", run["error"]
     assert run["chunks"] >= 1 and run["bytes"] > 0
     assert run["firstChunkAt"] < run["doneAt"], "no audio arrived before synthesis was done"
     assert page.get_attribute("#studio", "data-first-chunk-before-done") == "true"
     assert page.get_attribute("#result-audio", "src") == f"/studio/history/{run['historyId']}/audio"
-    page.wait_for_function("document.getElementById('result-audio').duration > 0", timeout=30_000)
+    wait_for_function(page, "() => document.getElementById('result-audio').duration > 0", timeout=30_000)
     assert page.get_attribute("#download", "href") == f"/studio/history/{run['historyId']}/audio"
     screenshots(page, "studio")
 

@@ -14,6 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts.models import Plan, UsageRecord
 from synthesis.models import Job, WebhookDelivery, WebhookEndpoint
 from synthesis.tests.helpers import finish, make_job
+from voicehub_site.testing import wait_for_function
 
 pytestmark = pytest.mark.usefixtures("isolated_media", "fresh_cache")
 
@@ -324,7 +325,7 @@ def test_progress_bars_move_with_the_websockets_events_without_a_reload(page, li
     page.goto(JOBS)
     bar = f"#job-{job.id} progress"
     assert page.eval_on_selector(bar, "p => p.value") == 2
-    page.wait_for_function("window.voicehubJobs.socket === 'open'", timeout=15_000)
+    wait_for_function(page, "() => window.voicehubJobs.socket === 'open'", timeout=15_000)
     # The socket is accepted before its consumer joins the organization's group: wait for the join, then send once.
     group_joins.wait(job_group(cast.org_a.pk))
     page.evaluate("window.notReloaded = true")
@@ -332,7 +333,7 @@ def test_progress_bars_move_with_the_websockets_events_without_a_reload(page, li
                "eta_seconds": 95.0, "characters": 1200, "error": None}
     Job.objects.filter(pk=job.pk).update(chunks_done=7, spoken_done=700)  # what a worker commits before it publishes
     publish(cast.org_a, payload)
-    page.wait_for_function(f"document.querySelector('{bar}').value === 7", timeout=10_000)
+    wait_for_function(page, f"() => document.querySelector('{bar}').value === 7", timeout=10_000)
     assert page.text_content(f"#job-{job.id} [data-role=count]") == "7 of 10 chunks"
     assert page.text_content(f"#job-{job.id} [data-role=eta]") == "about 2 min left"
     assert page.evaluate("window.notReloaded") is True
@@ -356,13 +357,13 @@ def test_without_websockets_the_page_checks_progress_every_ten_seconds(page, liv
     page.add_init_script("delete window.WebSocket")
     page.clock.install()  # the page's timers run on a clock the test moves: no ten seconds of waiting
     page.goto(JOBS)
-    page.wait_for_function("window.voicehubJobs.polling === true")
+    wait_for_function(page, "() => window.voicehubJobs.polling === true")
     assert "checked every 10 seconds" in page.text_content("#jobs-connection")
     page.evaluate("window.notReloaded = true")
     Job.objects.filter(pk=job.pk).update(chunks_done=3, spoken_done=300)
     page.clock.run_for(9_000)
     assert page.evaluate("window.voicehubJobs.refreshes") == 0  # not before the ten seconds are up
     page.clock.run_for(1_000)
-    page.wait_for_function(f"document.querySelector('#job-{job.id} progress').value === 3", timeout=10_000)
+    wait_for_function(page, f"() => document.querySelector('#job-{job.id} progress').value === 3", timeout=10_000)
     assert page.evaluate("window.notReloaded") is True
     assert page.external_requests == []
