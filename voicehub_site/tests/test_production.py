@@ -21,7 +21,7 @@ from voicehub_site.tests.helpers import BROWSER_UA, html_pages
 ROOT = Path(__file__).resolve().parents[2]
 # Pages anyone must be able to open; the URLconf walk (the `routes` fixture) finds the others.
 PUBLIC_PAGES = ["/", "/pricing", "/faq", "/privacy", "/terms", "/accounts/login/", "/accounts/signup/",
-                "/accounts/password/reset/", "/docs", "/redoc", "/admin/login/"]
+                "/accounts/password/reset/", "/docs", "/redoc"]
 PUBLIC_DOCUMENTS = ["/api/schema", "/healthz", "/robots.txt", "/sitemap.xml", "/voices"]
 
 
@@ -36,6 +36,12 @@ def test_no_route_answers_a_server_error_in_production(routes):
 def test_every_public_page_and_document_answers_200(routes):
     assert {path: routes[path].status for path in PUBLIC_PAGES + PUBLIC_DOCUMENTS if routes[path].status != 200} == {}
     assert set(PUBLIC_PAGES) <= set(html_pages(routes))
+
+
+def test_the_admin_login_is_the_site_login(routes, production_server):
+    # The admin's own form (no rate limit, no second factor) only points to allauth's login.
+    assert routes["/admin/login/"].status == 302
+    assert production_server.get("/admin/login/").headers["Location"].startswith("/accounts/login/")
 
 
 def test_the_404_page_is_a_404_page(production_server):
