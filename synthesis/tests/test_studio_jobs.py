@@ -7,44 +7,18 @@ from pathlib import Path
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import Plan, UsageRecord
-from synthesis.models import Job, JobChapter, WebhookDelivery, WebhookEndpoint
+from synthesis.models import Job, WebhookDelivery, WebhookEndpoint
+from synthesis.tests.helpers import finish, make_job
 
 pytestmark = pytest.mark.usefixtures("isolated_media", "fresh_cache")
 
 JOBS = "/studio/jobs/"
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "studio"
-
-
-def make_job(organization, *, title="A short book", status=Job.Status.QUEUED, done=0, total=0, user=None, chapters=1):
-    job = Job.objects.create(
-        organization=organization, user=user, source=UsageRecord.Source.STUDIO, title=title, status=status,
-        voice="af_heart", output_format="mp3", content_type="audio/mpeg", characters=1200,
-        chunks_done=done, chunks_total=total, spoken_done=done * 100, spoken_total=total * 100,
-        started_at=timezone.now() if status != Job.Status.QUEUED else None,
-    )
-    for index in range(chapters):
-        JobChapter.objects.create(job=job, index=index, title=f"Chapter {index + 1}", text=f"Chapter {index + 1}. Words.")
-    return job
-
-
-def finish(job):
-    """Give a job result files in storage, as the worker's assembly does."""
-    job.audio.save("whole.mp3", ContentFile(b"ID3-the-whole-book"), save=False)
-    job.timing.save("timing.json", ContentFile(json.dumps({"job": str(job.id), "words": []}).encode()), save=False)
-    job.status, job.audio_seconds = Job.Status.SUCCEEDED, 75.0
-    job.save()
-    for chapter in job.chapters.all():
-        chapter.audio.save(f"chapter-{chapter.index}.mp3", ContentFile(f"ID3-chapter-{chapter.index}".encode()), save=False)
-        chapter.audio_seconds = 30.0
-        chapter.save()
-    return job
 
 
 def body(response) -> bytes:
