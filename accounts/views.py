@@ -171,6 +171,11 @@ def leave(request, actor):
 def invitation_accept(request, token):
     try:
         invitation = services.invitation_from_token(token)
+        if not services.invitation_visible_to(invitation, request.user):
+            # A forwarded or leaked link, or the wrong account: a 404 that shows nothing of the
+            # organization, the inviter or the address the invitation was sent to.
+            error = f"This invitation is not for {request.user.email}. Sign in with the address it was sent to."
+            return render(request, "accounts/invitation_accept.html", {"error": error}, status=404)
         if request.method == "POST":
             membership = services.invitation_accept(user=request.user, token=token)
             request.session[SESSION_KEY] = membership.organization_id
