@@ -43,5 +43,6 @@ ENV VOICEHUB_ENV=production \
     VOICEHUB_JOB_WORKER_IN_PROCESS=false
 
 EXPOSE 8000
-# The web process; job workers run the same image with `python manage.py jobs_worker`.
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "voicehub_site.asgi:application"]
+# The web process (daphne, its access log escaped and redacted: voicehub_site/serve.py);
+# job workers run the same image with `python manage.py jobs_worker`.
+CMD ["python", "-m", "voicehub_site.serve", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "voicehub_site.asgi:application"]
