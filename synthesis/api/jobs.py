@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import HasScope, IsOrganizationManager
 from synthesis.api import examples as ex
-from synthesis.api.common import ERROR_RESPONSE, api_key_of, output_format, stored_file_response
+from synthesis.api.common import ERROR_RESPONSE, INVALID_CURSOR, api_key_of, output_format, stored_file_response
 from synthesis.api.errors import APIError
 from synthesis.api.parsers import StrictJSONParser
 from synthesis.api.serializers import NumberField, StringField
@@ -151,7 +151,8 @@ class JobsView(ListAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([JobSerializer(job_data(j, chapters=False)).data for j in page])
 
-    @extend_schema(operation_id="v1_jobs_list", summary="Long-form jobs, newest first", examples=ex.JOBS_LIST)
+    @extend_schema(operation_id="v1_jobs_list", summary="Long-form jobs, newest first",
+                   responses={200: JobSerializer(many=True), **INVALID_CURSOR}, examples=ex.JOBS_LIST)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -325,7 +326,8 @@ class WebhookDeliveriesView(ListAPIView):
     def get_queryset(self):
         return self.request.organization.webhook_deliveries.all()
 
-    @extend_schema(operation_id="v1_webhook_deliveries", summary="The webhook delivery log, newest first", examples=ex.WEBHOOK_DELIVERIES)
+    @extend_schema(operation_id="v1_webhook_deliveries", summary="The webhook delivery log, newest first",
+                   responses={200: DeliverySerializer(many=True), **INVALID_CURSOR}, examples=ex.WEBHOOK_DELIVERIES)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
