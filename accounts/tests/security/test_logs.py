@@ -105,6 +105,20 @@ def test_manage_py_up_logs_each_request_once_through_the_same_formatter(log_outp
     ]
 
 
+def test_manage_py_up_serves_without_colour_codes_in_its_request_lines(monkeypatch, settings):
+    from django.core.management import call_command
+
+    from synthesis.management.commands import up
+
+    commands = []
+    monkeypatch.setattr(up, "call_command", lambda name, *args, **options: commands.append((name, args, options)))
+    settings.VOICEHUB_JOB_WORKER_IN_PROCESS = False
+
+    call_command("up", stdout=io.StringIO())
+
+    assert commands[-1] == ("runserver", ("127.0.0.1:8000",), {"use_reloader": False, "no_color": True})
+
+
 def test_requests_with_control_characters_in_every_part_log_only_escaped_single_lines(cast, log_output, fake_engine):
     key = cast.key(cast.alice)
     hostile_headers = {"HTTP_USER_AGENT": HOSTILE, "HTTP_X_REQUEST_ID": HOSTILE}
