@@ -235,7 +235,8 @@ def local(command: list[str]) -> list[str]:
 
 def test_the_production_servers_access_log_never_holds_a_key_sent_in_the_url(cast, tmp_path):
     key = cast.key(cast.alice)  # refused before any lookup: the server needs no database of ours
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONUNBUFFERED="1", REDIS_URL="")
+    # LOG_LEVEL: the server says where it listens at INFO, whatever the environment of the run.
+    env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONUNBUFFERED="1", REDIS_URL="", LOG_LEVEL="INFO")
     server = subprocess.Popen(local(dockerfile_command()), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     lines = queue.Queue()
