@@ -251,7 +251,7 @@ def test_the_production_servers_access_log_never_holds_a_key_sent_in_the_url(cas
     try:
         # An event, not the clock: the server says where it listens (the timeout only turns a hang into a failure).
         while not (port := re.search(r"Listening on TCP address 127\.0\.0\.1:(\d+)", "".join(stderr))):
-            line = lines.get(timeout=120)
+            line = lines.get(timeout=300)
             assert line is not None, "".join(stderr)
             stderr.append(line)
         answers = []
