@@ -42,6 +42,8 @@ _JSON_PATHS = ("/api/", "/v1/", "/v2/", "/tts", "/demo")
 def wants_json(request) -> bool:
     """Whether the client reads JSON errors: an API path, or an Accept that asks for JSON."""
     return request.path.startswith(_JSON_PATHS) or "application/json" in request.headers.get("Accept", "")
+
+
 _OUTAGE_PAGE = (
     "<!doctype html><meta charset=utf-8><title>Voicehub is briefly unavailable</title>"
     "<h1>Voicehub is briefly unavailable</h1><p>Part of the service is down. Please try again in a moment.</p>"
