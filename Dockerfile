@@ -51,9 +51,10 @@ ENV VOICEHUB_ENV=production \
     VOICEHUB_JOB_WORKER_IN_PROCESS=false
 
 EXPOSE 8000
-# The web process; job workers run the same image with `python manage.py jobs_worker`.
+# The web process: daphne, with an access log that escapes and redacts (voicehub_site/serve.py);
+# job workers run the same image with `python manage.py jobs_worker`.
 # No --proxy-headers: daphne would take the client's address from the leftmost,
 # client-written X-Forwarded-For entry. TRUSTED_PROXY_COUNT says how far to trust
 # that header (synthesis.services.limits.client_ip); SECURE_PROXY_SSL_HEADER reads
 # X-Forwarded-Proto. voicehub_site/tests/test_production.py starts this command.
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "voicehub_site.asgi:application"]
+CMD ["python", "-m", "voicehub_site.serve", "--bind", "0.0.0.0", "--port", "8000", "voicehub_site.asgi:application"]

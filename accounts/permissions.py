@@ -1,7 +1,7 @@
 from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
-from .models import ApiKey
+from .models import ApiKey, Membership
 from .verification import email_verified
 
 
@@ -35,3 +35,24 @@ class HasScope(BasePermission):
     @classmethod
     def of(cls, scope: str):
         return type(f"HasScope_{scope}", (cls,), {"scope": scope})
+
+
+class IsOrganizationManager(BasePermission):
+    """Owners and admins only, as the studio's team and webhook pages.
+
+    A session acts with its user's role in the active organization; an API key with the role its
+    creator has now, so a member's key cannot do what the member cannot, and a demoted admin's
+    keys lose the power with the next request. The role is read on every request, never cached.
+    """
+
+    def has_permission(self, request, view):
+        user = request.user
+        organization = getattr(request, "organization", None)
+        managers = (Membership.Role.OWNER, Membership.Role.ADMIN)
+        if organization is None or not (user and user.is_authenticated) or not organization.memberships.filter(
+            user=user, role__in=managers
+        ).exists():
+            raise exceptions.PermissionDenied(
+                "Only owners and admins (or API keys they created) can do this.", code="admin_required"
+            )
+        return True

@@ -289,6 +289,18 @@ def invitation_from_token(token: str) -> Invitation:
     return invitation
 
 
+def invitation_visible_to(invitation: Invitation, user: User) -> bool:
+    """Whether `user` may see the invitation behind a link: the invitee (the invited address, verified
+    or not yet) or an owner or admin of its organization, who see it on the team page anyway."""
+    from allauth.account.models import EmailAddress
+
+    email = invitation.email
+    if user.email.lower() == email.lower() or EmailAddress.objects.filter(user=user, email__iexact=email).exists():
+        return True
+    managers = (Membership.Role.OWNER, Membership.Role.ADMIN)
+    return invitation.organization.memberships.filter(user=user, role__in=managers).exists()
+
+
 def _user_has_verified_email(user: User, email: str) -> bool:
     from allauth.account.models import EmailAddress
 

@@ -9,6 +9,7 @@ from functools import wraps
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -40,7 +41,12 @@ def _form_error(form: forms.Form) -> str:
 
 
 def team_action(view):
-    """A POST on the active organization's team: errors become a message, never a 500."""
+    """A POST on the active organization's team: errors become a message, never a 500.
+
+    An action the actor's role does not allow is a 403 with the reason, as the studio's webhook
+    forms and the API answer it: the team page offers no such form, so only a forged or stale
+    request gets here, and the status says it was refused.
+    """
 
     @login_required
     @require_POST
@@ -52,6 +58,8 @@ def team_action(view):
         try:
             return view(request, membership, *args, **kwargs)
         except OrganizationError as error:
+            if error.code == "forbidden":
+                raise PermissionDenied(error.message) from None
             messages.error(request, error.message)
             return redirect("accounts:team")
 
@@ -171,6 +179,11 @@ def leave(request, actor):
 def invitation_accept(request, token):
     try:
         invitation = services.invitation_from_token(token)
+        if not services.invitation_visible_to(invitation, request.user):
+            # A forwarded or leaked link, or the wrong account: a 404 that shows nothing of the
+            # organization, the inviter or the address the invitation was sent to.
+            error = f"This invitation is not for {request.user.email}. Sign in with the address it was sent to."
+            return render(request, "accounts/invitation_accept.html", {"error": error}, status=404)
         if request.method == "POST":
             membership = services.invitation_accept(user=request.user, token=token)
             request.session[SESSION_KEY] = membership.organization_id

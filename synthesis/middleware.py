@@ -37,6 +37,13 @@ logger = logging.getLogger(__name__)
 
 # Where a client reads JSON: the APIs, the legacy /tts and the landing demo.
 _JSON_PATHS = ("/api/", "/v1/", "/v2/", "/tts", "/demo")
+
+
+def wants_json(request) -> bool:
+    """Whether the client reads JSON errors: an API path, or an Accept that asks for JSON."""
+    return request.path.startswith(_JSON_PATHS) or "application/json" in request.headers.get("Accept", "")
+
+
 _OUTAGE_PAGE = (
     "<!doctype html><meta charset=utf-8><title>Voicehub is briefly unavailable</title>"
     "<h1>Voicehub is briefly unavailable</h1><p>Part of the service is down. Please try again in a moment.</p>"
@@ -57,7 +64,7 @@ class ServiceUnavailableMiddleware(MiddlewareMixin):
         if outage is None:
             return None
         logger.warning("%s unavailable: %r", outage.backend or "a backend", exception, exc_info=exception)
-        if request.path.startswith(_JSON_PATHS) or "application/json" in request.headers.get("Accept", ""):
+        if wants_json(request):
             response = JsonResponse({"detail": outage.message, "code": outage.code}, status=outage.status)
         else:
             response = HttpResponse(_OUTAGE_PAGE, status=outage.status)

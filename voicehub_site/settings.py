@@ -383,14 +383,22 @@ VOICEHUB_WEBHOOK_ALLOW_PRIVATE = env_bool("VOICEHUB_WEBHOOK_ALLOW_PRIVATE", not 
 # Each delivery attempt's limit to connect, and then for each read (a receiver that never answers).
 VOICEHUB_WEBHOOK_TIMEOUT_SECONDS = env_int("VOICEHUB_WEBHOOK_TIMEOUT_SECONDS", 10)
 
+# Every log line goes out through the root's one handler, whose formatter writes a record
+# on one line (control characters a client sent are escaped) and redacts secrets (API keys,
+# `?api_key=`, Authorization): voicehub_site.logs. Django's default handlers are dropped
+# ("handlers": []): its `console` printed django.* twice with DEBUG on, its `django.server`
+# wrote runserver's lines unescaped, and `mail_admins` has no ADMINS to write to.
+# `manage.py up` (daphne's runserver) logs each request on django.channels.server, which
+# propagates here; production's daphne access log is voicehub_site.serve's.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"safe": {"()": "voicehub_site.logs.SafeFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "safe"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        # runserver's request log has its own handler; don't print it twice.
-        "django.channels.server": {"propagate": False},
+        "django": {"handlers": []},
+        "django.server": {"handlers": [], "propagate": True},
         "faster_whisper": {"level": "WARNING"},
     },
 }

@@ -39,10 +39,15 @@ class Cast:
         return api_key_create(organization=organization, created_by=user, name="test", scopes=scopes, **kwargs).secret
 
 
-def _verified_user(email, name):
+# Every user of the cast signs in with it.
+PASSWORD = "correct horse battery staple"
+
+
+def verified_user(email, name=""):
+    """A user whose address is verified (allauth), with the cast's PASSWORD."""
     from accounts.models import User
 
-    user = User.objects.create_user(email=email, password="correct horse battery staple", name=name)
+    user = User.objects.create_user(email=email, password=PASSWORD, name=name)
     from django.apps import apps
 
     if apps.is_installed("allauth.account"):
@@ -99,9 +104,9 @@ def cast(db):
     from accounts.models import Membership
     from accounts.services import organization_create
 
-    alice = _verified_user("alice@acme.test", "Alice")
-    bob = _verified_user("bob@acme.test", "Bob")
-    charlie = _verified_user("charlie@globex.test", "Charlie")
+    alice = verified_user("alice@acme.test", "Alice")
+    bob = verified_user("bob@acme.test", "Bob")
+    charlie = verified_user("charlie@globex.test", "Charlie")
     org_a = organization_create(owner=alice, name="Acme")
     Membership.objects.create(organization=org_a, user=bob, role=Membership.Role.MEMBER)
     org_b = organization_create(owner=charlie, name="Globex")

@@ -28,3 +28,6 @@ urlpatterns = [
     path("studio/", include("synthesis.studio.urls")),
     path("", include("marketing.urls")),
 ]
+
+# A URL no route matches: JSON on the API paths (a malformed id), the site's page elsewhere.
+handler404 = "synthesis.api.errors.page_not_found"

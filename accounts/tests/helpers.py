@@ -1,12 +1,21 @@
-"""The ledger race, shared by test_quota.py and the processes it starts (race_worker.py)."""
+"""Plain helpers of accounts' tests: a signed-in client, and the ledger race shared by test_quota.py and
+the processes it starts (race_worker.py)."""
 
 import threading
 import time
 
 from django.db import close_old_connections, connection
+from django.test import Client
 
 from accounts.models import Organization, UsageRecord
 from accounts.quota import QuotaExceeded, quota_reserve
+
+
+def signed_in(user) -> Client:
+    """A browser of its own, signed in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 def naive_reserve(*, organization, characters, voice, **kwargs):

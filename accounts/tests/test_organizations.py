@@ -163,13 +163,15 @@ def test_an_invitation_can_be_used_only_once(cast, client):
     assert cast.org_a.memberships.filter(user=dave).count() == 1
 
 
-def test_a_user_with_another_email_cannot_accept(cast, client):
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_user_with_another_email_cannot_accept_nor_see_the_invitation(cast, client, method):
     _, token = invite(cast, email="dave@acme.test")
 
-    response = logged_in(client, cast.charlie).post(reverse("accounts:invitation_accept", args=[token]))
+    response = getattr(logged_in(client, cast.charlie), method)(reverse("accounts:invitation_accept", args=[token]))
 
-    assert response.status_code == 400
-    assert "This invitation is for dave@acme.test" in page_text(response)
+    assert response.status_code == 404
+    assert "This invitation is not for charlie@globex.test" in page_text(response)
+    assert "dave@acme.test" not in page_text(response) and "Acme" not in page_text(response)
     assert not cast.org_a.memberships.filter(user=cast.charlie).exists()
 
 

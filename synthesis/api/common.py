@@ -11,6 +11,7 @@ import zipfile
 
 from django.http import FileResponse, Http404, HttpResponse
 from django.utils.http import content_disposition_header
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import APIView
 
@@ -26,6 +27,8 @@ ERROR_RESPONSE = {
     "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
     "required": ["detail", "code"],
 }
+# What DRF's CursorPagination answers a `cursor` it did not give out.
+INVALID_CURSOR = {404: OpenApiResponse(ERROR_RESPONSE, description="`cursor` is not one this list gave (`not_found`).")}
 
 
 class SynthesisView(Idempotent, APIView):

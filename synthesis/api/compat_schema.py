@@ -48,7 +48,14 @@ OPENAI_SPEECH_ERRORS = {
     503: OpenApiResponse(OPENAI_ERROR, description="`overloaded` (the server is at capacity) or `service_unavailable` (a backend is down); see Retry-After."),
 }
 
+# A body that is not JSON, or hostile JSON (nested 1,000 deep, a repeated key): 400 before the
+# body's fields are read, which are ElevenLabs' 422.
+ELEVENLABS_PARSE_ERROR = {
+    400: OpenApiResponse(ELEVENLABS_ERROR, description="`parse_error`: the body is not valid JSON, or is hostile JSON."),
+}
+
 ELEVENLABS_TTS_ERRORS = {
+    **ELEVENLABS_PARSE_ERROR,
     401: OpenApiResponse(ELEVENLABS_ERROR, description="No valid API key (`xi-api-key` or Bearer)."),
     402: OpenApiResponse(ELEVENLABS_ERROR, description="`quota_exceeded`: the monthly characters are spent (`resets_at`)."),
     403: OpenApiResponse(ELEVENLABS_ERROR, description="Missing scope, or the output format is not in the plan."),

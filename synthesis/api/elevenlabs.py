@@ -37,6 +37,7 @@ from synthesis.api.common import (
 from synthesis.api.compat_schema import (
     BINARY_AUDIO,
     ELEVENLABS_ERROR,
+    ELEVENLABS_PARSE_ERROR,
     ELEVENLABS_READ_ERRORS,
     ELEVENLABS_TAG,
     ELEVENLABS_TIMESTAMPS_RESPONSE,
@@ -577,6 +578,7 @@ class HistoryDownloadView(ElevenLabsView):
         responses={
             (200, "audio/*"): BINARY_AUDIO,
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="Several items: a zip of their audio files."),
+            **ELEVENLABS_PARSE_ERROR,
             404: OpenApiResponse(ELEVENLABS_ERROR),
             422: OpenApiResponse(ELEVENLABS_ERROR),
             **ELEVENLABS_READ_ERRORS,

@@ -9,10 +9,13 @@ them next to its inputs. A backend outage (database, cache, storage) is 503
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler, set_rollback
 
+from synthesis.middleware import wants_json
 from synthesis.services.errors import outage_of
 from synthesis.services.session import Refused
 
@@ -89,3 +92,14 @@ def exception_handler(exc, context):
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = {"detail": str(detail), "code": code}
     return response
+
+
+def page_not_found(request, exception):
+    """The 404 of a URL that no route matches (settings: handler404 in voicehub_site.urls).
+
+    On an API path it is JSON like every other API error: a malformed id (`/api/v1/jobs/not-a-uuid`
+    matches no route, since ids are UUIDs) must not answer an HTML page to a client that reads JSON.
+    """
+    if wants_json(request):
+        return JsonResponse({"detail": "Nothing here: check the path and the id in it.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)

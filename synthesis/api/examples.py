@@ -16,6 +16,7 @@ GENERATION = {
     "characters": 20,
     "audio_seconds": 1.62,
     "source": "api",
+    "status": "complete",
     "created_at": "2026-11-25T09:30:00Z",
     "expires_at": "2026-12-25T09:30:00Z",
     "audio_url": "https://voicehub.example/api/v1/history/7d3c7a8e-5b4f-4c47-9f0e-2b1f6a1c9d42/audio",
@@ -46,8 +47,9 @@ def error(name, detail, code, status):
 NOT_FOUND = error("Not found", "Not found.", "not_found", 404)
 UNAUTHENTICATED = error("No key", "Authentication credentials were not provided.", "not_authenticated", 401)
 
+# A list view's example is one item: drf-spectacular puts it in a page ({next, previous, results}) itself.
 HISTORY_LIST = [
-    response("A page of history", {"next": "https://voicehub.example/api/v1/history?cursor=cD0yMDI2", "previous": None, "results": [GENERATION]}),
+    response("A page of history", GENERATION),
     error("Bad date", "'from' must be a date as YYYY-MM-DD.", "invalid_date", 400),
 ]
 HISTORY_ITEM = [response("One item", GENERATION), NOT_FOUND]
@@ -57,7 +59,7 @@ HISTORY_DOWNLOAD = [
     OpenApiExample("Two items", value={"ids": [GENERATION["id"], "0b6b1a8e-3f2d-4f57-8a51-9a3c0f6e2d11"]}, request_only=True),
     NOT_FOUND,
 ]
-VOICES_LIST = [response("Voices", [VOICE]), UNAUTHENTICATED]
+VOICES_LIST = [response("Voices", VOICE), UNAUTHENTICATED]
 VOICE_DETAIL = [response("One voice", VOICE), error("Unknown voice", "Voice 'xx_nobody' was not found.", "voice_not_found", 404)]
 VOICE_PREVIEW = [error("Unknown voice", "Voice 'xx_nobody' was not found.", "voice_not_found", 404)]
 USAGE = [
@@ -168,7 +170,7 @@ JOB = {
     "finished_at": None,
 }
 JOB_NOT_FOUND = error("Unknown job", "Not found.", "not_found", 404)
-JOBS_LIST = [response("A page of jobs", {"next": None, "previous": None, "results": [JOB]})]
+JOBS_LIST = [response("A page of jobs", JOB)]
 JOBS_CREATE = [
     OpenApiExample(
         "A chapter as JSON",
@@ -200,23 +202,17 @@ WEBHOOK_DELIVERIES = [
     response(
         "Deliveries",
         {
-            "next": None,
-            "previous": None,
-            "results": [
-                {
-                    "id": 41,
-                    "job": JOB_ID,
-                    "url": "https://hooks.example.com/voicehub",
-                    "event": "job.succeeded",
-                    "status": "delivered",
-                    "attempts": 1,
-                    "response_status": 204,
-                    "last_error": "",
-                    "next_attempt_at": None,
-                    "created_at": "2026-11-25T10:02:11Z",
-                    "delivered_at": "2026-11-25T10:02:11Z",
-                }
-            ],
+            "id": "5f0c3a1e-8d2b-4c6a-9e7f-1b2c3d4e5f60",
+            "job": JOB_ID,
+            "url": "https://hooks.example.com/voicehub",
+            "event": "job.succeeded",
+            "status": "delivered",
+            "attempts": 1,
+            "response_status": 204,
+            "last_error": "",
+            "next_attempt_at": None,
+            "created_at": "2026-11-25T10:02:11Z",
+            "delivered_at": "2026-11-25T10:02:11Z",
         },
     )
 ]

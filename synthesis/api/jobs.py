@@ -21,9 +21,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey, UsageRecord
-from accounts.permissions import HasScope
+from accounts.permissions import HasScope, IsOrganizationManager
 from synthesis.api import examples as ex
-from synthesis.api.common import ERROR_RESPONSE, api_key_of, output_format, stored_file_response
+from synthesis.api.common import ERROR_RESPONSE, INVALID_CURSOR, api_key_of, output_format, stored_file_response
 from synthesis.api.errors import APIError
 from synthesis.api.idempotency import Idempotent
 from synthesis.api.parsers import StrictJSONParser
@@ -37,6 +37,11 @@ from synthesis.models import Job, WebhookDelivery
 
 TTS = [HasScope.of(ApiKey.Scope.TTS)]
 NOT_FOUND = {404: OpenApiResponse(ERROR_RESPONSE, description="No such job in your organization.")}
+ADMIN_ONLY = {
+    401: OpenApiResponse(ERROR_RESPONSE, description="No valid API key or session."),
+    403: OpenApiResponse(ERROR_RESPONSE, description="The key lacks the `tts` scope, or neither the signed-in user nor "
+                         "the key's creator is an owner or admin of the organization (`admin_required`)."),
+}
 
 
 class JobCreateSerializer(serializers.Serializer):
@@ -147,7 +152,8 @@ class JobsView(Idempotent, ListAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([JobSerializer(job_data(j, chapters=False)).data for j in page])
 
-    @extend_schema(operation_id="v1_jobs_list", summary="Long-form jobs, newest first", examples=ex.JOBS_LIST)
+    @extend_schema(operation_id="v1_jobs_list", summary="Long-form jobs, newest first",
+                   responses={200: JobSerializer(many=True), **INVALID_CURSOR}, examples=ex.JOBS_LIST)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -268,7 +274,10 @@ class WebhookOutSerializer(serializers.Serializer):
 
 
 class WebhookView(APIView):
-    permission_classes = TTS
+    """The webhook is the organization's, and its secret signs every event: owners and admins only,
+    as in the studio (a key acts with its creator's role)."""
+
+    permission_classes = [*TTS, IsOrganizationManager]
 
     def _endpoint(self, request):
         endpoint = getattr(request.organization, "webhook", None)
@@ -276,12 +285,13 @@ class WebhookView(APIView):
             raise APIError("No webhook is set for your organization.", code="not_found", status_code=404)
         return endpoint
 
-    @extend_schema(operation_id="v1_webhook_get", summary="The organization's webhook", responses={200: WebhookOutSerializer, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.WEBHOOK_GET)
+    @extend_schema(operation_id="v1_webhook_get", summary="The organization's webhook", responses={200: WebhookOutSerializer, 404: OpenApiResponse(ERROR_RESPONSE), **ADMIN_ONLY}, examples=ex.WEBHOOK_GET)
     def get(self, request):
         return Response(WebhookOutSerializer(self._endpoint(request)).data)
 
     @extend_schema(operation_id="v1_webhook_set", summary="Set the webhook URL (a new webhook gets a new secret)",
-                   request=WebhookSerializer, responses={200: WebhookOutSerializer, 400: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.WEBHOOK_SET)
+                   request=WebhookSerializer, responses={200: WebhookOutSerializer, 400: OpenApiResponse(ERROR_RESPONSE), **ADMIN_ONLY},
+                   examples=ex.WEBHOOK_SET)
     def put(self, request):
         serializer = WebhookSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -291,7 +301,7 @@ class WebhookView(APIView):
             raise APIError(str(error), code=error.code) from None
         return Response(WebhookOutSerializer(endpoint).data)
 
-    @extend_schema(operation_id="v1_webhook_delete", summary="Remove the webhook", responses={204: None, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.WEBHOOK_DELETE)
+    @extend_schema(operation_id="v1_webhook_delete", summary="Remove the webhook", responses={204: None, 404: OpenApiResponse(ERROR_RESPONSE), **ADMIN_ONLY}, examples=ex.WEBHOOK_DELETE)
     def delete(self, request):
         self._endpoint(request).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -317,7 +327,8 @@ class WebhookDeliveriesView(ListAPIView):
     def get_queryset(self):
         return self.request.organization.webhook_deliveries.all()
 
-    @extend_schema(operation_id="v1_webhook_deliveries", summary="The webhook delivery log, newest first", examples=ex.WEBHOOK_DELIVERIES)
+    @extend_schema(operation_id="v1_webhook_deliveries", summary="The webhook delivery log, newest first",
+                   responses={200: DeliverySerializer(many=True), **INVALID_CURSOR}, examples=ex.WEBHOOK_DELIVERIES)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -23,6 +23,7 @@ from accounts.permissions import HasScope
 from synthesis.api import examples as ex
 from synthesis.api.common import (
     ERROR_RESPONSE,
+    INVALID_CURSOR,
     SynthesisView,
     api_key_of,
     as_download,
@@ -158,6 +159,11 @@ class HistoryListView(ListAPIView):
             OpenApiParameter("from", OpenApiTypes.DATE, description="Created on or after this day (UTC)."),
             OpenApiParameter("to", OpenApiTypes.DATE, description="Created on or before this day (UTC)."),
         ],
+        responses={
+            200: GenerationSerializer(many=True),
+            400: OpenApiResponse(ERROR_RESPONSE, description="`from` or `to` is not a date (`invalid_date`)."),
+            **INVALID_CURSOR,
+        },
         examples=ex.HISTORY_LIST,
     )
     def get(self, request, *args, **kwargs):
@@ -216,7 +222,9 @@ class HistoryDownloadView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.HISTORY_READ)]
 
     @extend_schema(operation_id="v1_history_download", summary="Several history items as one zip", request=DownloadSerializer,
-                   responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.HISTORY_DOWNLOAD)
+                   responses={(200, "application/zip"): OpenApiTypes.BINARY,
+                              400: OpenApiResponse(ERROR_RESPONSE, description="`ids` missing, empty, too many or not UUIDs."),
+                              404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.HISTORY_DOWNLOAD)
     def post(self, request):
         serializer = DownloadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -9,7 +9,6 @@ names, voices and error shape. Speech is sent chunked as it is made, as OpenAI d
 import base64
 import json
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -107,6 +106,22 @@ VOICES = {
 # response_format -> our format name (the same, but said explicitly: pcm is 24 kHz 16-bit LE).
 RESPONSE_FORMATS = {"mp3": "mp3", "opus": "opus", "aac": "aac", "flac": "flac", "wav": "wav", "pcm": "pcm"}
 
+# One server-sent event as OpenAPI 3.0 describes an event stream (the schema is each event's, as
+# parsed: its `data` line; schemathesis reads it so): the data is the JSON of sse_events.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": '`{"type": "speech.audio.delta", "audio": <base64>}`, then '
+            '`{"type": "speech.audio.done", "usage": {"input_tokens", "output_tokens", "total_tokens"}}`.',
+        },
+    },
+    "required": ["data"],
+}
+
 
 class SpeechSerializer(serializers.Serializer):
     model = StringField(max_length=64)
@@ -171,7 +186,7 @@ class SpeechView(SynthesisView):
         request=SpeechSerializer,
         responses={
             (200, "audio/*"): BINARY_AUDIO,
-            (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="With stream_format=sse."),
+            (200, "text/event-stream"): OpenApiResponse(SSE_EVENT, description="With stream_format=sse: one event per piece of audio, then `speech.audio.done`."),
             **OPENAI_SPEECH_ERRORS,
         },
         examples=OPENAI_SPEECH_EXAMPLES,

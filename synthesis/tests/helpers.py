@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import timedelta
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -9,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import UsageRecord
-from synthesis.models import Job, JobChapter
+from synthesis.models import Generation, Job, JobChapter
 
 
 def api(secret: str) -> APIClient:
@@ -17,6 +18,43 @@ def api(secret: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     return client
+
+
+def make_generation(organization, text="Hello there.", voice="af", **extra):
+    """A history item of `organization` with a (fake) audio file in storage (use `isolated_media`)."""
+    generation = Generation(
+        organization=organization, text=text, voice=voice, output_format="wav", characters=len(text),
+        content_type="audio/wav", audio_seconds=1.0, expires_at=timezone.now() + timedelta(days=7), **extra,
+    )
+    generation.audio.save("audio.wav", ContentFile(b"RIFF-fake-" + text.encode()), save=False)
+    generation.save()
+    return generation
+
+
+def make_job(organization, *, title="A short book", status=Job.Status.QUEUED, done=0, total=0, user=None, chapters=1):
+    """A long-form job of `organization` with its chapters (no files: see finish)."""
+    job = Job.objects.create(
+        organization=organization, user=user, source=UsageRecord.Source.STUDIO, title=title, status=status,
+        voice="af_heart", output_format="mp3", content_type="audio/mpeg", characters=1200,
+        chunks_done=done, chunks_total=total, spoken_done=done * 100, spoken_total=total * 100,
+        started_at=timezone.now() if status != Job.Status.QUEUED else None,
+    )
+    for index in range(chapters):
+        JobChapter.objects.create(job=job, index=index, title=f"Chapter {index + 1}", text=f"Chapter {index + 1}. Words.")
+    return job
+
+
+def finish(job):
+    """Give a job result files in storage, as the worker's assembly does."""
+    job.audio.save("whole.mp3", ContentFile(b"ID3-the-whole-book"), save=False)
+    job.timing.save("timing.json", ContentFile(json.dumps({"job": str(job.id), "words": []}).encode()), save=False)
+    job.status, job.audio_seconds = Job.Status.SUCCEEDED, 75.0
+    job.save()
+    for chapter in job.chapters.all():
+        chapter.audio.save(f"chapter-{chapter.index}.mp3", ContentFile(f"ID3-chapter-{chapter.index}".encode()), save=False)
+        chapter.audio_seconds = 30.0
+        chapter.save()
+    return job
 
 
 # Spellings that are the same words to a listener.
@@ -43,30 +81,3 @@ def transcribe(whisper, audio: np.ndarray) -> str:
     segments, _ = whisper.transcribe(resampled, language="en", beam_size=5, condition_on_previous_text=False)
     return " ".join(segment.text for segment in segments)
 
-
-# -- long-form jobs, made without the worker ---------------------------------------------------
-
-
-def make_job(organization, *, title="A short book", status=Job.Status.QUEUED, done=0, total=0, user=None, chapters=1):
-    job = Job.objects.create(
-        organization=organization, user=user, source=UsageRecord.Source.STUDIO, title=title, status=status,
-        voice="af_heart", output_format="mp3", content_type="audio/mpeg", characters=1200,
-        chunks_done=done, chunks_total=total, spoken_done=done * 100, spoken_total=total * 100,
-        started_at=timezone.now() if status != Job.Status.QUEUED else None,
-    )
-    for index in range(chapters):
-        JobChapter.objects.create(job=job, index=index, title=f"Chapter {index + 1}", text=f"Chapter {index + 1}. Words.")
-    return job
-
-
-def finish(job):
-    """Give a job result files in storage, as the worker's assembly does."""
-    job.audio.save("whole.mp3", ContentFile(b"ID3-the-whole-book"), save=False)
-    job.timing.save("timing.json", ContentFile(json.dumps({"job": str(job.id), "words": []}).encode()), save=False)
-    job.status, job.audio_seconds = Job.Status.SUCCEEDED, 75.0
-    job.save()
-    for chapter in job.chapters.all():
-        chapter.audio.save(f"chapter-{chapter.index}.mp3", ContentFile(f"ID3-chapter-{chapter.index}".encode()), save=False)
-        chapter.audio_seconds = 30.0
-        chapter.save()
-    return job

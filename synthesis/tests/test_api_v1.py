@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Plan, UsageRecord
 from synthesis.models import Generation
 from synthesis.services.limits import concurrency_slot
-from synthesis.tests.helpers import api
+from synthesis.tests.helpers import api, make_generation
 
 pytestmark = pytest.mark.django_db
 
@@ -26,18 +26,6 @@ def _isolated(fresh_cache, isolated_media):
 def speak(client, **body):
     body.setdefault("text", "Hello there.")
     return client.post("/api/v1/tts", data=json.dumps(body), content_type="application/json")
-
-
-def make_generation(organization, text="Hello there.", voice="af", **extra):
-    from django.core.files.base import ContentFile
-
-    generation = Generation(
-        organization=organization, text=text, voice=voice, output_format="wav", characters=len(text),
-        content_type="audio/wav", audio_seconds=1.0, expires_at=timezone.now() + timedelta(days=7), **extra,
-    )
-    generation.audio.save("audio.wav", ContentFile(b"RIFF-fake-" + text.encode()), save=False)
-    generation.save()
-    return generation
 
 
 # -- synthesis ------------------------------------------------------------------

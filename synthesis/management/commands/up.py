@@ -32,5 +32,6 @@ class Command(BaseCommand):
 
             start_in_process_worker()
             self.stdout.write("Long-form jobs: a worker runs in this process.")
-        # daphne's runserver: the same ASGI application production serves.
-        call_command("runserver", addrport, use_reloader=False)
+        # daphne's runserver: the same ASGI application production serves. Without colours: its
+        # request lines go through the log formatter, which writes escape codes as text.
+        call_command("runserver", addrport, use_reloader=False, no_color=True)
