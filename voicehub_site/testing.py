@@ -567,6 +567,16 @@ def _production_env(build: ProductionBuild, **overrides: str) -> dict[str, str]:
     }
 
 
+def local_command(command: list[str]) -> list[str]:
+    """The image's web command (`python -m voicehub_site.serve …` or `daphne …`), run with this Python."""
+    import sys
+
+    if command[:2] == ["python", "-m"]:
+        return [sys.executable, *command[1:]]
+    assert command and command[0] == "daphne", f"the Dockerfile's CMD is {command}: neither daphne nor python -m"
+    return [sys.executable, "-m", "daphne", *command[1:]]
+
+
 @contextmanager
 def production_server_running(build: ProductionBuild, **env: str):
     """Start the Dockerfile's CMD (same program and flags; bound to a free port on 127.0.0.1) with production settings.
@@ -578,8 +588,7 @@ def production_server_running(build: ProductionBuild, **env: str):
     import subprocess
 
     port, host = free_port(), "127.0.0.1"
-    command = list(build.dockerfile.cmd)
-    assert command and command[0] == "daphne", f"the Dockerfile's CMD is {command}"
+    command = local_command(build.dockerfile.cmd)
     for flag, value in (("--bind", host), ("-b", host), ("--port", str(port)), ("-p", str(port))):
         if flag in command:
             command[command.index(flag) + 1] = value

@@ -15,7 +15,6 @@ import os
 import queue
 import re
 import subprocess
-import sys
 import threading
 from datetime import datetime
 from http.client import HTTPConnection
@@ -31,7 +30,7 @@ from accounts.services import api_key_revoke
 from synthesis.tests.helpers import api
 from voicehub_site.logs import redact, safe_line
 from voicehub_site.serve import AccessLog
-from voicehub_site.testing import PASSWORD
+from voicehub_site.testing import PASSWORD, local_command
 
 pytestmark = [pytest.mark.security, pytest.mark.django_db]
 
@@ -210,11 +209,6 @@ def dockerfile_command() -> list[str]:
     return yaml.safe_load(re.search(r"^CMD\s+(\[.*\])$", (ROOT / "Dockerfile").read_text(), re.MULTILINE).group(1))
 
 
-def test_the_image_and_the_compose_file_run_the_same_web_command():
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert compose["services"]["web"]["command"] == dockerfile_command()
-
-
 def test_the_access_log_escapes_and_redacts_each_request_line():
     stream = io.StringIO()
 
@@ -225,10 +219,7 @@ def test_the_access_log_escapes_and_redacts_each_request_line():
 
 def local(command: list[str]) -> list[str]:
     """The image's web command, run with this Python on a free local port."""
-    if command[:2] == ["python", "-m"]:
-        command = [sys.executable, *command[1:]]
-    elif command[0] == "daphne":
-        command = [sys.executable, "-m", "daphne", *command[1:]]
+    command = local_command(command)
     arguments = {"--bind": "127.0.0.1", "--port": "0"}
     return [arguments.get(previous, part) for previous, part in zip([None, *command], command)]
 
