@@ -61,7 +61,7 @@ def verified_user(email, name=""):
 
 # A test that asks for one of these fixtures (directly or through another fixture) gets the marker,
 # so `-m "not model and not browser"` selects the fast layer without anyone remembering to mark.
-AUTO_MARKERS = {"engine": "model", "browser": "browser"}
+AUTO_MARKERS = {"engine": "model", "browser": "browser", "production_build": "production"}
 
 
 def _uses_fixture_of_this_module(item, name) -> bool:
