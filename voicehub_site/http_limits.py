@@ -42,7 +42,7 @@ def refusal(status: int, code: str, detail: str) -> bytes:
     body = json.dumps({"detail": detail, "code": code}).encode()
     head = (
         b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n"
-        b"Cache-Control: no-store\r\n\r\n" % (status, _REASONS[status], len(body))
+        b"Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n" % (status, _REASONS[status], len(body))
     )
     return head + body
 
