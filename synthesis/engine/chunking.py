@@ -2,10 +2,27 @@
 Split text into chunks the model can speak in one call, at natural boundaries.
 
 kokoro-onnx splits a phoneme string, which loses the link to the text; we
-split the text itself (sentence, then clause, then word, then character) and
-phonemize each piece, so every chunk knows exactly which text it speaks. That
-is what lets a test prove no text is dropped or repeated, and what later
-issues build timestamps and progress on.
+split the text itself (paragraph, sentence, clause, then word, then
+character) and phonemize each piece, so every chunk knows exactly which text
+it speaks. That is what lets a test prove no text is dropped or repeated, and
+what timestamps and progress build on.
+
+Two plans:
+
+- a whole file (`plan_chunks`): even chunks of at most CHUNK_TOKENS, a
+  paragraph never shared between chunks;
+- a stream (`plan_chunks(..., quick_start=True)`): a progressive plan. The
+  first chunk is the first clause(s) or words that one model call makes in
+  about 0.6 s; each next chunk is as large as it can be while still being
+  ready before the audio queued ahead of it runs out (StreamCosts), so the
+  sizes grow geometrically (about 2x a step) up to CHUNK_TOKENS, and a
+  listener who plays audio as it arrives never hears a gap.
+
+Pauses: the model makes its own pauses inside a chunk; at a join the chunk's
+own trailing silence is trimmed (synthesis.engine.core) and `Chunk.pause` put
+back, sized like the model's (ARCHITECTURE.md, "Measured"): a chunk ending a
+sentence is followed by the pause a sentence end gets inside a chunk, a clause
+by a clause's, a paragraph break by a longer one.
 """
 
 from __future__ import annotations
@@ -14,25 +31,37 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kokoro_onnx.chunker import pause_after
-
 from .phonemes import MAX_TOKENS
 
+# A paragraph ends at a blank line (the normalizer keeps them as "\n\n").
+_PARAGRAPH_END = re.compile(r"\n[^\S\n]*\n\s*")
 # A sentence ends at . ! ? … (with any closing quotes/brackets) followed by
 # space, or at a line break.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"'”’)\]])\s+|\s*\n\s*")
 _CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+")
+_CLOSERS = "\"'”’»)]} "
 
-# Silence between chunks, in seconds at speed 1.0; the model's own trailing
-# silence is trimmed off first so the joins are even. Kokoro-onnx's defaults.
-SENTENCE_PAUSE = 0.25
-CLAUSE_PAUSE = 0.1
+# The largest chunk planned: no dearer per token than 510 (the model's limit)
+# on 2 cores, and half the working memory of a 510-token call (~470 MB), which
+# keeps a process under 1 GB (bench/stream_bench.py prints the peak).
+CHUNK_TOKENS = 250
+
+# Silence at a join, in seconds at speed 1.0: what the model leaves inside a
+# chunk after these marks (measured from its audio on three voices).
+SENTENCE_PAUSE = 0.5
+CLAUSE_PAUSE = 0.3  # ; :
+COMMA_PAUSE = 0.15  # , and dashes
+PARAGRAPH_PAUSE = 1.0
+_SENTENCE_MARKS = ".!?…"
+_CLAUSE_MARKS = ";:"
+_COMMA_MARKS = ",—–-"
 
 
 @dataclass(frozen=True)
 class Chunk:
     text: str
     phonemes: str
+    ends_paragraph: bool = False
 
     @property
     def tokens(self) -> int:
@@ -40,8 +69,56 @@ class Chunk:
 
     @property
     def pause(self) -> float:
-        """Seconds of silence this chunk's final punctuation asks for."""
-        return pause_after(self.phonemes, SENTENCE_PAUSE, CLAUSE_PAUSE)
+        """Seconds of silence after this chunk when another follows (at speed 1.0)."""
+        if self.ends_paragraph:
+            return PARAGRAPH_PAUSE
+        return pause_after(self.text)
+
+
+def pause_after(text: str) -> float:
+    """The pause the model itself makes after `text`'s final punctuation (closing quotes and brackets see through)."""
+    mark = text.rstrip(_CLOSERS)[-1:]
+    if mark and mark in _SENTENCE_MARKS:
+        return SENTENCE_PAUSE
+    if mark and mark in _CLAUSE_MARKS:
+        return CLAUSE_PAUSE
+    if mark and mark in _COMMA_MARKS:
+        return COMMA_PAUSE
+    return 0.0
+
+
+@dataclass(frozen=True)
+class StreamCosts:
+    """What the progressive plan assumes of one model call, on the machine it runs on.
+
+    Measured on 2 cores, 2 threads (bench/stream_bench.py --section costs
+    prints today's figures): a call costs about 0.06 s + 11.5 ms per token
+    and makes about 45 ms of audio per token at speed 1.0. `margin` covers a
+    busier machine and eSpeak; `first_audio` is the goal for the first chunk.
+    """
+
+    call_seconds: float = 0.06
+    token_seconds: float = 0.0115
+    audio_per_token: float = 0.045
+    margin: float = 1.25
+    first_audio: float = 0.6
+
+    def cost(self, tokens: int) -> float:
+        return (self.call_seconds + self.token_seconds * tokens) * self.margin
+
+    def tokens_within(self, seconds: float) -> int:
+        """The most tokens one call makes within `seconds` (0 when not even one)."""
+        return max(0, int((seconds / self.margin - self.call_seconds) / self.token_seconds))
+
+    def audio(self, tokens: int, speed: float = 1.0) -> float:
+        return self.audio_per_token * tokens / speed
+
+
+DEFAULT_COSTS = StreamCosts()
+
+
+def split_paragraphs(text: str) -> list[str]:
+    return [p for p in (part.strip() for part in _PARAGRAPH_END.split(text)) if p]
 
 
 def split_sentences(text: str) -> list[str]:
@@ -75,6 +152,29 @@ def _fit(text: str, phonemize: Callable[[str], str], limit: int, clauses: bool =
     return _fit(left, phonemize, limit, clauses=False) + _fit(right, phonemize, limit, clauses=False)
 
 
+def _words(piece: Chunk, phonemize: Callable[[str], str], limit: int) -> list[Chunk]:
+    """`piece` cut at words into pieces of at most `limit` tokens, the first as large as it can be."""
+    words = piece.text.split()
+    if len(words) < 2:
+        return _fit(piece.text, phonemize, limit, clauses=False)
+    low, high = 1, len(words) - 1  # the longest prefix that fits (phonemes grow with words)
+    best = 0
+    while low <= high:
+        middle = (low + high) // 2
+        if len(phonemize(" ".join(words[:middle]))) <= limit:
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    if best == 0:
+        return _fit(piece.text, phonemize, limit, clauses=False)
+    head, tail = " ".join(words[:best]), " ".join(words[best:])
+    return [Chunk(head, phonemize(head)), Chunk(tail, phonemize(tail), piece.ends_paragraph)]
+
+
+def _join(pieces: list[Chunk]) -> Chunk:
+    return Chunk(" ".join(p.text for p in pieces), " ".join(p.phonemes for p in pieces), pieces[-1].ends_paragraph)
+
+
 def _pack(sizes: list[int], limit: int) -> list[tuple[int, int]]:
     """Group consecutive pieces into runs within `limit` (a space joins pieces)."""
     runs: list[tuple[int, int]] = []
@@ -92,45 +192,120 @@ def _pack(sizes: list[int], limit: int) -> list[tuple[int, int]]:
 
 
 def _balanced(pieces: list[Chunk], limit: int) -> list[Chunk]:
-    """Join pieces into the fewest chunks, as evenly sized as possible.
+    """Join pieces into the fewest chunks, as evenly sized as possible, no chunk across a paragraph break.
 
     A short last chunk is spoken at a different pace and loudness than its
     neighbours, so, like kokoro-onnx, use the smallest limit that still needs
     no extra chunk.
     """
+    chunks: list[Chunk] = []
+    start = 0
+    for end, piece in enumerate(pieces, 1):
+        if piece.ends_paragraph or end == len(pieces):
+            chunks += _balanced_run(pieces[start:end], limit)
+            start = end
+    return chunks
+
+
+def _balanced_run(pieces: list[Chunk], limit: int) -> list[Chunk]:
     if not pieces:
         return []
     sizes = [piece.tokens for piece in pieces]
     fewest = len(_pack(sizes, limit))
-    low, high = max(sizes), limit
+    low, high = max(sizes), max(limit, max(sizes))
     while low < high:
         middle = (low + high) // 2
         if len(_pack(sizes, middle)) <= fewest:
             high = middle
         else:
             low = middle + 1
-    return [
-        Chunk(" ".join(p.text for p in pieces[a:b]), " ".join(p.phonemes for p in pieces[a:b]))
-        for a, b in _pack(sizes, low)
-    ]
+    return [_join(pieces[a:b]) for a, b in _pack(sizes, low)]
+
+
+def _pieces(text: str, phonemize: Callable[[str], str], limit: int) -> list[Chunk]:
+    """Sentence (or clause) pieces within `limit`, in order; the last of each paragraph marked."""
+    pieces: list[Chunk] = []
+    for paragraph in split_paragraphs(text):
+        these = [piece for sentence in split_sentences(paragraph) for piece in _fit(sentence, phonemize, limit)]
+        if these:
+            these[-1] = Chunk(these[-1].text, these[-1].phonemes, ends_paragraph=True)
+        pieces += these
+    return pieces
+
+
+def _clauses(piece: Chunk, phonemize: Callable[[str], str]) -> list[Chunk]:
+    parts = [p for p in _CLAUSE_END.split(piece.text) if p.strip()]
+    if len(parts) < 2:
+        return [piece]
+    out = [Chunk(p, phonemize(p)) for p in parts]
+    out = [c for c in out if c.phonemes] or [piece]
+    out[-1] = Chunk(out[-1].text, out[-1].phonemes, piece.ends_paragraph)
+    return out
 
 
 def plan_chunks(
     text: str,
     phonemize: Callable[[str], str],
     *,
-    limit: int = MAX_TOKENS,
+    limit: int = CHUNK_TOKENS,
     quick_start: bool = False,
+    speed: float = 1.0,
+    costs: StreamCosts = DEFAULT_COSTS,
 ) -> list[Chunk]:
     """The chunks to synthesize for `text`, in order.
 
-    With `quick_start` the first sentence (or its first clause, if the
-    sentence is long) is a chunk of its own, so a stream can start playing
-    after one short model call (0.6 s rather than 1.5–8.6 s, ARCHITECTURE.md).
+    With `quick_start` the progressive plan for a stream (module docstring);
+    without, even chunks for a whole file.
     """
-    pieces = [piece for sentence in split_sentences(text) for piece in _fit(sentence, phonemize, limit)]
-    if quick_start and len(pieces) > 1:
-        first = _fit(pieces[0].text, phonemize, min(limit, 120)) if pieces[0].tokens > 120 else [pieces[0]]
-        rest = first[1:] + pieces[1:]
-        return first[:1] + _balanced(rest, limit)
-    return _balanced(pieces, limit)
+    limit = min(limit, MAX_TOKENS)
+    pieces = _pieces(text, phonemize, limit)
+    if not quick_start or not pieces:
+        return _balanced(pieces, limit)
+    return _progressive(pieces, phonemize, limit, speed, costs)
+
+
+def _progressive(pieces: list[Chunk], phonemize, limit: int, speed: float, costs: StreamCosts) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    ready = 0.0  # when the model has made every chunk so far (seconds from the start)
+    playing = 0.0  # when the listener starts (the first chunk is ready)
+    queued = 0.0  # seconds of audio planned so far
+    queue = list(pieces)
+    while queue:
+        if not chunks:
+            budget = max(1, costs.tokens_within(costs.first_audio))
+        else:
+            # Ready before the audio ahead of it runs out.
+            budget = costs.tokens_within(playing + queued - ready)
+        if budget >= limit:
+            chunks += _balanced(queue, limit)
+            break
+        budget = max(budget, 1)
+        # Clauses are the unit once sentences are too large for the budget.
+        if queue[0].tokens > budget:
+            queue[:1] = _clauses(queue[0], phonemize)
+        # For the first chunk, a whole clause a little over budget beats a cut between words.
+        slack = budget // 4 if not chunks else 0
+        if queue[0].tokens > budget + slack:
+            queue[:1] = _words(queue[0], phonemize, budget)
+        taken, size = 1, queue[0].tokens
+        while (
+            taken < len(queue)
+            and not queue[taken - 1].ends_paragraph
+            and size + 1 + queue[taken].tokens <= budget
+        ):
+            size += 1 + queue[taken].tokens
+            taken += 1
+        # Prefer to end at a sentence end when the chunk would keep at least half its budget.
+        for end in range(taken, 0, -1):
+            if pause_after(queue[end - 1].text) == SENTENCE_PAUSE or queue[end - 1].ends_paragraph:
+                if sum(p.tokens + 1 for p in queue[:end]) >= size // 2:
+                    taken = end
+                break
+        chunk = _join(queue[:taken])
+        del queue[:taken]
+        chunks.append(chunk)
+        ready += costs.cost(chunk.tokens)
+        if len(chunks) == 1:
+            playing = ready
+        queued += costs.audio(chunk.tokens, speed) + chunk.pause / speed
+    return chunks

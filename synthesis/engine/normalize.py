@@ -240,6 +240,10 @@ _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
 _LINE_BREAKS = re.compile(r" ?\n[\s]*")
 
 
+def _line_break(match: re.Match) -> str:
+    return "\n\n" if match.group(0).count("\n") > 1 else "\n"
+
+
 def _clean(text: str) -> str:
     # Lone surrogates cannot be encoded (eSpeak would choke); real pairs are joined.
     text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -247,7 +251,8 @@ def _clean(text: str) -> str:
     text = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _VULGAR_AFTER_DIGIT.sub(" ", text)  # "2½" -> "2 1/2", a mixed number
     text = text.translate(_TRANSLATE)
-    text = _LINE_BREAKS.sub("\n", _HORIZONTAL_SPACE.sub(" ", text)).strip()
+    # A blank line (a paragraph break) stays one: the chunker gives it a longer pause.
+    text = _LINE_BREAKS.sub(_line_break, _HORIZONTAL_SPACE.sub(" ", text)).strip()
     # A spaced en dash (or "--") is a clause dash; an unspaced one is a hyphen ("10–20" is a range).
     text = _EN_DASH_SPACED.sub(" \u2014 ", text).replace("\u2013", "-")
     return _DOUBLE_HYPHEN.sub("\u2014", text)

@@ -4,13 +4,27 @@ import random
 
 import pytest
 
-from synthesis.engine.chunking import plan_chunks, split_sentences
+from synthesis.engine.chunking import (
+    CHUNK_TOKENS,
+    CLAUSE_PAUSE,
+    COMMA_PAUSE,
+    DEFAULT_COSTS,
+    PARAGRAPH_PAUSE,
+    SENTENCE_PAUSE,
+    pause_after,
+    plan_chunks,
+    split_sentences,
+)
 from synthesis.engine.phonemes import MAX_TOKENS, phonemize
 
 WORDS = (
     "the quick brown fox jumps over a lazy dog while seven wizards quietly box "
     "extraordinary jugglers near Cambridge University and photosynthesis happens"
 ).split()
+
+
+# The first chunk of a stream: what one model call makes in 0.6 s, or a clause a little over.
+FIRST_BUDGET = DEFAULT_COSTS.tokens_within(DEFAULT_COSTS.first_audio) * 5 // 4
 
 
 def english(text):
@@ -40,7 +54,7 @@ def test_every_word_is_spoken_once_and_in_order(length, punctuation):
     chunks = plan_chunks(text, english)
 
     assert spoken_text(chunks).split() == text.split()
-    assert all(0 < chunk.tokens <= MAX_TOKENS for chunk in chunks)
+    assert all(0 < chunk.tokens <= CHUNK_TOKENS <= MAX_TOKENS for chunk in chunks)
 
 
 @pytest.mark.parametrize("quick_start", [True, False])
@@ -63,12 +77,76 @@ def test_quick_start_speaks_the_first_sentence_alone():
 
 
 def test_quick_start_cuts_a_long_first_sentence_at_a_clause():
-    text = "When the long first sentence finally begins, " + "it keeps going and going " * 30 + "until the end."
+    text = "When it finally begins, " + "it keeps going and going " * 30 + "until the end."
 
     chunks = plan_chunks(text, english, quick_start=True)
 
-    assert chunks[0].text == "When the long first sentence finally begins,"
+    assert chunks[0].text == "When it finally begins,"
     assert spoken_text(chunks).split() == text.split()
+
+
+def test_quick_start_cuts_a_long_first_clause_between_words():
+    text = "When the very long first clause of this sentence finally begins to be read aloud " * 3 + "it ends."
+
+    chunks = plan_chunks(text, english, quick_start=True)
+
+    assert chunks[0].tokens <= FIRST_BUDGET
+    assert text.startswith(chunks[0].text + " ")
+    assert spoken_text(chunks).split() == text.split()
+
+
+@pytest.mark.parametrize("words", [1, 10, 50, 200, 2000])
+@pytest.mark.parametrize("speed", [0.5, 1.0, 2.0])
+def test_each_stream_chunk_is_ready_before_the_audio_ahead_of_it_runs_out(words, speed):
+    """By the plan's own cost model, a listener never waits after the first chunk."""
+    text = make_text(words * 6, punctuation=True, seed=words)
+
+    chunks = plan_chunks(text, english, quick_start=True, speed=speed)
+
+    assert spoken_text(chunks).split() == text.split()
+    assert chunks[0].tokens <= FIRST_BUDGET
+    ready = playing = DEFAULT_COSTS.cost(chunks[0].tokens)
+    queued = DEFAULT_COSTS.audio(chunks[0].tokens, speed) + chunks[0].pause / speed
+    for chunk in chunks[1:]:
+        ready += DEFAULT_COSTS.cost(chunk.tokens)
+        # One word alone may be dearer than the time left; nothing larger ever is.
+        assert ready <= playing + queued or len(chunk.text.split()) == 1
+        queued += DEFAULT_COSTS.audio(chunk.tokens, speed) + chunk.pause / speed
+
+
+def test_stream_chunks_grow_geometrically_to_the_cap():
+    text = make_text(12000, punctuation=True, seed=7)
+
+    sizes = [chunk.tokens for chunk in plan_chunks(text, english, quick_start=True)]
+
+    assert sizes[0] <= FIRST_BUDGET
+    assert max(sizes) <= CHUNK_TOKENS
+    large = next(i for i, size in enumerate(sizes) if size > CHUNK_TOKENS // 2)
+    assert large <= 4, sizes  # about 2x a step or more: 30 -> 125+ in a handful of chunks
+    assert sorted(sizes)[len(sizes) // 2] > CHUNK_TOKENS // 2, sizes  # then large chunks
+
+
+@pytest.mark.parametrize("quick_start", [True, False])
+def test_a_paragraph_break_ends_a_chunk_with_a_longer_pause(quick_start):
+    text = "The first paragraph ends here.\n\nThe second one starts. It has two sentences."
+
+    chunks = plan_chunks(text, english, quick_start=quick_start)
+
+    first = [c for c in chunks if c.text.endswith("ends here.")]
+    assert len(first) == 1 and first[0].ends_paragraph
+    assert first[0].pause == PARAGRAPH_PAUSE > SENTENCE_PAUSE
+    assert spoken_text(chunks).split() == text.split()
+
+
+@pytest.mark.parametrize(
+    ("text", "pause"),
+    [
+        ("It ended.", SENTENCE_PAUSE), ('He said "stop."', SENTENCE_PAUSE), ("Really?)", SENTENCE_PAUSE),
+        ("first this;", CLAUSE_PAUSE), ("as follows:", CLAUSE_PAUSE), ("then,", COMMA_PAUSE), ("no mark", 0.0),
+    ],
+)
+def test_the_pause_at_a_join_is_the_one_the_model_makes_after_that_mark(text, pause):
+    assert pause_after(text) == pause
 
 
 def test_without_quick_start_short_sentences_share_one_model_call():

@@ -193,7 +193,7 @@ def test_plain_text_passes_through_unchanged(text):
 
 
 def test_whitespace_is_collapsed_but_line_breaks_are_kept_as_sentence_breaks():
-    assert normalize("  Title  \n\n\n  First   line.\r\nSecond\tline.  ") == "Title\nFirst line.\nSecond line."
+    assert normalize("  Title  \n\n\n  First   line.\r\nSecond\tline.  ") == "Title\n\nFirst line.\nSecond line."
 
 
 @pytest.mark.parametrize(
