@@ -330,11 +330,14 @@ SPECTACULAR_SETTINGS = {
 
 VOICEHUB_MODEL_PATH = Path(env_str("VOICEHUB_MODEL_PATH", str(BASE_DIR / "models" / "kokoro-v1.0.int8.onnx")))
 VOICEHUB_VOICES_DIR = Path(env_str("VOICEHUB_VOICES_DIR", str(BASE_DIR / "voices")))
-# Inference slots: how many model calls run at once in this process. 0 = one
-# per two cores, measured as the best throughput on 2 cores (ARCHITECTURE.md).
+# The inference scheduler (synthesis.engine.scheduler): a call that runs alone
+# uses SOLO_THREADS; when several streams wait, WORKERS calls run side by side
+# on THREADS each. 0 = what measures best on 2 cores, scaled to the machine:
+# solo on every core (up to 8), one 1-thread call per core (2-thread calls
+# beyond 4 cores). bench/stream_bench.py prints the throughput of the shape.
 VOICEHUB_INFERENCE_WORKERS = env_int("VOICEHUB_INFERENCE_WORKERS", 0)
-# onnxruntime intra-op threads per model call. 0 = cores / workers.
 VOICEHUB_INFERENCE_THREADS = env_int("VOICEHUB_INFERENCE_THREADS", 0)
+VOICEHUB_INFERENCE_SOLO_THREADS = env_int("VOICEHUB_INFERENCE_SOLO_THREADS", 0)
 # Syntheses in flight per process before new ones get 503 `overloaded`. 0 = 8 per worker.
 VOICEHUB_MAX_QUEUED_REQUESTS = env_int("VOICEHUB_MAX_QUEUED_REQUESTS", 0)
 # The longest one synthesis request may run, synthesis and delivery together.

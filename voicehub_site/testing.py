@@ -161,7 +161,7 @@ def fake_engine(db, fresh_cache):
     with use_engine(fake):
         yield fake
     fake.release()
-    fake._pool.shutdown(wait=True, cancel_futures=True)
+    fake.scheduler.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@ The Kokoro engine: text + voice + speed in, 24 kHz mono float32 chunks out.
 
 It knows nothing of Django, HTTP or tenants. One onnxruntime session per
 process is shared by every request (`InferenceSession.run` is thread-safe and
-releases the GIL); model calls go through a bounded thread pool sized to the
-machine, so concurrent requests queue for a slot instead of fighting over
-cores.
+releases the GIL), with a second one of fewer threads when the machine runs
+several calls side by side; the scheduler (synthesis.engine.scheduler) picks
+which call runs next and on which, so one request alone gets every core and
+several share them for the best total throughput, first chunks first.
 
 The session is the "timed" model when it is installed (the same graph with
 each token's predicted duration as a second output, derived by
@@ -22,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,10 @@ from kokoro_onnx.sliding import token_edges
 from kokoro_onnx.trim import trim
 
 from .assets import TIMED_OUTPUT, timed_model_path
-from .chunking import Chunk, plan_chunks
+from .chunking import DEFAULT_COSTS, Chunk, plan_chunks
 from .normalize import normalize as normalize_english
 from .phonemes import VOCAB, phonemize, tokenize
+from .scheduler import BACKGROUND, FIRST, STREAM, Scheduler, Shape
 from .timing import WordTiming, word_timings
 from .voices import Voice, VoiceLibrary
 
@@ -174,32 +176,38 @@ def check_speed(speed: float) -> float:
 
 
 def default_pool_shape(cores: int | None = None) -> tuple[int, int]:
-    """(workers, threads per worker) for this machine.
+    """(slots, threads per slot) for this machine when several calls run side by side (see Shape)."""
+    shape = Shape.default(cores)
+    return shape.slots, shape.threads
 
-    Measured on 2 cores (ARCHITECTURE.md): one request on all cores gives the
-    best latency (RTF 0.32 vs 0.54 on one thread), and two 2-thread requests
-    at once gain nothing over one. So a slot per two cores, each using two.
-    """
-    cores = cores or os.cpu_count() or 1
-    workers = max(1, cores // 2)
-    return workers, max(1, cores // workers)
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Memory patterns are cached per input shape; with every chunk a different
+    # length they only pile up (a process grew past 1 GB). Off, the arena
+    # alone reuses buffers, for ~4 % more time per call (bench/stream_bench.py).
+    options.enable_mem_pattern = False
+    return ort.InferenceSession(str(path), options, providers=resolve_providers())
 
 
 class Engine:
     sample_rate = SAMPLE_RATE
 
     def __init__(
-        self, model_path: Path, voices: VoiceLibrary, *, workers: int = 0, threads: int = 0, max_queued: int = 0
+        self, model_path: Path, voices: VoiceLibrary, *, workers: int = 0, threads: int = 0, solo_threads: int = 0,
+        max_queued: int = 0,
     ):
-        self.workers = workers or default_pool_shape()[0]
-        self.threads = threads or max(1, (os.cpu_count() or 1) // self.workers)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
+        shape = Shape.default()
+        self.workers = workers or shape.slots  # model calls side by side when several streams wait
+        self.threads = threads or (shape.threads if not workers else max(1, (os.cpu_count() or 1) // self.workers))
+        self.solo_threads = solo_threads or shape.solo_threads  # a call that runs alone
         # VOICEHUB_MODEL_PATH names the verified model; the timed one lives beside it.
         timed = timed_model_path(Path(model_path))
         self.model_path = timed if timed.is_file() else Path(model_path)
-        self.session = ort.InferenceSession(str(self.model_path), options, providers=resolve_providers())
+        self.session = _session(self.model_path, self.solo_threads)
+        self._narrow = self.session if self.threads == self.solo_threads else _session(self.model_path, self.threads)
         outputs = [output.name for output in self.session.get_outputs()]
         self._audio_output = outputs[0]
         # The name kokoro-onnx looks for, too.
@@ -213,7 +221,7 @@ class Engine:
         self._dtypes = input_dtypes(self.session)
         self._tokens_input = "input_ids" if "input_ids" in self._dtypes else "tokens"
         self.voices = voices
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="kokoro")
+        self.scheduler = Scheduler(self.workers, wide=self._narrow is not self.session)
         # Requests in flight (synthesizing or waiting for a slot). Past this a
         # new one would wait longer than a client should: callers answer 503.
         self.max_queued = max_queued or self.workers * 8
@@ -226,13 +234,15 @@ class Engine:
     # -- the raw model -------------------------------------------------------
 
     def infer(
-        self, tokens: list[int], style: np.ndarray, speed: float, *, durations: bool = False, cancel: CancelToken | None = None
+        self, tokens: list[int], style: np.ndarray, speed: float, *, durations: bool = False,
+        cancel: CancelToken | None = None, wide: bool = True,
     ):
         """One model call on at most 510 tokens: the raw audio, untrimmed.
 
         With `durations`, (audio, frames per token) instead: see infer_timed.
         With `cancel`, the call is refused when the token is stopped and
         aborted when it is stopped meanwhile (Cancelled / DeadlineExceeded).
+        `wide`: on the solo session (every thread), else the narrow one.
         Every model call goes through here (the pool test counts them).
         """
         feeds = {
@@ -242,13 +252,14 @@ class Engine:
         }
         timed = durations and self.has_timings
         names = [self._audio_output, TIMED_OUTPUT] if timed else [self._audio_output]
+        session = self.session if wide else self._narrow
         if cancel is None:
-            outputs = self.session.run(names, feeds)
+            outputs = session.run(names, feeds)
         else:
             cancel.check()
             with cancel.run_options() as options:
                 try:
-                    outputs = self.session.run(names, feeds, options)
+                    outputs = session.run(names, feeds, options)
                 except Exception:
                     if cancel.stopped:  # "Exiting due to terminate flag being set to true"
                         cancel.check()
@@ -259,7 +270,7 @@ class Engine:
         return audio, (np.asarray(outputs[1]).ravel() if timed else None)
 
     def infer_timed(
-        self, tokens: list[int], style: np.ndarray, speed: float, cancel: CancelToken | None = None
+        self, tokens: list[int], style: np.ndarray, speed: float, cancel: CancelToken | None = None, wide: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """One model call: the raw audio and the frames (600 samples) spent on each token.
 
@@ -267,7 +278,7 @@ class Engine:
         included) and sum to exactly len(audio) / 600; None when the model in
         use reports no durations (the timed model is not installed).
         """
-        return self.infer(tokens, style, speed, durations=True, cancel=cancel)
+        return self.infer(tokens, style, speed, durations=True, cancel=cancel, wide=wide)
 
     # -- text to chunks ------------------------------------------------------
 
@@ -279,10 +290,13 @@ class Engine:
             text = normalize_english(text)
         return text
 
-    def prepare(self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False) -> tuple[Voice, list[Chunk]]:
+    def prepare(
+        self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False, speed: float = 1.0
+    ) -> tuple[Voice, list[Chunk]]:
+        """The voice and the chunks for `text`: progressive for a stream (`quick_start`), even for a whole file."""
         voice = self.voices.get(voice_id)
         text = self.spoken_form(text, voice, normalize=normalize)
-        chunks = plan_chunks(text, lambda t: phonemize(t, voice.language), quick_start=quick_start)
+        chunks = plan_chunks(text, lambda t: phonemize(t, voice.language), quick_start=quick_start, speed=speed)
         if not chunks:
             raise NothingToSay("the text contains nothing that can be spoken")
         return voice, chunks
@@ -290,12 +304,13 @@ class Engine:
     # -- synthesis -----------------------------------------------------------
 
     def _render(
-        self, chunk: Chunk, style_table: np.ndarray, speed: float, last: bool, cancel: CancelToken | None = None
+        self, chunk: Chunk, style_table: np.ndarray, speed: float, last: bool, cancel: CancelToken | None = None,
+        wide: bool = True,
     ) -> tuple[np.ndarray, tuple[WordTiming, ...]]:
         """One chunk's audio (trimmed, faded, with its pause after) and when its words are said."""
         phonemes = "".join(p for p in chunk.phonemes if p in VOCAB)  # one phoneme per token
         tokens = tokenize(phonemes)
-        raw, durations = self.infer_timed(tokens, style_table[len(tokens) - 1], speed, cancel)
+        raw, durations = self.infer_timed(tokens, style_table[len(tokens) - 1], speed, cancel, wide)
         audio, (head, _) = trim(raw)
         words: tuple[WordTiming, ...] = ()
         if durations is not None:
@@ -324,6 +339,7 @@ class Engine:
         quick_start: bool = True,
         cancel: CancelToken | None = None,
         chunks: list[Chunk] | None = None,
+        background: bool = False,
     ) -> Iterator[AudioChunk]:
         """Yield audio chunk by chunk, in order, as soon as each is ready.
 
@@ -332,18 +348,32 @@ class Engine:
         generator early aborts the chunk in flight (through `cancel`, or a
         token of its own) and drops what has not started. `chunks` are the
         ones prepare() planned for this text, when the caller has them.
+
+        Each chunk is due (for the scheduler) when a listener who started at
+        this call would run out of the audio ahead of it; the first chunk goes
+        before every other stream's later ones. `background` (long-form jobs)
+        runs only when no stream is waiting.
         """
         speed = check_speed(speed)
         if chunks is None:
-            voice, chunks = self.prepare(text, voice_id, normalize=normalize, quick_start=quick_start)
+            voice, chunks = self.prepare(text, voice_id, normalize=normalize, quick_start=quick_start, speed=speed)
         else:
             voice = self.voices.get(voice_id)
         table = self.voices.style(voice.id)
         total = len(chunks)
         token = cancel or CancelToken()
+        stream = object()
+        arrival = time.monotonic()
+        due = [arrival]  # due[i]: when the audio ahead of chunk i runs out, by the plan's estimate
+        for chunk in chunks[:-1]:
+            due.append(due[-1] + DEFAULT_COSTS.audio(chunk.tokens, speed) + chunk.pause / speed)
 
         def submit(i: int) -> Future:
-            return self._pool.submit(self._render, chunks[i], table, speed, i == total - 1, token)
+            priority = BACKGROUND if background else FIRST if i == 0 else STREAM
+            return self.scheduler.submit(
+                lambda wide: self._render(chunks[i], table, speed, i == total - 1, token, wide),
+                stream=stream, deadline=due[i], priority=priority,
+            )
 
         with self._in_flight_lock:
             self._in_flight += 1
@@ -369,8 +399,10 @@ class Engine:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
     def warm_up(self) -> float:
-        """Run one tiny call so the first real request does not pay for graph setup."""
+        """Run one tiny call on each session so the first real request does not pay for graph setup."""
         started = time.perf_counter()
         any_voice = self.voices.pack_ids()[0]
         self.infer([50, 83, 54, 156], self.voices.style(any_voice)[3], 1.0)
+        if self._narrow is not self.session:
+            self.infer([50, 83, 54, 156], self.voices.style(any_voice)[3], 1.0, wide=False)
         return time.perf_counter() - started

@@ -18,11 +18,11 @@ timing is involved: the test decides when calls finish.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .core import SAMPLE_RATE, CancelToken, Engine
+from .scheduler import Scheduler
 from .voices import VoiceLibrary
 
 FRAME = 600  # samples per duration frame (25 ms at 24 kHz), as the real model counts them
@@ -35,12 +35,12 @@ class FakeEngine(Engine):
     def __init__(self, voices: VoiceLibrary, *, workers: int = 1, max_queued: int = 0):
         # Not Engine.__init__: no onnxruntime session is loaded.
         self.workers = workers
-        self.threads = 1
+        self.threads = self.solo_threads = 1
         self.model_path = None
         self.session = None
         self.has_timings = True
         self.voices = voices
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fake-kokoro")
+        self.scheduler = Scheduler(workers, name="fake-kokoro", wide=False)
         self.max_queued = max_queued or workers * 8
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
@@ -69,7 +69,7 @@ class FakeEngine(Engine):
 
     # -- the model -----------------------------------------------------------------
 
-    def infer(self, tokens, style, speed, *, durations: bool = False, cancel: CancelToken | None = None):
+    def infer(self, tokens, style, speed, *, durations: bool = False, cancel: CancelToken | None = None, wide: bool = True):
         if cancel is not None:
             cancel.check()
         with self._calls_lock:

@@ -41,6 +41,7 @@ def get_engine() -> Engine:
                     get_voice_library(),
                     workers=settings.VOICEHUB_INFERENCE_WORKERS,
                     threads=settings.VOICEHUB_INFERENCE_THREADS,
+                    solo_threads=settings.VOICEHUB_INFERENCE_SOLO_THREADS,
                     max_queued=settings.VOICEHUB_MAX_QUEUED_REQUESTS,
                 )
     return _engine

@@ -212,7 +212,9 @@ def session_open(
         # The plan's formats apply to what is kept (the studio plays raw PCM whatever it keeps).
         voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt])
         # Plan before charging: text with nothing to say is a 400, not a refund.
-        _, planned = engine.prepare(order.text, voice.id, normalize=order.normalize, quick_start=streaming)
+        _, planned = engine.prepare(
+            order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed
+        )
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
         if ceiling is not None and estimate > ceiling:

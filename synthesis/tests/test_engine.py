@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from synthesis.engine.core import SAMPLE_RATE, EngineError, InvalidSpeed, default_pool_shape
+from synthesis.engine.scheduler import Shape
 from synthesis.engine.voices import VoiceNotFound
 
 pytestmark = pytest.mark.model
@@ -68,7 +69,8 @@ def test_stream_yields_every_chunk_in_order_and_equals_the_whole(engine):
 
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert all(c.total == len(chunks) for c in chunks)
-    assert chunks[0].text == "The station was quiet when the last train pulled in."
+    # The first sentence is more than one model call makes in 0.6 s: its first words go first.
+    assert "The station was quiet when the last train pulled in.".startswith(chunks[0].text + " ")
     assert " ".join(c.text for c in chunks).split() == PARAGRAPH.split()
 
 
@@ -118,13 +120,17 @@ def test_the_pool_never_runs_more_model_calls_than_it_has_workers(engine, monkey
         thread.join()
 
     assert len(results) == 4 and all(len(r) > 0 for r in results)
-    assert peak == engine.workers
+    # The slots, plus the one extra thread that only takes a first chunk when every slot is busy.
+    assert peak <= engine.workers + 1
 
 
-def test_the_pool_takes_one_two_thread_slot_per_two_cores():
+def test_the_default_shape_is_every_core_alone_and_one_thread_per_call_side_by_side():
     assert default_pool_shape(1) == (1, 1)
-    assert default_pool_shape(2) == (1, 2)
-    assert default_pool_shape(8) == (4, 2)
+    assert default_pool_shape(2) == (2, 1)
+    assert default_pool_shape(4) == (4, 1)
+    assert default_pool_shape(16) == (8, 2)
+    assert Shape.default(2).solo_threads == 2
+    assert Shape.default(32).solo_threads == 8
 
 
 LONG_SENTENCE = " ".join(["This sentence keeps going with many more words"] * 9) + "."
