@@ -166,7 +166,9 @@ def _finish(
     if unless_changed is not None:
         rows = rows.filter(unless_changed)
     unused = record.characters - kept
-    with transaction.atomic():
+    # No savepoint: inside the session's own transaction (the settle and its history row) one
+    # would only add two statements; an error here rolls the whole of it back either way.
+    with transaction.atomic(savepoint=False):
         if not rows.update(**fields):
             return False
         if unused:
