@@ -177,6 +177,25 @@ def test_a_saturated_machine_answers_503_overloaded(alice, fake_engine):
 
 # -- what one request costs -----------------------------------------------------------
 
+# One POST /api/v1/tts by a key used a moment ago: the key with its creator's verified address (one
+# SELECT); the reservation (the organization, the key, the usage row); the settlement (plus, when
+# kept, the history row and the funnel's "first generation?" check); after the response, the request
+# log's read of what was charged and its row. Under the test's transaction each transaction of the
+# request is a SAVEPOINT and its RELEASE. A new write per request must change these on purpose
+# (bench/api_bench.py prints what the database costs a request).
+QUERIES_PER_SYNTHESIS = {False: 11, True: 13}
+
+
+@pytest.mark.parametrize("store", [False, True])
+def test_one_synthesis_makes_a_fixed_number_of_queries(alice, fake_engine, django_assert_num_queries, store):
+    assert speak(alice, store=store).status_code == 200  # the key's last_used_at is fresh from here on
+
+    with django_assert_num_queries(QUERIES_PER_SYNTHESIS[store]):
+        response = speak(alice, store=store)
+
+    assert response.status_code == 200
+
+
 def test_a_whole_file_says_where_its_time_went_and_a_stream_does_not(alice, fake_engine):
     speak(alice, store=False)
     with CaptureQueriesContext(connection) as queries:
