@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from .models import ApiKey, Organization, UsageRecord, User
@@ -107,16 +107,23 @@ def quota_reserve(
                 limit=organization.character_limit, used=organization.characters_used, resets_at=organization.period_end
             )
         if api_key is not None:
-            # A key's count belongs to one period; the first use in a new period resets it.
-            ApiKey.objects.filter(pk=api_key.pk).exclude(period_start=period).update(period_start=period, characters_used=0)
-            keys = ApiKey.objects.filter(pk=api_key.pk, period_start=period)
-            if api_key.monthly_character_cap is not None:
-                keys = keys.filter(characters_used__lte=api_key.monthly_character_cap - characters)
-            if not keys.update(characters_used=F("characters_used") + characters):
-                api_key.refresh_from_db(fields=["characters_used"])
+            # A key's count belongs to one period; the first use in a new period starts it from zero.
+            # One UPDATE does both (its SET reads the row as it was), where a reset and a charge took two.
+            in_period = Q(period_start=period)
+            keys = ApiKey.objects.filter(pk=api_key.pk)
+            cap = api_key.monthly_character_cap
+            if cap is not None:
+                fits = in_period & Q(characters_used__lte=cap - characters)
+                keys = keys.filter(fits | ~in_period if characters <= cap else fits)
+            if not keys.update(
+                period_start=period,
+                characters_used=Case(When(in_period, then=F("characters_used") + characters), default=Value(characters)),
+            ):
+                api_key.refresh_from_db(fields=["characters_used", "period_start"])
                 # Raising inside atomic() rolls back the organization charge too.
                 raise KeyCapExceeded(
-                    limit=api_key.monthly_character_cap, used=api_key.characters_used, resets_at=organization.period_end
+                    limit=cap, used=api_key.characters_used if api_key.period_start == period else 0,
+                    resets_at=organization.period_end,
                 )
         return UsageRecord.objects.create(
             organization=organization,
@@ -159,7 +166,9 @@ def _finish(
     if unless_changed is not None:
         rows = rows.filter(unless_changed)
     unused = record.characters - kept
-    with transaction.atomic():
+    # No savepoint: inside the session's own transaction (the settle and its history row) one
+    # would only add two statements; an error here rolls the whole of it back either way.
+    with transaction.atomic(savepoint=False):
         if not rows.update(**fields):
             return False
         if unused:

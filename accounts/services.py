@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from .models import ApiKey, Invitation, Membership, Organization, Plan, User
+from .verification import remember_email_verified, verified_email_exists
 
 DEFAULT_PLAN = "free"
 BILLING_PERIOD = timedelta(days=30)
@@ -117,9 +118,17 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     match = KEY_PATTERN.match(raw or "")
     if match is None:
         return None
-    key = ApiKey.objects.active().select_related("organization__plan", "created_by").filter(prefix=match["prefix"]).first()
+    key = (
+        ApiKey.objects.active()
+        .select_related("organization__plan", "created_by")
+        .annotate(creator_verified=verified_email_exists("created_by_id"))
+        .filter(prefix=match["prefix"])
+        .first()
+    )
     if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(match["secret"])):
         return None
+    if key.created_by is not None:  # the permission check asks next (accounts.permissions.HasScope)
+        remember_email_verified(key.created_by, key.creator_verified)
     now = timezone.now()
     # At most one write a minute per key: last_used_at is for people, not a counter.
     if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):

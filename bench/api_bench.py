@@ -41,8 +41,10 @@ TEXTS = [
 STREAM_TEXT = "This first sentence is short. " + "Then the rest of a longer paragraph follows, sentence after sentence. " * 4
 
 
-def post(url, key, path, body, header_bytes=0):
-    """(seconds to the first audio byte, seconds to the end, bytes). `header_bytes`: bytes sent before any audio."""
+def post(url, key, path, body, header_bytes=0, headers=None):
+    """(seconds to the first audio byte, seconds to the end, bytes). `header_bytes`: bytes sent before any audio.
+
+    `headers`: a dict that receives the response's headers."""
     request = urllib.request.Request(
         url + path, data=json.dumps(body).encode(), method="POST",
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
@@ -52,7 +54,23 @@ def post(url, key, path, body, header_bytes=0):
         first = response.read(header_bytes + 1)
         first_byte = time.perf_counter() - started
         rest = response.read()
+        if headers is not None:
+            headers.update((name.lower(), value) for name, value in response.headers.items())
     return first_byte, time.perf_counter() - started, len(first) + len(rest)
+
+
+def server_timing(value):
+    """{"engine": ms, ..., "queries": n} from a Server-Timing header (synthesis.services.timings)."""
+    metrics = {}
+    for part in value.split(","):
+        name, *params = (p.strip() for p in part.split(";"))
+        for param in params:
+            key, _, val = param.partition("=")
+            if key == "dur":
+                metrics[name] = float(val)
+            elif key == "desc" and name == "db":
+                metrics["queries"] = int(val.strip('"').split()[0])
+    return metrics
 
 
 def percentile(values, p):
@@ -161,12 +179,28 @@ def main():
         print(f"server {url}   texts: {len(TEXTS)} short sentences, voice af, wav, store=false\n")
 
         # Overhead: the API and the engine alone, one at a time, interleaved on the same texts.
-        api_times, engine_times = [], []
+        api_times, engine_times, splits = [], [], []
         for text in TEXTS:
-            api_times.append(post(url, key, "/api/v1/tts", {"text": text, "format": "wav", "store": False})[1])
+            headers = {}
+            api_times.append(post(url, key, "/api/v1/tts", {"text": text, "format": "wav", "store": False}, headers=headers)[1])
             engine_times.append(engine_alone([text])[0])
+            split = server_timing(headers.get("server-timing", ""))
+            # What the server's own phases don't cover: HTTP, daphne, the middleware, thread hops.
+            split["outside"] = api_times[-1] * 1000 - sum(v for k, v in split.items() if k != "queries")
+            splits.append(split)
         api, alone = statistics.median(api_times), statistics.median(engine_times)
-        print(f"one request at a time: API median {api:.3f} s, engine alone {alone:.3f} s, API overhead {(api / alone - 1) * 100:+.1f}%\n")
+        print(f"one request at a time: API median {api:.3f} s, engine alone {alone:.3f} s, API overhead {(api / alone - 1) * 100:+.1f}%")
+        if all("engine" in split for split in splits):
+            median = {name: statistics.median(split.get(name, 0.0) for split in splits) for name in splits[0]}
+            parts = ", ".join(f"{name} {median[name]:.1f} ms" for name in ("engine", "encode", "db", "app", "outside"))
+            print(f"  split (medians, Server-Timing): {parts}; {median['queries']:.0f} queries in the view per request")
+            # The ratio above mixes two things: the API's own work, and the engine running at another
+            # speed in the server's process than in this one (the same model calls, timed apart).
+            own = median["db"] + median["app"] + median["outside"]
+            alone_ms = alone * 1000
+            print(f"  the API's own work (db + app + outside): {own:.1f} ms = {own / alone_ms * 100:+.1f}% of the engine alone; "
+                  f"engine + encode in the server: {(median['engine'] + median['encode']) / alone_ms * 100 - 100:+.1f}% over alone")
+        print()
 
         print(f"{'clients':>7} {'requests':>8} {'p50 s':>7} {'p90 s':>7} {'p99 s':>7} {'errors':>7} {'req/s':>6}")
         for clients in (1, 4, 16):

@@ -216,6 +216,21 @@ def test_an_unverified_account_gets_no_synthesis(cast):
     assert response.json()["code"] == "email_unverified"
 
 
+def test_an_address_verified_meanwhile_counts_from_the_next_request(cast):
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.filter(user=cast.alice).update(verified=False)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {cast.key(cast.alice)}")
+    assert client.get("/api/v1/user").json()["code"] == "email_unverified"
+
+    EmailAddress.objects.filter(user=cast.alice).update(verified=True)
+
+    assert client.get("/api/v1/user").status_code == 200
+    EmailAddress.objects.filter(user=cast.alice).update(verified=False)
+    assert client.get("/api/v1/user").status_code == 403
+
+
 def test_the_admin_never_shows_a_key_secret_or_its_hash(cast, admin_client):
     new = api_key_create(organization=cast.org_a, created_by=cast.alice, name="ops")
 

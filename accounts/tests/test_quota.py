@@ -161,6 +161,35 @@ def test_a_key_cap_limits_the_key_and_rolls_back_the_organization_charge(tiny_or
     assert ledger(tiny_org) == (30, 1, 30)
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("cap", [None, 30])
+def test_a_keys_count_starts_from_zero_in_a_new_period(tiny_org, cast, cap):
+    key = api_key_create(organization=tiny_org, created_by=cast.alice, name="old", monthly_character_cap=cap).key
+    last_period = tiny_org.period_start - (tiny_org.period_end - tiny_org.period_start)
+    ApiKey.objects.filter(pk=key.pk).update(period_start=last_period, characters_used=30)
+
+    quota_reserve(organization=tiny_org, characters=20, voice="af", api_key=key)
+    quota_reserve(organization=tiny_org, characters=5, voice="af", api_key=key)
+
+    key.refresh_from_db()
+    assert (key.period_start, key.characters_used) == (tiny_org.period_start, 25)
+
+
+@pytest.mark.django_db
+def test_a_request_over_a_keys_cap_in_a_new_period_leaves_the_key_as_it_was(tiny_org, cast):
+    key = api_key_create(organization=tiny_org, created_by=cast.alice, name="old", monthly_character_cap=30).key
+    last_period = tiny_org.period_start - (tiny_org.period_end - tiny_org.period_start)
+    ApiKey.objects.filter(pk=key.pk).update(period_start=last_period, characters_used=30)
+
+    with pytest.raises(KeyCapExceeded) as error:
+        quota_reserve(organization=tiny_org, characters=31, voice="af", api_key=key)
+
+    assert (error.value.limit, error.value.used) == (30, 0)  # nothing used yet this period
+    key.refresh_from_db()
+    assert (key.period_start, key.characters_used) == (last_period, 30)
+    assert ledger(tiny_org) == (0, 0, 0)
+
+
 # -- no usage row stays reserved ----------------------------------------------------------
 
 STALE = timedelta(seconds=300)

@@ -20,6 +20,7 @@ from accounts.permissions import HasScope
 from synthesis.api.errors import APIError
 from synthesis.api.idempotency import Idempotent
 from synthesis.audio import OutputFormat, UnknownFormat, parse_format
+from synthesis.services import timings
 from synthesis.services.voices import catalog_voice, voice_preview
 
 ERROR_RESPONSE = {
@@ -38,6 +39,14 @@ class SynthesisView(Idempotent, APIView):
 
     synthesis_door = True
     permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    def dispatch(self, request, *args, **kwargs):
+        with timings.measured() as measured:
+            response = super().dispatch(request, *args, **kwargs)
+        if not response.streaming:
+            # Where the time went (bench/api_bench.py prints it); a stream's headers leave before its work.
+            response["Server-Timing"] = measured.server_timing()
+        return response
 
 
 class IgnoreAccept(DefaultContentNegotiation):

@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 # What describes this one request, not its result: a replay is not counted against the rate.
-NOT_KEPT = frozenset({"content-length", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after"})
+NOT_KEPT = frozenset(
+    {"content-length", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after", "server-timing"}
+)
 # A streamed body stays in memory up to this, then goes to a temporary file until it is stored.
 SPOOL_BYTES = 1024 * 1024
 

@@ -61,6 +61,7 @@ from synthesis.models import Generation
 from synthesis.services import limits
 from synthesis.services.engine import get_engine
 from synthesis.services.errors import ServiceUnavailable, StorageUnavailable
+from synthesis.services.timings import span
 
 if TYPE_CHECKING:  # annotations only: the session does not need DRF to run
     from rest_framework.request import Request
@@ -212,9 +213,10 @@ def session_open(
         # The plan's formats apply to what is kept (the studio plays raw PCM whatever it keeps).
         voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt])
         # Plan before charging: text with nothing to say is a 400, not a refund.
-        _, planned = engine.prepare(
-            order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed
-        )
+        with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
+            _, planned = engine.prepare(
+                order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed
+            )
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
         if ceiling is not None and estimate > ceiling:
@@ -229,10 +231,11 @@ def session_open(
         else:
             rate = limits.check_rate(organization=organization, api_key=caller.api_key)
             slot = limits.concurrency_acquire(organization=organization)
-            record = quota_reserve(
-                organization=organization, characters=len(order.text), voice=voice.id, user=caller.user,
-                api_key=caller.api_key, source=caller.source,
-            )
+            with span("db"):
+                record = quota_reserve(
+                    organization=organization, characters=len(order.text), voice=voice.id, user=caller.user,
+                    api_key=caller.api_key, source=caller.source,
+                )
     except GUARD_ERRORS as error:
         if slot is not None:
             slot.release()
@@ -501,9 +504,11 @@ class Session:
     def _render(self, *, timed: bool) -> tuple[Generated, list[AudioChunk]]:
         fmt = self.order.fmt
         try:
-            chunks = list(self.chunks())
-            audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
-            content = encode(audio, self.sample_rate, fmt)
+            with span("engine"):
+                chunks = list(self.chunks())
+            with span("encode"):
+                audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
+                content = encode(audio, self.sample_rate, fmt)
         except EngineError as error:
             self.end(outcome=_outcome_of(error, self.token), error_code=error.code, charge=False)
             raise _refusal(error) from None
@@ -552,14 +557,16 @@ class Session:
             progress.characters_charged = 0
             return
         if characters == 0:
-            quota_refund(record=self.record, error_code=error_code or outcome)
+            with span("db"):
+                quota_refund(record=self.record, error_code=error_code or outcome)
             progress.characters_charged = 0
             return
         generation = None
         try:
             if self.order.store and self._delivered_count:
-                generation = self._history_item(complete=complete, outcome=outcome, seconds=seconds, content=content)
-            with transaction.atomic():
+                with span("store"):
+                    generation = self._history_item(complete=complete, outcome=outcome, seconds=seconds, content=content)
+            with span("db"), transaction.atomic():
                 quota_settle(record=self.record, audio_seconds=seconds, characters=characters)
                 if generation is not None:
                     generation.save()

@@ -2,12 +2,15 @@
 
 import io
 import json
+import re
 import zipfile
 from datetime import timedelta
 
 import pytest
 import soundfile as sf
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Plan, UsageRecord
@@ -170,6 +173,45 @@ def test_a_saturated_machine_answers_503_overloaded(alice, fake_engine):
     assert response.status_code == 503
     assert response.json()["code"] == "overloaded"
     assert response["Retry-After"] == "2"
+
+
+# -- what one request costs -----------------------------------------------------------
+
+# One POST /api/v1/tts by a key used a moment ago: the key with its creator's verified address (one
+# SELECT); the reservation (the organization, the key, the usage row); the settlement (plus, when
+# kept, the history row and the funnel's "first generation?" check); after the response, the request
+# log's read of what was charged and its row. Under the test's transaction each transaction of the
+# request is a SAVEPOINT and its RELEASE. A new write per request must change these on purpose
+# (bench/api_bench.py prints what the database costs a request).
+QUERIES_PER_SYNTHESIS = {False: 11, True: 13}
+
+
+@pytest.mark.parametrize("store", [False, True])
+def test_one_synthesis_makes_a_fixed_number_of_queries(alice, fake_engine, django_assert_num_queries, store):
+    assert speak(alice, store=store).status_code == 200  # the key's last_used_at is fresh from here on
+
+    with django_assert_num_queries(QUERIES_PER_SYNTHESIS[store]):
+        response = speak(alice, store=store)
+
+    assert response.status_code == 200
+
+
+def test_a_whole_file_says_where_its_time_went_and_a_stream_does_not(alice, fake_engine):
+    speak(alice, store=False)
+    with CaptureQueriesContext(connection) as queries:
+        response = speak(alice, store=False)
+
+    parts = (part.strip().partition(";") for part in response["Server-Timing"].split(","))
+    metrics = {name: params for name, _, params in parts}
+    assert list(metrics) == ["engine", "encode", "db", "app"]
+    assert all(re.fullmatch(r"dur=\d+\.\d", params.split(";")[0]) for params in metrics.values())
+    # The view's queries: all but the request log's two, written after the response.
+    assert metrics["db"].endswith(f'desc="{len(queries) - 2} queries"')
+
+    stream = alice.post("/api/v1/tts/stream", data=json.dumps({"text": "Hello there."}), content_type="application/json")
+    b"".join(stream.streaming_content)
+    stream.close()
+    assert stream.status_code == 200 and "Server-Timing" not in stream
 
 
 def test_every_response_carries_a_request_id(alice, client):
