@@ -41,17 +41,22 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"'”’)\]])\s+|\s*
 _CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+")
 _CLOSERS = "\"'”’»)]} "
 
-# The largest chunk planned: no dearer per token than 510 (the model's limit)
-# on 2 cores, and half the working memory of a 510-token call (~470 MB), which
-# keeps a process under 1 GB (bench/stream_bench.py prints the peak).
-CHUNK_TOKENS = 250
+# The largest chunk planned. Measured on 2 cores: a model call costs ~0.06 s
+# plus ~11 ms a token whatever its length, so 150 tokens (~7 s of audio) cost
+# ~1.5 % more per token than 510 (the model's limit), and need under a third
+# of the working memory of a 510-token call (~470 MB): a process with two or
+# three calls in flight stays under 1 GB (bench/stream_bench.py prints the peak).
+CHUNK_TOKENS = 150
 
-# Silence at a join, in seconds at speed 1.0: what the model leaves inside a
-# chunk after these marks (measured from its audio on three voices).
-SENTENCE_PAUSE = 0.5
-CLAUSE_PAUSE = 0.3  # ; :
-COMMA_PAUSE = 0.15  # , and dashes
-PARAGRAPH_PAUSE = 1.0
+# Silence put back at a join, in seconds at speed 1.0, after the chunk was
+# trimmed to its speech (synthesis.engine.core.trim_to_speech): measured on
+# four voices, a join then sounds like the same mark inside one chunk (the
+# model leaves ~0.12 s after a sentence, ~0.05 s after ; and :, nothing after a
+# comma; a trimmed join leaves ~0.02 s). A paragraph break gets a longer pause.
+SENTENCE_PAUSE = 0.1
+CLAUSE_PAUSE = 0.03  # ; :
+COMMA_PAUSE = 0.0  # , and dashes
+PARAGRAPH_PAUSE = 0.6
 _SENTENCE_MARKS = ".!?…"
 _CLAUSE_MARKS = ";:"
 _COMMA_MARKS = ",—–-"
@@ -82,9 +87,7 @@ def pause_after(text: str) -> float:
         return SENTENCE_PAUSE
     if mark and mark in _CLAUSE_MARKS:
         return CLAUSE_PAUSE
-    if mark and mark in _COMMA_MARKS:
-        return COMMA_PAUSE
-    return 0.0
+    return COMMA_PAUSE if mark and mark in _COMMA_MARKS else 0.0
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ import numpy as np
 import onnxruntime as ort
 from kokoro_onnx.session import input_dtypes, resolve_providers
 from kokoro_onnx.sliding import token_edges
-from kokoro_onnx.trim import trim
 
 from .assets import TIMED_OUTPUT, timed_model_path
 from .chunking import DEFAULT_COSTS, Chunk, plan_chunks
@@ -54,6 +53,29 @@ _FADE = int(0.005 * SAMPLE_RATE)
 _UNSPEAKABLE = re.compile(
     "[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200d\ufe0f\u2600-\u27bf\U0001f000-\U0001faff]"
 )
+
+
+# Trimming to speech: 10 ms frames, silent below -40 dB of the chunk's loudest
+# frame, 20 ms kept on each side. kokoro-onnx's own trim (-60 dB, 85 ms frames)
+# left ~0.2 s of near-silence at every join: longer than the model's own pause
+# after a sentence inside a chunk (~0.13 s), so joins sounded like gaps.
+_TRIM_FRAME = int(0.010 * SAMPLE_RATE)
+_TRIM_DB = 40.0
+_TRIM_KEEP = int(0.020 * SAMPLE_RATE)
+
+
+def trim_to_speech(audio: np.ndarray) -> tuple[np.ndarray, int]:
+    """`audio` without its leading and trailing silence (a margin kept), and how many samples came off the front."""
+    frames = len(audio) // _TRIM_FRAME
+    if frames == 0:
+        return audio, 0
+    rms = np.sqrt(np.mean(np.square(audio[: frames * _TRIM_FRAME].reshape(frames, _TRIM_FRAME)), axis=1))
+    loud = np.flatnonzero(rms > rms.max() * 10 ** (-_TRIM_DB / 20))
+    if len(loud) == 0:
+        return audio, 0
+    head = max(0, loud[0] * _TRIM_FRAME - _TRIM_KEEP)
+    tail = min(len(audio), (loud[-1] + 1) * _TRIM_FRAME + _TRIM_KEEP)
+    return audio[head:tail], head
 
 
 class EngineError(Exception):
@@ -181,13 +203,35 @@ def default_pool_shape(cores: int | None = None) -> tuple[int, int]:
     return shape.slots, shape.threads
 
 
+_arena_lock = threading.Lock()
+_arena_registered = False
+
+
+def _shared_arena() -> None:
+    """One memory arena for every session of this process, registered once.
+
+    Two sessions (solo and narrow) with an arena each, and two or three calls
+    in flight, grew a process past 1.2 GB; sharing one arena (growing by
+    powers of two) and 150-token chunks keeps it under 0.8 GB with four
+    streams at once (bench/stream_bench.py --section memory).
+    """
+    global _arena_registered
+    with _arena_lock:
+        if not _arena_registered:
+            info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            ort.create_and_register_allocator(info, ort.OrtArenaCfg({"arena_extend_strategy": 0}))
+            _arena_registered = True
+
+
 def _session(path: Path, threads: int) -> ort.InferenceSession:
+    _shared_arena()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.use_env_allocators", "1")
     # Memory patterns are cached per input shape; with every chunk a different
-    # length they only pile up (a process grew past 1 GB). Off, the arena
-    # alone reuses buffers, for ~4 % more time per call (bench/stream_bench.py).
+    # length they only pile up. Off, the arena alone reuses buffers, for ~4 %
+    # more time per call (measured on 2 cores).
     options.enable_mem_pattern = False
     return ort.InferenceSession(str(path), options, providers=resolve_providers())
 
@@ -311,7 +355,7 @@ class Engine:
         phonemes = "".join(p for p in chunk.phonemes if p in VOCAB)  # one phoneme per token
         tokens = tokenize(phonemes)
         raw, durations = self.infer_timed(tokens, style_table[len(tokens) - 1], speed, cancel, wide)
-        audio, (head, _) = trim(raw)
+        audio, head = trim_to_speech(raw)
         words: tuple[WordTiming, ...] = ()
         if durations is not None:
             # As kokoro-onnx's _create_batch: edges[i] is the sample where

@@ -6,7 +6,9 @@ import time
 import numpy as np
 import pytest
 
+from synthesis.engine.chunking import PARAGRAPH_PAUSE, SENTENCE_PAUSE, Chunk
 from synthesis.engine.core import SAMPLE_RATE, EngineError, InvalidSpeed, default_pool_shape
+from synthesis.engine.phonemes import phonemize
 from synthesis.engine.scheduler import Shape
 from synthesis.engine.voices import VoiceNotFound
 
@@ -82,8 +84,56 @@ def test_chunks_join_without_clicks(engine):
         # Faded ends: a join starts and ends at (near) zero, never mid-waveform.
         assert abs(chunk.audio[0]) < 0.01 and abs(chunk.audio[-1]) < 0.01
     # A sentence join carries a pause of real silence.
-    tail = chunks[0].audio[-int(0.2 * SAMPLE_RATE):]
+    tail = chunks[0].audio[-int(SENTENCE_PAUSE * SAMPLE_RATE):]
     assert np.abs(tail).max() < 0.01
+
+
+def _longest_gap(audio):
+    """The longest run of 10 ms frames 40 dB below the loudest, between sounds, in seconds."""
+    frame = SAMPLE_RATE // 100
+    frames = len(audio) // frame
+    rms = np.sqrt(np.mean(np.square(audio[: frames * frame].reshape(frames, frame)), axis=1))
+    quiet = rms < rms.max() / 100
+    loud = np.flatnonzero(~quiet)
+    longest = run = 0
+    for is_quiet in quiet[loud[0] : loud[-1] + 1]:
+        run = run + 1 if is_quiet else 0
+        longest = max(longest, run)
+    return longest / 100
+
+
+JOINS = [
+    ("The rain was cold.", "The wind was strong."), ("I found the letter!", "It was old."),
+    ("Was it him?", "Nobody knew."), ("We waited for hours;", "nobody came."),
+    ("He asked one thing:", "where now?"), ("She smiled,", "and walked away."),
+    ("At the bakery,", "the owner shrugged."),
+]
+
+
+def test_a_pause_at_a_chunk_join_sounds_like_the_same_pause_inside_a_chunk(engine):
+    """The model's own pause after a mark varies by voice and sentence; on average a join matches it."""
+
+    def chunk(text):
+        return Chunk(text, phonemize(text, "en-us"))
+
+    inside, joined = [], []
+    for voice in ("af_heart", "am_michael"):
+        table = engine.voices.style(voice)
+        for first, second in JOINS:
+            whole, _ = engine._render(chunk(f"{first} {second}"), table, 1.0, True)
+            head, _ = engine._render(chunk(first), table, 1.0, False)
+            tail, _ = engine._render(chunk(second), table, 1.0, True)
+            inside.append(_longest_gap(whole))
+            joined.append(_longest_gap(np.concatenate([head, tail])))
+
+    assert np.mean(joined) == pytest.approx(np.mean(inside), abs=0.05), (inside, joined)
+    assert all(j <= i + 0.2 for i, j in zip(inside, joined, strict=True)), (inside, joined)
+
+
+def test_a_paragraph_break_is_a_longer_pause_than_a_sentence_end(engine):
+    chunks = list(engine.stream("The first part ends here.\n\nThe second part begins. Then it ends.", "af_heart"))
+
+    assert _longest_gap(np.concatenate([c.audio for c in chunks])) >= PARAGRAPH_PAUSE
 
 
 def test_other_languages_with_espeak_support_speak(engine):
