@@ -215,7 +215,7 @@ def section_costs(engine: Engine, args) -> None:
     table = engine.voices.style(VOICE)
     text = " ".join(SENTENCES * 3)
     tokens = tokenize("".join(p for p in phonemize(text, "en-us") if p in VOCAB))
-    for n in (10, 30, 50, 100, 250):
+    for n in (10, 30, 50, 100, chunking.CHUNK_TOKENS):
         times, audio = [], 0.0
         for _ in range(3):
             started = time.perf_counter()
