@@ -159,7 +159,7 @@ def _words(piece: Chunk, phonemize: Callable[[str], str], limit: int) -> list[Ch
     """`piece` cut at words into pieces of at most `limit` tokens, the first as large as it can be."""
     words = piece.text.split()
     if len(words) < 2:
-        return _fit(piece.text, phonemize, limit, clauses=False)
+        return _cut(piece, phonemize, limit)
     low, high = 1, len(words) - 1  # the longest prefix that fits (phonemes grow with words)
     best = 0
     while low <= high:
@@ -168,10 +168,17 @@ def _words(piece: Chunk, phonemize: Callable[[str], str], limit: int) -> list[Ch
             best, low = middle, middle + 1
         else:
             high = middle - 1
-    if best == 0:
-        return _fit(piece.text, phonemize, limit, clauses=False)
+    if best == 0:  # the first word alone is over the limit
+        return _cut(piece, phonemize, limit)
     head, tail = " ".join(words[:best]), " ".join(words[best:])
     return [Chunk(head, phonemize(head)), Chunk(tail, phonemize(tail), piece.ends_paragraph)]
+
+
+def _cut(piece: Chunk, phonemize: Callable[[str], str], limit: int) -> list[Chunk]:
+    """`piece` halved until each part fits `limit` (mid-word if it must), its paragraph end kept on the last part."""
+    pieces = _fit(piece.text, phonemize, limit, clauses=False)
+    pieces[-1] = Chunk(pieces[-1].text, pieces[-1].phonemes, piece.ends_paragraph)
+    return pieces
 
 
 def _join(pieces: list[Chunk]) -> Chunk:

@@ -176,3 +176,14 @@ def test_sentences_split_at_end_marks_and_line_breaks():
 
 def test_text_with_nothing_to_speak_gives_no_chunks():
     assert plan_chunks("   ", english) == []
+
+
+def test_a_paragraph_whose_first_word_is_over_the_budget_still_ends_its_chunk():
+    text = "Hi " + "abcdefghij" * 8 + ".\n\nNext paragraph here."
+
+    chunks = plan_chunks(text, english, quick_start=True)
+
+    assert "".join(spoken_text(chunks).split()) == "".join(text.split())
+    ends = [c for c in chunks if c.text.endswith("ij.")]  # the word is cut, so its halves are spaced apart
+    assert len(ends) == 1 and ends[0].ends_paragraph
+    assert not any("ij." in c.text and "Next" in c.text for c in chunks)
