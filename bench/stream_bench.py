@@ -44,12 +44,14 @@ django.setup()
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from django.conf import settings  # noqa: E402
+from kokoro_onnx.chunker import pause_after as legacy_pause_after  # noqa: E402
 from kokoro_onnx.session import resolve_providers  # noqa: E402
+from kokoro_onnx.trim import trim  # noqa: E402
 
 from synthesis.engine import chunking  # noqa: E402
 from synthesis.engine.assets import timed_model_path  # noqa: E402
-from synthesis.engine.core import SAMPLE_RATE, Engine, check_speed  # noqa: E402
-from synthesis.engine.phonemes import VOCAB, phonemize, tokenize  # noqa: E402
+from synthesis.engine.core import SAMPLE_RATE, Engine  # noqa: E402
+from synthesis.engine.phonemes import phonemize, tokenize  # noqa: E402
 from synthesis.engine.voices import VoiceLibrary  # noqa: E402
 
 VOICE = "af_heart"
@@ -123,18 +125,15 @@ class Legacy:
         return chunking._balanced_run(pieces, 510)
 
     def render(self, chunk, table, last):
-        phonemes = "".join(p for p in chunk.phonemes if p in VOCAB)
-        tokens = tokenize(phonemes)
+        tokens = tokenize(chunk.phonemes)  # tokenize() keeps what the model knows
         feeds = {
             self.engine._tokens_input: np.array([[0, *tokens, 0]], dtype=np.int64),
             "style": np.asarray(table[len(tokens) - 1], dtype=np.float32).reshape(1, -1),
             "speed": np.array([1.0], dtype=np.float32),
         }
         audio = np.asarray(self.session.run(None, feeds)[0], dtype=np.float32).ravel()
-        from kokoro_onnx.trim import trim
-
         audio, _ = trim(audio)
-        pause = 0.0 if last else chunking.pause_after(chunk.text) * 0.5  # its 0.25/0.1 s joins
+        pause = 0.0 if last else legacy_pause_after(chunk.phonemes, 0.25, 0.1)  # its joins: 0.25 s / 0.1 s
         return np.concatenate([audio, np.zeros(int(pause * SAMPLE_RATE), dtype=np.float32)])
 
     def stream(self, text):
@@ -214,7 +213,7 @@ def section_costs(engine: Engine, args) -> None:
     costs = chunking.DEFAULT_COSTS
     table = engine.voices.style(VOICE)
     text = " ".join(SENTENCES * 3)
-    tokens = tokenize("".join(p for p in phonemize(text, "en-us") if p in VOCAB))
+    tokens = tokenize(phonemize(text, "en-us"))
     for n in (10, 30, 50, 100, chunking.CHUNK_TOKENS):
         times, audio = [], 0.0
         for _ in range(3):
@@ -290,7 +289,7 @@ def raw_ceiling(engine: Engine) -> None:
     if engine._narrow is engine.session:
         return
     table = engine.voices.style(VOICE)
-    tokens = tokenize("".join(p for p in phonemize(" ".join(SENTENCES), "en-us") if p in VOCAB))
+    tokens = tokenize(phonemize(" ".join(SENTENCES), "en-us"))
     for n in (40, 120):
         feed = tokens[:n]
 
@@ -319,7 +318,7 @@ def section_overhead(engine: Engine, args) -> None:
             continue
         text = text_of(words)
         _, chunks = engine.prepare(text, VOICE, quick_start=True)
-        feeds = [tokenize("".join(p for p in c.phonemes if p in VOCAB)) for c in chunks]
+        feeds = [tokenize(c.phonemes) for c in chunks]
         started = time.perf_counter()
         for tokens in feeds:
             engine.infer(tokens, table[len(tokens) - 1], 1.0)
@@ -376,7 +375,6 @@ def main() -> None:
     if args.memory_child:
         memory_child(args.memory_child, args.seconds)
         return
-    check_speed(1.0)
     sections = args.section or list(SECTIONS)
     engine = Engine(settings.VOICEHUB_MODEL_PATH, VoiceLibrary.load(settings.VOICEHUB_VOICES_DIR))
     engine.warm_up()

@@ -197,12 +197,6 @@ def check_speed(speed: float) -> float:
     return float(speed)
 
 
-def default_pool_shape(cores: int | None = None) -> tuple[int, int]:
-    """(slots, threads per slot) for this machine when several calls run side by side (see Shape)."""
-    shape = Shape.default(cores)
-    return shape.slots, shape.threads
-
-
 _arena_lock = threading.Lock()
 _arena_registered = False
 
@@ -245,6 +239,8 @@ class Engine:
     ):
         shape = Shape.default()
         self.workers = workers or shape.slots  # model calls side by side when several streams wait
+        # A worker count set without threads shares the cores between those workers, as before the scheduler
+        # (docker-compose's job worker: 1 worker on 2 threads, one session).
         self.threads = threads or (shape.threads if not workers else max(1, (os.cpu_count() or 1) // self.workers))
         self.solo_threads = solo_threads or shape.solo_threads  # a call that runs alone
         # VOICEHUB_MODEL_PATH names the verified model; the timed one lives beside it.

@@ -109,10 +109,6 @@ class Scheduler:
                 if worker is not threading.current_thread():
                     worker.join()
 
-    def waiting(self) -> int:
-        with self._cond:
-            return len(self._queue)
-
     # -- the workers -----------------------------------------------------------------
 
     def _pick(self, urgent_only: bool) -> tuple[_Task, bool] | None:

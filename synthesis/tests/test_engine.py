@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synthesis.engine.chunking import PARAGRAPH_PAUSE, SENTENCE_PAUSE, Chunk
-from synthesis.engine.core import SAMPLE_RATE, EngineError, InvalidSpeed, default_pool_shape
+from synthesis.engine.core import SAMPLE_RATE, EngineError, InvalidSpeed
 from synthesis.engine.phonemes import phonemize
 from synthesis.engine.scheduler import Shape
 from synthesis.engine.voices import VoiceNotFound
@@ -175,10 +175,14 @@ def test_the_pool_never_runs_more_model_calls_than_it_has_workers(engine, monkey
 
 
 def test_the_default_shape_is_every_core_alone_and_one_thread_per_call_side_by_side():
-    assert default_pool_shape(1) == (1, 1)
-    assert default_pool_shape(2) == (2, 1)
-    assert default_pool_shape(4) == (4, 1)
-    assert default_pool_shape(16) == (8, 2)
+    def side_by_side(cores):
+        shape = Shape.default(cores)
+        return shape.slots, shape.threads
+
+    assert side_by_side(1) == (1, 1)
+    assert side_by_side(2) == (2, 1)
+    assert side_by_side(4) == (4, 1)
+    assert side_by_side(16) == (8, 2)
     assert Shape.default(2).solo_threads == 2
     assert Shape.default(32).solo_threads == 8
 
