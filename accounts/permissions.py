@@ -15,21 +15,13 @@ class HasScope(BasePermission):
             raise exceptions.NotAuthenticated()
         organization = getattr(request, "organization", None)
         if organization is not None and organization.suspended_at is not None:
-            raise exceptions.PermissionDenied("This organization is suspended; contact support.", code="organization_suspended")
+            raise _suspended()
         if isinstance(request.auth, ApiKey):
-            if not request.auth.organization.plan.api_access:
-                raise exceptions.PermissionDenied(
-                    "Your organization's plan does not include API access.", code="plan_without_api_access"
-                )
-            if self.scope not in request.auth.scopes:
-                raise exceptions.PermissionDenied(f"This API key lacks the '{self.scope}' scope.", code="missing_scope")
-        # An unverified account gets no synthesis quota: free sign-ups would
-        # otherwise be a way to farm characters with throwaway addresses.
+            refusal = _key_refusal(request.auth, self.scope)
+            if refusal is not None:
+                raise refusal
         if request.user and request.user.is_authenticated and not email_verified(request.user):
-            raise exceptions.PermissionDenied(
-                "Verify your email address to start synthesizing; check your inbox for the link.",
-                code="email_unverified",
-            )
+            raise _unverified()
         return True
 
     @classmethod
@@ -56,3 +48,38 @@ class IsOrganizationManager(BasePermission):
                 "Only owners and admins (or API keys they created) can do this.", code="admin_required"
             )
         return True
+
+
+def _suspended():
+    return exceptions.PermissionDenied("This organization is suspended; contact support.", code="organization_suspended")
+
+
+def _unverified():
+    # An unverified account gets no synthesis quota: free sign-ups would
+    # otherwise be a way to farm characters with throwaway addresses.
+    return exceptions.PermissionDenied(
+        "Verify your email address to start synthesizing; check your inbox for the link.", code="email_unverified"
+    )
+
+
+def _key_refusal(key: ApiKey, scope: str) -> exceptions.APIException | None:
+    if not key.organization.plan.api_access:
+        return exceptions.PermissionDenied("Your organization's plan does not include API access.", code="plan_without_api_access")
+    if scope not in key.scopes:
+        return exceptions.PermissionDenied(f"This API key lacks the '{scope}' scope.", code="missing_scope")
+    return None
+
+
+def api_key_refusal(key: ApiKey, scope: str) -> exceptions.APIException | None:
+    """Why `key` (already authenticated) may not act with `scope`, as HasScope would refuse it; None if it may.
+
+    For doors outside DRF (the realtime socket), which have a key and no request.
+    """
+    if key.organization.suspended_at is not None:
+        return _suspended()
+    refusal = _key_refusal(key, scope)
+    if refusal is not None:
+        return refusal
+    if key.created_by is not None and not email_verified(key.created_by):
+        return _unverified()
+    return None

@@ -189,7 +189,8 @@ GUARD_ERRORS = (Refused, VoiceNotFound, limits.Limited, QuotaExceeded, ServiceUn
 
 
 def session_open(
-    *, caller: Caller, order: Order, streaming: bool = False, timed: bool = False, route: str = "", log_request: bool = False
+    *, caller: Caller, order: Order, streaming: bool = False, timed: bool = False, route: str = "", log_request: bool = False,
+    count_request: bool = True,
 ) -> Session:
     """Validate, admit and charge one synthesis; raise Refused (nothing charged, nothing held) or return the session.
 
@@ -198,7 +199,9 @@ def session_open(
     overhead). `timed`: render_timed() will be called (needs the timed model).
     `log_request`: write the RequestLog row when the session ends, for doors
     that are not HTTP requests (the websocket); the request-log middleware
-    writes it for HTTP doors.
+    writes it for HTTP doors. `count_request=False`: not a request of its own for the rate
+    limit, but one more utterance of a connection that was counted when it opened
+    (realtime_admit); quota, concurrency and capacity apply as ever.
     """
     engine = get_engine()
     rate = None
@@ -229,7 +232,8 @@ def session_open(
         if organization is None:
             limits.check_demo(client=caller.client)
         else:
-            rate = limits.check_rate(organization=organization, api_key=caller.api_key)
+            if count_request:
+                rate = limits.check_rate(organization=organization, api_key=caller.api_key)
             slot = limits.concurrency_acquire(organization=organization)
             with span("db"):
                 record = quota_reserve(
@@ -270,7 +274,8 @@ def _validate(engine, caller: Caller, voice_id: str, speed: float, formats) -> t
 
 
 def job_admit(*, caller: Caller, voice_id: str, speed: float, fmt: OutputFormat) -> tuple[Voice, limits.RateState]:
-    """The guard of a long-form job at creation: validation and the rate limit (its chunks are charged as they are made).
+    """The guard of a long-form job at creation, or of a realtime connection as it opens: validation and the rate
+    limit, counted once (the job's chunks, the connection's utterances, are charged as they are made).
 
     Returns (voice, RateState); raises Refused.
     """
@@ -453,20 +458,34 @@ class Session:
         return _Stream(self, self._encoded(fmt))
 
     def _encoded(self, fmt: OutputFormat | None) -> Iterator[bytes]:
+        pieces = self.encoded_chunks(fmt)
+        try:
+            for data, _ in pieces:
+                yield data
+        finally:
+            pieces.close()
+
+    def encoded_chunks(self, fmt: OutputFormat | None = None) -> Iterator[tuple[bytes, AudioChunk | None]]:
+        """encoded(), each piece of bytes with the chunk it carries (None: a header or the encoder's tail).
+
+        For doors that frame each piece with what it says (the realtime
+        socket's alignment). Ends the session as encoded() does; close it
+        from the thread that runs it.
+        """
         encoder = StreamEncoder(fmt or self.order.fmt, source_rate=self.sample_rate)
         outcome, error_code = "client_closed", "client_closed"
         try:
             header = encoder.header()
             if header:
-                yield header
+                yield header, None
             for chunk in self.chunks():
                 data = encoder.feed(chunk.audio)
                 if data:  # an encoder may hold a short chunk back: it is not heard until its bytes go out
-                    yield data
+                    yield data, chunk
                     self.delivered()  # asked for more: what was yielded has been sent
             tail = encoder.finish()
             if tail:
-                yield tail
+                yield tail, None
             outcome = "complete"
         except EngineError as error:
             outcome, error_code = _outcome_of(error, self.token), error.code
