@@ -3,12 +3,14 @@ against the live ASGI application (ElevenLabs' stream-input and multi-stream-inp
 
 import base64
 import json
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from accounts.models import Organization, UsageRecord
+from synthesis.api.routing import websocket_urlpatterns
 from synthesis.engine.timing import WordTiming
 from synthesis.models import Generation
 from synthesis.services.realtime import (
@@ -248,11 +250,20 @@ def test_a_silent_connection_is_closed_after_its_inactivity_timeout(live, cast):
     assert close == 1008 and received[-1]["error"] == "input_timeout_exceeded"
 
 
+def route_url(live, name):
+    """A connection URL for a websocket route of synthesis.api.routing, by its name."""
+    pattern = next(p for p in websocket_urlpatterns if p.name == name)
+    path = str(pattern.pattern).replace("<str:voice_id>", "af_heart")
+    query = "voice=af_heart&format=mp3" if "voice_id" not in str(pattern.pattern) else "output_format=mp3_22050_32"
+    return f"{live.ws_url}/{path}?{query}"
+
+
+@pytest.mark.parametrize("name", [pattern.name for pattern in websocket_urlpatterns])
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_client_that_leaves_mid_speech_pays_for_what_it_heard_and_leaves_no_reservation(live, cast, fake_engine):
+def test_on_every_realtime_route_a_client_that_leaves_mid_speech_pays_for_what_it_heard(live, cast, fake_engine, name):
     text = "One sentence here. " + "Then a much longer sentence follows, with many clauses, and words, and more words. " * 3
     fake_engine.hold(passed=1)  # the first model call goes through; the next waits until the client has gone
-    with connect(url(live), additional_headers={"xi-api-key": cast.key(cast.alice)}) as socket:
+    with connect(route_url(live, name), additional_headers={"xi-api-key": cast.key(cast.alice)}) as socket:
         socket.send(json.dumps({"text": " "}))
         socket.send(json.dumps({"text": text, "flush": True}))
         first = json.loads(socket.recv(timeout=120))
@@ -260,15 +271,38 @@ def test_a_client_that_leaves_mid_speech_pays_for_what_it_heard_and_leaves_no_re
     fake_engine.entered.acquire(timeout=120)
     fake_engine.release()
     row = UsageRecord.objects.get()
-    for _ in range(600):  # the session ends on the server's side once it sees the close
+    for _ in range(1200):  # the session ends on the server's side once it sees the close
         row.refresh_from_db()
         if row.status != UsageRecord.Status.RESERVED:
             break
-        import time
-
         time.sleep(0.1)
     assert row.status == UsageRecord.Status.SUCCEEDED
     assert 0 < row.characters < len(text.strip())
+    assert limits_free(cast.org_a)
+
+
+def limits_free(organization):
+    """Every concurrency slot of the organization can be taken again (none left held by the socket)."""
+    from synthesis.services import limits
+
+    held = [limits.concurrency_acquire(organization=organization) for _ in range(organization.plan.concurrent_requests)]
+    for slot in held:
+        slot.release()
+    return True
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_multi_stream_input_flushes_a_context_on_an_empty_text_with_flush(live, cast):
+    with connect(url(live, multi=True), additional_headers={"xi-api-key": cast.key(cast.alice)}) as socket:
+        socket.send(json.dumps({"text": " ", "contextId": "x"}))  # the SDK's alias is accepted too
+        socket.send(json.dumps({"text": "Say this now", "contextId": "x"}))
+        socket.send(json.dumps({"text": "", "context_id": "x", "flush": True}))
+        reply = json.loads(socket.recv(timeout=120))
+        assert reply["audio"] and reply["contextId"] == "x"
+        socket.send(json.dumps({"close_socket": True}))
+        received, close = messages(socket)
+    assert close == 1000 and received[-1] == {"isFinal": True, "contextId": "x"}
+    assert settled(cast.org_a) == len("Say this now")
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
