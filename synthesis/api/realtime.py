@@ -251,7 +251,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                         status=401,
                     )
                 await self._authenticate(raw)
-            self._handle(message)
+            await self._handle(message)
         except Rejected as error:
             if error.close:
                 await self._reject(error)
@@ -285,7 +285,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return self._bearer(message["authorization"])
         return None
 
-    def _handle(self, message: dict) -> None:
+    async def _handle(self, message: dict) -> None:
         if self.multi and message.get("close_socket") is True:
             self._end_socket()
             return
@@ -293,7 +293,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         context = self.contexts.get(context_id)
         if self.multi and message.get("close_context") is True:
             if context is not None:
-                self._close_context(context)
+                await self._close_context(context)
             return
         text = message.get("text")
         flush = message.get("flush") is True
@@ -368,14 +368,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         context.ending = True
         self._enqueue(context, None)
 
-    def _close_context(self, context: Context) -> None:
+    async def _close_context(self, context: Context) -> None:
         """Stop `context` now: its session is cancelled (what was heard is charged) and its queue dropped."""
         context.closed = True
         self.queue = deque(item for item in self.queue if item[0] is not context)
         if context.session is not None:
             context.session.cancel("cancelled")
         self.contexts.pop(context.id, None)
-        asyncio.ensure_future(self._send(self.final_message(context)))
+        await self._send(self.final_message(context))
 
     def _end_socket(self) -> None:
         for context in list(self.contexts.values()):
