@@ -30,9 +30,11 @@ _quiet = logging.getLogger("voicehub.phonemizer")
 _quiet.setLevel(logging.ERROR)
 _setup_lock = threading.Lock()
 
-# The corrections Kokoro's own pipelines (misaki's eSpeak fallback, kokoro-js)
-# apply to raw eSpeak output so it matches the phoneme set the model was
-# trained on.
+# English: the corrections Kokoro's English pipelines (misaki's eSpeak fallback,
+# kokoro-js) apply to raw eSpeak output so it matches the phoneme set the English
+# voices were trained on. They are English only: in Spanish, Portuguese or Italian
+# "r" is a trill or a tap and "x" the jota, which these would turn into English
+# sounds ("carro" said "caco").
 _FIXES = (
     (re.compile("kəkˈoːɹoʊ"), "kˈoʊkəɹoʊ"),
     (re.compile("kəkˈɔːɹəʊ"), "kˈəʊkəɹəʊ"),
@@ -44,8 +46,18 @@ _FIXES = (
     (re.compile(r' z(?=[;:,.!?¡¿—…"«»“” ]|$)'), "z"),
 )
 _US_NINETY = re.compile(r"(?<=nˈaɪn)ti(?!ː)")
+# Every other language: misaki's EspeakG2P, Kokoro's own pipeline for them. eSpeak
+# writes affricates and diphthongs tied ("t^ʃ"); the model has one symbol for each.
+_TIED = (
+    ("a^ɪ", "I"), ("a^ʊ", "W"), ("d^z", "ʣ"), ("d^ʒ", "ʤ"), ("e^ɪ", "A"), ("o^ʊ", "O"), ("ə^ʊ", "Q"),
+    ("s^s", "S"), ("t^s", "ʦ"), ("t^ʃ", "ʧ"), ("ɔ^ɪ", "Y"),
+)
 # Phonemes that are only punctuation ("—…") make the model hum, not speak.
 _MARKS = frozenset(';:,.!?¡¿—…"«»“”() ')
+
+
+def is_english(language: str) -> bool:
+    return language.startswith("en")
 
 
 def _backend(language: str) -> EspeakBackend:
@@ -60,6 +72,8 @@ def _backend(language: str) -> EspeakBackend:
                     language,
                     preserve_punctuation=True,
                     with_stress=True,
+                    # Ties only where they map to the model's one-symbol affricates and diphthongs.
+                    tie=False if is_english(language) else "^",
                     # eSpeak marks words it reads in another language with
                     # "(en)" flags; the model must never see them.
                     language_switch="remove-flags",
@@ -74,12 +88,21 @@ def phonemize(text: str, language: str) -> str:
     if not text.strip():
         return ""
     backend = _backend(language)
+    english = is_english(language)
+    if not english:
+        # As misaki does: parentheses survive eSpeak as angle quotes (which stay curly quotes).
+        text = text.replace("«", "“").replace("»", "”").replace("(", "«").replace(")", "»")
     with _espeak_lock:
         raw = backend.phonemize([text], strip=True)[0]
-    for pattern, replacement in _FIXES:
-        raw = pattern.sub(replacement, raw)
-    if language == "en-us":
-        raw = _US_NINETY.sub("di", raw)
+    if english:
+        for pattern, replacement in _FIXES:
+            raw = pattern.sub(replacement, raw)
+        if language == "en-us":
+            raw = _US_NINETY.sub("di", raw)
+    else:
+        for tied, symbol in _TIED:
+            raw = raw.replace(tied, symbol)
+        raw = raw.replace("^", "").replace("-", "").replace("«", "(").replace("»", ")")
     phonemes = "".join(p for p in raw if p in VOCAB)
     if _MARKS.issuperset(phonemes):
         return ""

@@ -1,0 +1,45 @@
+"""Text to the model's phonemes, per language: English with Kokoro's English fixes, the others as Kokoro's own
+pipeline (misaki's EspeakG2P) writes them. No model: eSpeak only."""
+
+import pytest
+
+from synthesis.engine.phonemes import VOCAB, phonemize
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "has", "lacks"),
+    [
+        # The trill and the tap stay r and ɾ, the jota stays x (the English fixes made them ɹ and k).
+        ("es", "El carro corre rápido.", ["kˈaro", "kˈore", "rˈapiðo"], ["ɹ"]),
+        ("es", "La jota.", ["xˈota"], ["k"]),
+        # Brazilian "rr" and initial "r" are x: "carro" was said "caco".
+        ("pt-br", "O carro corre rápido.", ["kˈaxʊ", "xˈapidʊ"], ["ɹ"]),
+        ("it", "Il treno arriva.", ["trˈɛno", "arɾˈiva"], ["ɹ"]),
+    ],
+)
+def test_other_languages_keep_their_own_sounds(language, text, has, lacks):
+    phonemes = phonemize(text, language)
+    for piece in has:
+        assert piece in phonemes, (piece, phonemes)
+    for piece in lacks:
+        assert piece not in phonemes, (piece, phonemes)
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "symbol"),
+    [("es", "El chico.", "ʧ"), ("it", "Ciao.", "ʧ"), ("it", "La pizza.", "ʦ"), ("it", "Lo zero.", "ʣ"), ("pt-br", "Noite de dia.", "ʤ"), ("it", "Gelato.", "ʤ")],
+)
+def test_other_languages_write_affricates_as_the_models_single_symbols(language, text, symbol):
+    phonemes = phonemize(text, language)
+    assert symbol in phonemes and "^" not in phonemes and all(p in VOCAB for p in phonemes)
+
+
+def test_parentheses_survive_in_other_languages():
+    assert phonemize("Un coche (nuevo).", "es").count("(") == 1
+
+
+@pytest.mark.parametrize("language", ["en-us", "en-gb"])
+def test_english_keeps_kokoros_english_fixes(language):
+    phonemes = phonemize("The red car is here.", language)
+    assert "ɹ" in phonemes and "r" not in phonemes.replace("ɹ", "")
+    assert "tʃ" in phonemize("The church.", language)  # English affricates stay two symbols, as the voices learned
