@@ -78,6 +78,23 @@ def trim_to_speech(audio: np.ndarray) -> tuple[np.ndarray, int]:
     return audio[head:tail], head
 
 
+# Peaks: the model's output can exceed ±1.0 (a shout, a plosive), which 16-bit PCM and the
+# codecs would clip hard (a click, a buzz). Above the knee, samples are bent smoothly toward
+# 1.0 (never reaching it); below it, nothing changes. Stateless, so it works chunk by chunk.
+_LIMIT_KNEE = 0.9
+
+
+def limit_peaks(audio: np.ndarray) -> np.ndarray:
+    """`audio` with every sample within (-1, 1): unchanged below the knee, a tanh curve above it."""
+    if len(audio) == 0 or float(np.max(np.abs(audio))) <= _LIMIT_KNEE:
+        return audio
+    out = audio.copy()
+    over = np.abs(out) > _LIMIT_KNEE
+    excess = (np.abs(out[over]) - _LIMIT_KNEE) / (1.0 - _LIMIT_KNEE)
+    out[over] = np.sign(out[over]) * (_LIMIT_KNEE + (1.0 - _LIMIT_KNEE) * np.tanh(excess))
+    return out
+
+
 class EngineError(Exception):
     """Input the engine cannot speak; the message is safe to show a client."""
 
@@ -352,6 +369,7 @@ class Engine:
         tokens = tokenize(phonemes)
         raw, durations = self.infer_timed(tokens, style_table[len(tokens) - 1], speed, cancel, wide)
         audio, head = trim_to_speech(raw)
+        audio = limit_peaks(audio)
         words: tuple[WordTiming, ...] = ()
         if durations is not None:
             # As kokoro-onnx's _create_batch: edges[i] is the sample where

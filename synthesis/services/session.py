@@ -55,6 +55,7 @@ from synthesis.engine.core import (
     Engine,
     EngineError,
     check_speed,
+    limit_peaks,
 )
 from synthesis.engine.voices import Voice, VoiceNotFound
 from synthesis.models import Generation
@@ -396,7 +397,7 @@ class Session:
                 audio = chunk.audio
                 if self.stretch != 1.0:
                     # Chunk by chunk: chunks are trimmed and faded at their ends, so they stretch alone.
-                    audio = time_stretch(audio, self.sample_rate, self.stretch)
+                    audio = limit_peaks(time_stretch(audio, self.sample_rate, self.stretch))
                     words = tuple(timing.shifted(chunk.words, 0.0, len(audio) / max(1, len(chunk.audio))))
                     chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=words)
                 seconds = self.progress.seconds + len(audio) / self.sample_rate

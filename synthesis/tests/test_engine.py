@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synthesis.engine.chunking import PARAGRAPH_PAUSE, SENTENCE_PAUSE, Chunk
-from synthesis.engine.core import SAMPLE_RATE, EngineError, InvalidSpeed
+from synthesis.engine.core import SAMPLE_RATE, EngineError, InvalidSpeed, limit_peaks
 from synthesis.engine.phonemes import phonemize
 from synthesis.engine.scheduler import Shape
 from synthesis.engine.voices import VoiceNotFound
@@ -209,3 +209,16 @@ def test_a_deadline_stops_synthesis_with_a_timeout(engine):
     token = CancelToken(deadline=time.monotonic())  # already past
     with pytest.raises(DeadlineExceeded):
         list(engine.stream(LONG_SENTENCE, "af_heart", cancel=token))
+
+
+def test_peaks_are_bent_below_full_scale_and_quiet_samples_left_alone():
+    t = np.arange(SAMPLE_RATE // 10) / SAMPLE_RATE
+    loud = (1.6 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    limited = limit_peaks(loud)
+    assert np.max(np.abs(limited)) < 1.0  # no sample reaches full scale: nothing clips in 16-bit PCM
+    quiet = np.abs(loud) <= 0.9
+    assert np.array_equal(limited[quiet], loud[quiet])
+    order = np.argsort(loud)
+    assert np.all(np.diff(limited[order]) >= 0)  # monotonic: louder stays louder, no fold-over
+    speech = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    assert limit_peaks(speech) is speech
