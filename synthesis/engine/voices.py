@@ -17,6 +17,14 @@ class VoiceNotFound(LookupError):
     pass
 
 
+class InvalidVoiceMix(VoiceNotFound):
+    """A mix spelled wrong or that cannot be spoken (two languages): a client's mistake, with the reason."""
+
+    def __init__(self, spec: str, reason: str):
+        super().__init__(spec)
+        self.reason = reason
+
+
 # "af_bella(2)+af_sky(1)" or "af_bella+af_sky": a weighted mix of voices.
 _MIX_PART = re.compile(r"^\s*([a-z]{1,3}_?[a-z0-9_]*)\s*(?:\(\s*(\d+(?:\.\d+)?)\s*\))?\s*$")
 MAX_MIX_PARTS = 5
@@ -82,21 +90,26 @@ class VoiceLibrary:
         weights: dict[str, float] = {}
         parts = spec.split("+")
         if len(parts) > MAX_MIX_PARTS:
-            raise VoiceNotFound(spec)
+            raise InvalidVoiceMix(spec, f"A mix may combine at most {MAX_MIX_PARTS} voices.")
         for part in parts:
             match = _MIX_PART.match(part)
             if match is None:
-                raise VoiceNotFound(spec)
-            voice = self.get(match[1])
+                raise InvalidVoiceMix(spec, f"{part.strip()[:40]!r} is not a voice id with an optional weight, as in af_bella(2)+af_sky(1).")
+            voice = self.get(match[1])  # an unknown voice is a plain VoiceNotFound, naming it
             if voice.mix:  # mixes of mixes would hide their real weights
-                raise VoiceNotFound(spec)
+                raise InvalidVoiceMix(spec, "A mix cannot contain another mix.")
             weight = float(match[2] or 1)
             if weight <= 0 or weight > 100:
-                raise VoiceNotFound(spec)
+                raise InvalidVoiceMix(spec, f"The weight of {voice.id} must be above 0 and at most 100.")
             weights[voice.id] = weights.get(voice.id, 0) + weight
         first = self.voices[next(iter(weights))]
-        if any(self.voices[v].language != first.language for v in weights):
-            raise VoiceNotFound(spec)  # one phonemizer per utterance: a mix speaks one language
+        other = next((self.voices[v] for v in weights if self.voices[v].language != first.language), None)
+        if other is not None:  # one phonemizer per utterance: a mix speaks one language
+            raise InvalidVoiceMix(
+                spec,
+                f"A mix speaks one language: {first.id} speaks {first.language_name} and {other.id} "
+                f"speaks {other.language_name}. Mix voices of the same language.",
+            )
         canonical = "+".join(f"{v}({w:g})" for v, w in weights.items())
         return Voice(
             id=canonical, name=" + ".join(self.voices[v].name for v in weights), language=first.language,

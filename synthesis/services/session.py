@@ -57,7 +57,7 @@ from synthesis.engine.core import (
     check_speed,
     limit_peaks,
 )
-from synthesis.engine.voices import Voice, VoiceNotFound
+from synthesis.engine.voices import InvalidVoiceMix, Voice, VoiceNotFound
 from synthesis.models import Generation
 from synthesis.services import limits
 from synthesis.services.engine import get_engine
@@ -168,6 +168,8 @@ def _refusal(error: Exception) -> Refused:
     """What the session's guards raise, as one kind of error."""
     if isinstance(error, Refused):
         return error
+    if isinstance(error, InvalidVoiceMix):
+        return Refused("invalid_voice_mix", 400, error.reason)
     if isinstance(error, VoiceNotFound):
         return voice_not_found(str(error))
     if isinstance(error, limits.Limited):

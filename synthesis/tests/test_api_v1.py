@@ -90,10 +90,27 @@ def test_an_unknown_format_is_400(alice, fmt):
 
 
 def test_an_unknown_voice_or_mix_is_404(alice):
-    for voice in ["nobody", "af_bella+nobody", "af_bella(0)+af_sky"]:
+    for voice in ["nobody", "af_bella+nobody"]:
         response = speak(alice, voice=voice)
         assert response.status_code == 404, voice
         assert response.json()["code"] == "voice_not_found"
+    assert "'nobody'" in response.json()["detail"]  # the voice that is missing, not the whole mix
+
+
+@pytest.mark.parametrize(
+    ("voice", "says"),
+    [
+        ("af_bella+ef_dora", "af_bella speaks"),  # two languages: one phonemizer per utterance
+        ("af_bella(0)+af_sky", "must be above 0"),
+        ("af_bella+af_sky+af_nova+af_heart+af_river+af_kore", "at most 5"),
+        ("af_bella+af sky!", "is not a voice id"),
+    ],
+)
+def test_a_mix_that_cannot_be_spoken_is_400_saying_why(alice, voice, says):
+    response = speak(alice, voice=voice)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_voice_mix" and says in response.json()["detail"]
 
 
 @pytest.mark.model
