@@ -410,6 +410,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             except Rejected as error:
                 await self._reject(error)
                 return
+            except Exception:
+                log.exception("realtime socket: speaking a piece failed")
+                await self._reject(Rejected("internal_error", "Synthesis failed on our side; try again.", status=500))
+                return
             self.last_activity = time.monotonic()
 
     async def _speak(self, context: Context, piece: str) -> None:
@@ -486,8 +490,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # -- server -> client ---------------------------------------------------------------------------
 
     async def _send(self, message: dict) -> None:
-        if not self.closed:
+        if self.closed:
+            return
+        try:
             await self.send(text_data=json.dumps(message))
+        except Exception:  # the client is gone (its disconnect is on its way): stop sending
+            self.closed = True
+            raise
 
     async def _reject(self, error: Rejected) -> None:
         await self._send(self.error_message(error))
