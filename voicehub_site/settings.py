@@ -315,7 +315,13 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Voicehub API",
-    "DESCRIPTION": "Self-hostable text to speech on the open Kokoro-82M model.",
+    "DESCRIPTION": (
+        "Self-hostable text to speech on the open Kokoro-82M model.\n\n"
+        "**Realtime input streaming** (websockets, not described by OpenAPI): `/api/v1/tts/realtime?voice=…` "
+        "and ElevenLabs' `/v1/text-to-speech/{voice_id}/stream-input` and `/multi-stream-input` take text as an "
+        "LLM writes it and answer with audio and per-character alignment as each sentence is spoken. Messages, "
+        "errors and charging: docs/realtime.md in the repository."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and ReDoc are served from the sidecar package: no CDN.
