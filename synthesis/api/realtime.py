@@ -119,6 +119,9 @@ class Context:
 class RealtimeConsumer(AsyncWebsocketConsumer):
     """The protocol's state machine; the subclasses say which dialect it speaks (routes, replies, errors)."""
 
+    # These sockets join no group and hear from no other process: no channel layer (a name with no
+    # configuration makes channels skip it), so a connection costs no Redis subscription either.
+    channel_layer_alias = "none: realtime sockets use no channel layer"
     multi = False  # contexts (multi-stream-input and the native route) or one (stream-input)
     native = False
     route = ""
