@@ -386,3 +386,38 @@ def test_the_elevenlabs_sdk_realtime_client_speaks_an_llm_token_stream(live_asgi
     assert rate == 44100 and 1.5 < len(samples) / rate < 8  # mp3_44100_128, the SDK's default
     # Two pieces (a sentence each), charged as spoken: the space between them is not a character of either.
     assert settled(cast.org_a) == len("Good morning!") + len("The weather today is sunny.")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_connection_counts_once_against_the_rate_limit_and_its_pieces_do_not(live, cast):
+    from accounts.models import Plan
+
+    Plan.objects.filter(pk=cast.org_a.plan_id).update(requests_per_minute=1)
+    key = cast.key(cast.alice)
+    with connect(url(live), additional_headers={"xi-api-key": key}) as socket:
+        socket.send(json.dumps({"text": " "}))
+        for sentence in ("One. ", "Two. ", "Three. "):  # three pieces, three sessions, one request
+            socket.send(json.dumps({"text": sentence}))
+        socket.send(json.dumps({"text": ""}))
+        received, close = messages(socket)
+    assert close == 1000 and settled(cast.org_a) == len("One.Two.Three.")
+    with connect(url(live), additional_headers={"xi-api-key": key}) as socket:  # a second connection this minute
+        received, close = messages(socket)
+    assert close == 1008 and received[-1]["error"] == "rate_limited"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_message_over_64_kb_and_a_piece_over_the_plans_limit_are_refused(live, cast):
+    with connect(url(live), additional_headers={"xi-api-key": cast.key(cast.alice)}) as socket:
+        socket.send(json.dumps({"text": "a" * 70_000}))
+        received, close = messages(socket)
+    assert close == 1008 and received[-1]["error"] == "message_too_large"
+    limit = cast.org_a.plan.max_characters_per_request
+    with connect(url(live), additional_headers={"xi-api-key": cast.key(cast.alice)}) as socket:
+        socket.send(json.dumps({"text": " "}))
+        for _ in range(limit // 1000 + 1):
+            socket.send(json.dumps({"text": "word " * 200}))  # no sentence end; auto-cut pieces stay small
+        socket.send(json.dumps({"text": "x" * (limit + 1), "flush": True}))  # one unbroken piece over the limit
+        received, close = messages(socket)
+    assert close == 1008 and received[-1]["error"] == "text_too_long"
+    assert not UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED).exists()
