@@ -72,7 +72,7 @@ def synthesis_order(request) -> Order:
     data = serializer.validated_data
     return Order(
         text=data["text"], voice=data["voice"], fmt=output_format(data["format"]), speed=data["speed"],
-        normalize=data["normalize"] != "off", store=data["store"],
+        normalize=data["normalize"] != "off", store=data["store"], language=data.get("language"),
     )
 
 

@@ -40,6 +40,7 @@ from accounts.permissions import api_key_refusal
 from accounts.services import api_key_authenticate
 from synthesis.audio import UnknownFormat, parse_format
 from synthesis.engine.core import EngineError
+from synthesis.engine.voices import LanguageNotSpoken, speaking_language
 from synthesis.services import realtime, strictjson
 from synthesis.services.engine import get_engine
 from synthesis.services.pump import drain
@@ -100,6 +101,7 @@ class Options:
     normalize: bool = True
     store: bool = True
     speed: float = 1.0
+    language: str | None = None
     ignored: list[str] = field(default_factory=list)
 
 
@@ -194,8 +196,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             except ValueError:
                 raise Rejected("invalid_speed", "'speed' must be a number.") from None
             self._check_speed(options.speed)
+        options.language = query.get("language" if self.native else "language_code") or None
         used = {"model_id", "output_format", "format", "voice", "inactivity_timeout", "auto_mode", "sync_alignment",
-                "apply_text_normalization", "normalize", "enable_logging", "store", "speed"}
+                "apply_text_normalization", "normalize", "enable_logging", "store", "speed", "language", "language_code"}
         options.ignored = sorted(name for name in query if name not in used)
         return options
 
@@ -227,9 +230,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             raise Rejected(refusal.get_codes(), str(refusal.detail), status=refusal.status_code)
         caller = Caller(organization=key.organization, user=key.created_by, api_key=key, source=UsageRecord.Source.API)
         try:
-            job_admit(caller=caller, voice_id=self.options.voice, speed=self.options.speed, fmt=self.options.fmt)
+            voice, _ = job_admit(caller=caller, voice_id=self.options.voice, speed=self.options.speed, fmt=self.options.fmt)
+            speaking_language(voice, self.options.language)
         except Refused as refused:
             raise Rejected(refused.code, refused.message, status=refused.status) from None
+        except LanguageNotSpoken as error:
+            raise Rejected("unsupported_language", str(error)) from None
         return caller
 
     @staticmethod
@@ -429,7 +435,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             session.cancel("client_closed" if self.closed else "cancelled")
         engine = get_engine()
         voice = engine.voices.get(session.voice_id)
-        aligner = realtime.ChunkAligner(piece, lambda t: engine.spoken_form(t, voice, normalize=self.options.normalize))
+        aligner = realtime.ChunkAligner(
+            piece, lambda t: engine.spoken_form(t, voice, normalize=self.options.normalize, language=self.options.language)
+        )
         rate = session.sample_rate
         pieces = drain(
             session.encoded_chunks(), cancel=lambda: session.cancel("client_closed"), thread_sensitive=False,
@@ -467,7 +475,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             raise Refused("text_too_long", 400, f"One piece of text may be at most {limit} characters on your plan; flush more often.")
         order = Order(
             text=piece, voice=self.options.voice, fmt=self.options.fmt, speed=context.speed, normalize=self.options.normalize,
-            store=self.options.store,
+            store=self.options.store, language=self.options.language,
         )
         return session_open(
             caller=caller, order=order, streaming=True, route=self.route, log_request=True, count_request=False

@@ -88,6 +88,11 @@ class SynthesisSerializer(TTSRequestSerializer):
     format = FormatField(default="mp3", help_text="wav, mp3, opus, flac, pcm, or an ElevenLabs name such as mp3_44100_128.")
     normalize = serializers.ChoiceField(choices=["auto", "on", "off"], default="auto", help_text="Read numbers, dates and symbols as words.")
     store = serializers.BooleanField(default=True, help_text="false: keep nothing but the usage row.")
+    language = StringField(
+        required=False, allow_null=True, max_length=35,
+        help_text="The language of the text, a BCP 47 tag (en, en-GB, es, pt-BR, ...). It must be the voice's "
+        "(400 unsupported_language otherwise); an English voice reads en-GB or en-US words. Default: the voice's.",
+    )
 
 
 class GenerationSerializer(serializers.Serializer):

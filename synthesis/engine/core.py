@@ -38,7 +38,7 @@ from .normalize import normalize as normalize_english
 from .phonemes import VOCAB, phonemize, tokenize
 from .scheduler import BACKGROUND, FIRST, STREAM, Scheduler, Shape
 from .timing import WordTiming, word_timings
-from .voices import Voice, VoiceLibrary
+from .voices import Voice, VoiceLibrary, speaking_language
 
 log = logging.getLogger(__name__)
 
@@ -340,20 +340,26 @@ class Engine:
     # -- text to chunks ------------------------------------------------------
 
     @staticmethod
-    def spoken_form(text: str, voice: Voice, *, normalize: bool = True) -> str:
+    def spoken_form(text: str, voice: Voice, *, normalize: bool = True, language: str | None = None) -> str:
         """The text as the engine will say it: unspeakable characters gone, English normalized."""
         text = clean_text(text)
-        if normalize and voice.is_english:
+        if normalize and speaking_language(voice, language).startswith("en"):
             text = normalize_english(text)
         return text
 
     def prepare(
-        self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False, speed: float = 1.0
+        self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False, speed: float = 1.0,
+        language: str | None = None,
     ) -> tuple[Voice, list[Chunk]]:
-        """The voice and the chunks for `text`: progressive for a stream (`quick_start`), even for a whole file."""
+        """The voice and the chunks for `text`: progressive for a stream (`quick_start`), even for a whole file.
+
+        `language` (a BCP 47 tag) must be the voice's (LanguageNotSpoken otherwise); an English
+        voice may be asked for en-GB or en-US words.
+        """
         voice = self.voices.get(voice_id)
-        text = self.spoken_form(text, voice, normalize=normalize)
-        chunks = plan_chunks(text, lambda t: phonemize(t, voice.language), quick_start=quick_start, speed=speed)
+        spoken_in = speaking_language(voice, language)
+        text = self.spoken_form(text, voice, normalize=normalize, language=language)
+        chunks = plan_chunks(text, lambda t: phonemize(t, spoken_in), quick_start=quick_start, speed=speed)
         if not chunks:
             raise NothingToSay("the text contains nothing that can be spoken")
         return voice, chunks

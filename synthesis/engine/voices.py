@@ -17,6 +17,48 @@ class VoiceNotFound(LookupError):
     pass
 
 
+class LanguageNotSpoken(ValueError):
+    """A request named a language its voice does not speak (a client's mistake, with the reason)."""
+
+    def __init__(self, voice: Voice, requested: str):
+        super().__init__(
+            f"{voice.id} speaks {voice.language_name}; it cannot read {requested!r}. "
+            f"Ask for {_base(voice.language)!r} (or leave the language out), or choose a voice of that language."
+        )
+        self.voice = voice
+        self.requested = requested
+
+
+# BCP 47 / ISO 639 language -> the base of the catalog's eSpeak NG codes.
+_BASES = {"cmn": "zh", "zh": "zh", "iw": "he"}
+
+
+def _base(code: str) -> str:
+    base = code.replace("_", "-").split("-")[0].lower()
+    return _BASES.get(base, base)
+
+
+# English variants eSpeak reads differently (the voice keeps its own accent; the words follow).
+_ENGLISH_VARIANTS = {"en-us": "en-us", "en-gb": "en-gb", "en-uk": "en-gb"}
+
+
+def speaking_language(voice: Voice, requested: str | None) -> str:
+    """The eSpeak NG language `voice` reads a request in: its own, or an English variant the request named.
+
+    Kokoro's voices each speak one language; `requested` (a BCP 47 tag: "en", "en-GB",
+    "pt-BR", "es") must be that language, else LanguageNotSpoken. An English voice may
+    read British or American English words ("en-GB" spells "colour", says "tomato" its way).
+    """
+    if requested is None or not requested.strip():
+        return voice.language
+    tag = requested.strip().replace("_", "-").lower()
+    if _base(tag) != _base(voice.language):
+        raise LanguageNotSpoken(voice, requested.strip()[:20])
+    if _base(tag) == "en":
+        return _ENGLISH_VARIANTS.get(tag, voice.language)
+    return voice.language
+
+
 class InvalidVoiceMix(VoiceNotFound):
     """A mix spelled wrong or that cannot be spoken (two languages): a client's mistake, with the reason."""
 

@@ -57,7 +57,7 @@ from synthesis.engine.core import (
     check_speed,
     limit_peaks,
 )
-from synthesis.engine.voices import InvalidVoiceMix, Voice, VoiceNotFound
+from synthesis.engine.voices import InvalidVoiceMix, LanguageNotSpoken, Voice, VoiceNotFound
 from synthesis.models import Generation
 from synthesis.services import limits
 from synthesis.services.engine import get_engine
@@ -138,6 +138,7 @@ class Order:
     normalize: bool = True
     store: bool = True
     store_fmt: OutputFormat | None = None  # keep history in another format than the one sent
+    language: str | None = None  # a BCP 47 tag the voice must speak (an English voice: en-GB or en-US words)
 
 
 def split_speed(speed: float) -> tuple[float, float]:
@@ -168,6 +169,8 @@ def _refusal(error: Exception) -> Refused:
     """What the session's guards raise, as one kind of error."""
     if isinstance(error, Refused):
         return error
+    if isinstance(error, LanguageNotSpoken):
+        return Refused("unsupported_language", 400, str(error))
     if isinstance(error, InvalidVoiceMix):
         return Refused("invalid_voice_mix", 400, error.reason)
     if isinstance(error, VoiceNotFound):
@@ -188,7 +191,7 @@ def _refusal(error: Exception) -> Refused:
     raise TypeError(error)
 
 
-GUARD_ERRORS = (Refused, VoiceNotFound, limits.Limited, QuotaExceeded, ServiceUnavailable, EngineError)
+GUARD_ERRORS = (Refused, VoiceNotFound, LanguageNotSpoken, limits.Limited, QuotaExceeded, ServiceUnavailable, EngineError)
 
 
 def session_open(
@@ -221,7 +224,8 @@ def session_open(
         # Plan before charging: text with nothing to say is a 400, not a refund.
         with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
             _, planned = engine.prepare(
-                order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed
+                order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed,
+                language=order.language,
             )
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
@@ -515,7 +519,7 @@ class Session:
         voice = self.engine.voices.get(self.voice_id)
         spoken, words = timing.timeline([(c.text, c.words, len(c.audio) / rate) for c in chunks])
         written = timing.carry_over(
-            words, spoken, self.order.text, lambda t: self.engine.spoken_form(t, voice, normalize=self.order.normalize)
+            words, spoken, self.order.text, lambda t: self.engine.spoken_form(t, voice, normalize=self.order.normalize, language=self.order.language)
         )
         return GeneratedWithTimestamps(
             **vars(generated),

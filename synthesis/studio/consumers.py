@@ -196,7 +196,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             raise SocketError("unsupported_format", str(error)) from None
         order = Order(
             text=data["text"], voice=data["voice"], fmt=PLAYBACK, store_fmt=fmt, speed=data["speed"],
-            normalize=data["normalize"] != "off", store=data["store"],
+            normalize=data["normalize"] != "off", store=data["store"], language=data.get("language"),
         )
         caller = Caller(organization=organization, user=self.user, source=UsageRecord.Source.STUDIO)
         return session_open(caller=caller, order=order, streaming=True, route=ROUTE, log_request=True)

@@ -431,3 +431,19 @@ def test_a_stream_closed_before_its_first_byte_refunds_everything_and_frees_its_
     cast.org_a.refresh_from_db()
     assert cast.org_a.characters_used == 0
     concurrency_acquire(organization=cast.org_a).release()  # the Free plan's one slot is free again
+
+
+def test_a_language_the_voice_does_not_speak_is_400_and_an_english_variant_is_read(alice, fake_engine):
+    response = speak(alice, voice="af_heart", language="es")
+    assert response.status_code == 400
+    assert response.json()["code"] == "unsupported_language" and "af_heart speaks" in response.json()["detail"]
+    assert speak(alice, voice="af_heart", language="en-GB").status_code == 200
+    assert speak(alice, voice="ef_dora", text="Hola.", language="es-MX").status_code == 200
+
+
+def test_an_english_voice_asked_for_british_english_reads_british_words(fake_engine):
+    _, american = fake_engine.prepare("I say tomato and schedule.", "af_heart")
+    _, british = fake_engine.prepare("I say tomato and schedule.", "af_heart", language="en-GB")
+    assert american[0].phonemes != british[0].phonemes
+    # A British voice asked for American English reads American words (its voice stays its own).
+    assert fake_engine.prepare("I say tomato and schedule.", "bf_emma", language="en-us")[1][0].phonemes == american[0].phonemes

@@ -200,6 +200,7 @@ def test_the_key_may_come_in_the_first_message_and_flush_speaks_a_short_buffer(l
         ({"output_format": "wav_24000"}, {"key": True}, None, "invalid_output_format"),
         ({"inactivity_timeout": "999"}, {"key": True}, None, "invalid_parameters"),
         ({"auto_mode": "maybe"}, {"key": True}, None, "invalid_parameters"),
+        ({"language_code": "es"}, {"key": True}, None, "unsupported_language"),
         ({}, {"key": True}, "not json", "invalid_message"),
         ({}, {"key": True}, ["a list"], "invalid_message"),
         ({}, {"key": True}, {"text": 5}, "invalid_message"),
