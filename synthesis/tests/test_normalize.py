@@ -21,7 +21,7 @@ CASES = [
     ("It was -5 outside.", "It was minus five outside."),
     ("Pi is 3.14.", "Pi is three point one four."),
     ("Add .5 cup.", "Add point five cup."),
-    ("Room 101.", "Room one hundred and one."),
+    ("Room 101.", "Room one oh one."),  # a room number is a name (issue 17), no longer "one hundred and one"
     ("Agent 007.", "Agent zero zero seven."),
     ("Version 1.2.3 is out.", "Version one dot two dot three is out."),
     # Money
