@@ -19,6 +19,8 @@ from kokoro_onnx.tokenizer import _espeak_lock
 from phonemizer.backend import EspeakBackend
 from phonemizer.backend.espeak.wrapper import EspeakWrapper
 
+from .heteronyms import respell
+
 VOCAB: dict[str, int] = DEFAULT_VOCAB
 # Two pad tokens (0) frame every model call; the context is 512.
 MAX_TOKENS = 510
@@ -89,7 +91,11 @@ def phonemize(text: str, language: str) -> str:
         return ""
     backend = _backend(language)
     english = is_english(language)
-    if not english:
+    if english:
+        # Heteronyms by context ("I read it yesterday" -> "red"), word for word,
+        # in eSpeak's input only: the text the timing code sees is unchanged.
+        text = respell(text)
+    else:
         # As misaki does: parentheses survive eSpeak as angle quotes (which stay curly quotes).
         text = text.replace("«", "“").replace("»", "”").replace("(", "«").replace(")", "»")
     with _espeak_lock:
