@@ -1207,7 +1207,7 @@ _ORDINARY_WORDS = frozenset(
     FILES ITEM LIST VIEW SHOW HIDE SKIP DROP ALTER TABLE INDEX FROM WHERE ORDER GROUP LIMIT JOIN INTO
     UNION CHECK ALARM FIRE EXIT DEAL SOLD ONLY LAST NEWS LIVE HOT HERE THERE THEN THEY THEM GOOD
     GREAT NICE COOL WOW HEY HELLO SORRY THANK THANKS PLEASE NEVER EVER EVERY ALWAYS MORE LESS MOST
-    DANGER WET PAINT KEEP PULL PUSH WAIT WALK OFF LOST FOUND
+    DANGER WET PAINT KEEP PULL PUSH WAIT WALK OFF LOST FOUND ZIP
     """.split()
 )
 _SPOKEN_ACRONYMS = {"WWI": "World War one", "WWII": "World War two"}
@@ -1260,6 +1260,7 @@ def _safe(function: Replacement) -> Replacement:
 _COMPILED_PASSES = [(pattern, _safe(function)) for pattern, function in _PASSES]
 _SPACES = re.compile(r"[^\S\n]+")
 _SPACE_LINES = re.compile(r" ?\n ?")
+_EXTRA_BLANK_LINES = re.compile(r"\n\n\n+")  # where a Markdown line between two blank lines was dropped
 
 
 def normalize(text: str) -> str:
@@ -1270,7 +1271,8 @@ def normalize(text: str) -> str:
         text = _clean(text)
         for pattern, replace in _COMPILED_PASSES:
             text = pattern.sub(replace, text)
-        return _SPACE_LINES.sub("\n", _SPACES.sub(" ", text)).strip()
+        text = _SPACE_LINES.sub("\n", _SPACES.sub(" ", text))
+        return _EXTRA_BLANK_LINES.sub("\n\n", text).strip()
     except Exception:  # noqa: BLE001 - never worse than the input, whitespace collapsed
         try:
             return " ".join(str(text).split())
