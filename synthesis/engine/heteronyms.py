@@ -355,6 +355,22 @@ def _same_case(spelling: str, word: str) -> str:
     return spelling
 
 
+def _letter_a(text: str, words: list[re.Match], index: int) -> str | None:
+    """The letter "A" at the end of a spelled acronym ("U S A", "C A" for California): "Eigh".
+
+    eSpeak reads a lone "A" as the article ("uh"); the normalizer joins an
+    "A" to the letter after it ("A-P I") but one at the end has none.
+    """
+    if index == 0 or text[words[index - 1].end() : words[index].start()] != " ":
+        return None
+    letter = words[index - 1].group(0)
+    if len(letter) != 1 or not letter.isupper():
+        return None
+    if letter == "I" and not (index > 1 and len(words[index - 2].group(0)) == 1 and words[index - 2].group(0).isupper()):
+        return None  # "Am I A..." would be the pronoun; "C I A" is three letters
+    return "Eigh"
+
+
 def respell(text: str) -> str:
     """`text` with each heteronym whose context is clear respelled for eSpeak; never raises."""
     try:
@@ -362,6 +378,13 @@ def respell(text: str) -> str:
         out: list[str] = []
         last = 0
         for index, match in enumerate(words):
+            if match.group(0) == "A":
+                spelling = _letter_a(text, words, index)
+                if spelling:
+                    out.append(text[last : match.start()])
+                    out.append(spelling)
+                    last = match.end()
+                continue
             rule = _RULES.get(match.group(0).lower())
             if rule is None:
                 continue

@@ -491,7 +491,7 @@ _EXTENSION_NAMES = (
 )
 def _file_name(m: re.Match) -> str:
     name, ext = m["name"], m["ext"].lower()
-    if not any(c.isalpha() for c in name):
+    if not (m["ext"].islower() or m["ext"].isupper()) or not any(c.isalpha() for c in name):
         return m.group(0)  # "1.5.py"? not a name anyone writes; leave the numbers to their passes
     spoken = _EXTENSIONS.get(ext) or _spell(ext.upper())
     return f"{_spell_address(name)} dot {spoken}"
@@ -499,7 +499,7 @@ def _file_name(m: re.Match) -> str:
 
 # -- 1c. "www" on its own (a URL's "www." was dropped above): three letters.
 
-@_pass(r"(?<![\w.])www(?![\w.])", re.IGNORECASE)
+@_pass(r"(?<![\w.])www(?![\w]|\.\w)", re.IGNORECASE)
 def _www(m: re.Match) -> str:
     return "W W W"
 
@@ -509,12 +509,15 @@ def _www(m: re.Match) -> str:
 #        start), before "#1" is read as "number one" (a tag needs a letter)
 #        and before the integers and acronyms read the tag's parts.
 
+_DIRECTIVES = frozenset("include define pragma ifdef ifndef endif undef if elif else error import".split())
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[0-9])(?=[A-Za-z])|(?<=[A-Z])(?=[A-Z][a-z])|_+")
 
 
 @_pass(r"(?<![\w&#])#(?P<tag>\d*[^\W\d_][\w]*)")
 def _hashtag(m: re.Match) -> str:
     """'#BlackFriday' -> 'hashtag Black Friday', '#100DaysOfCode' -> 'hashtag 100 Days Of Code'."""
+    if m["tag"] in _DIRECTIVES:
+        return "hash " + m["tag"]  # "#include <stdio.h>" in a code listing
     return "hashtag " + " ".join(_CAMEL.sub(" ", m["tag"]).split())
 
 
@@ -560,9 +563,14 @@ _PHONE_WORDS = frozenset("call phone tel telephone fax dial text mobile cell num
     r"|(?:1-)?\d{3}-\d{3}-\d{4}"  # 555-123-4567, 1-800-555-1234
     r"|\d{3}\.\d{3}\.\d{4}"  # 555.123.4567
     r"|(?P<short>\d{3}[ \-]\d{4})"  # 555-0199, 555 0199: checked below
+    r"|(?P<service>[1-9]11|999|112|988)"  # 911, 999, 112: only after "call" or "dial"
     r")(?!\w|[.,\-]\d)"
 )
 def _phone(m: re.Match) -> str:
+    if m["service"]:
+        if _word_before(m.string, m.start()).lower() not in ("call", "dial", "calling", "called", "dialed", "dialled"):
+            return m.group(0)
+        return _digits(m["service"])  # "call 911": nine one one
     if m["short"]:
         first, second = re.split(r"[ \-]", m["short"])
         cue = _word_before(m.string, m.start()).lower() in _PHONE_WORDS
@@ -1176,6 +1184,8 @@ def _roman_numeral(m: re.Match) -> str:
         return "the " + _ordinal(str(_roman_value(numeral)))  # Henry VIII -> Henry the eighth
     if not trigger and (numeral == "I" or len(numeral) == 1 or set(numeral) - set("IVX")):
         return m.group(0)  # "Vitamin C", "Plan B", "Model X", "Washington DC": letters
+    if numeral in ("L", "C", "D", "M"):
+        return m.group(0)  # "Appendix C", "Section D": a letter even after a heading word
     return _cardinal(str(_roman_value(numeral)))  # World War II -> World War two
 
 

@@ -137,3 +137,15 @@ def test_other_languages_are_not_respelled(monkeypatch):
 
     monkeypatch.setattr(phonemes_module, "respell", fail)
     assert phonemize("Hola, ¿cómo estás?", "es")
+
+
+@pytest.mark.parametrize(
+    ("text", "letters"),
+    [("C A nine four", "sˈiː ˈeɪ nˈaɪn"), ("The N B A game.", "bˈiː ˈeɪ ɡˈeɪm"), ("The U S A today.", "ˈɛs ˈeɪ tədˈeɪ")],
+)
+def test_a_spelled_acronym_ending_in_a_says_the_letter_not_the_article(text, letters):
+    assert letters in phonemize(text, "en-us")
+
+
+def test_the_article_a_is_left_alone():
+    assert respell("A cat. Am I A student? It is A-P I.") == "A cat. Am I A student? It is A-P I."

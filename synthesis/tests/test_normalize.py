@@ -179,10 +179,11 @@ PASS_CASES = {
         ("Open report.pdf and run setup.py.", "Open report dot P D F and run setup dot P Y."),
         ("Edit config.json.", "Edit config dot JSON."),
     ],
-    "_www": [("Type www first.", "Type W W W first.")],
+    "_www": [("Type www first.", "Type W W W first."), ("It starts with www.", "It starts with W W W.")],
     "_hashtag": [
         ("Shop #BlackFriday deals.", "Shop hashtag Black Friday deals."),
         ("Join #100DaysOfCode.", "Join hashtag one hundred Days Of Code."),
+        ("Start with #include.", "Start with hash include."),
     ],
     "_sharp": [("I write C# and F#.", "I write C sharp and F sharp.")],
     "_zip_code": [
@@ -196,6 +197,8 @@ PASS_CASES = {
         ("Call +44 20 7946 0958.", "Call plus four four, two zero, seven nine four six, zero nine five eight."),
         ("Call 1-800-555-0199.", "Call one, eight zero zero, five five five, zero one nine nine."),
         ("Call (555) 123-4567 now.", "Call five five five, one two three, four five six seven now."),
+        ("In an emergency call 911.", "In an emergency call nine one one."),
+        ("We have 911 members.", "We have nine hundred and eleven members."),
     ],
     "_number_sign": [("We are #1.", "We are number one.")],
     "_weekday": [
@@ -266,6 +269,7 @@ PASS_CASES = {
         ("Elizabeth I of England.", "Elizabeth the first of England."),
         ("He met Washington DC staff.", "He met Washington D C staff."),
         ("Size XL only.", "Size X L only."),
+        ("See Appendix C.", "See Appendix C."),
     ],
     "_acronym": [
         ("The FBI called.", "The F B I called."),
