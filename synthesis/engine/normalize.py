@@ -20,6 +20,32 @@ the tokens that contain other tokens go first (a URL contains dots and digits,
 a date contains a range-like hyphen, money contains a decimal), and the
 general catch-alls (bare integers, symbols, acronyms) go last.
 
+The passes, in order (each one's comment says why it stands where it does):
+
+    0.  Markdown: code fences, setext underlines, horizontal rules, tables,
+        blockquotes, headings, list items, link definitions, links and
+        images, autolinks, code spans, emphasis. First, because a link's
+        target is a URL and "**" and "#" are symbols the later passes would
+        read; headings, items, rows and code lines become sentences (a full
+        stop is added where no punctuation ends them).
+    1.  emails, URLs; then file names ("report.pdf" -> "report dot P D F"),
+        "www", hashtags ("#BlackFriday" -> "hashtag Black Friday") and "C#".
+    2.  ZIP codes ("CA 94103", "94103-1234") and phone numbers ("555-0199",
+        "+44 20 7946 0958", "call 911"), digit by digit in comma-separated
+        groups, before ranges and integers can read them as quantities.
+    3.  "No. 5" / "#1"; weekday ("Mon-Fri") and address ("Apt 4B", "5th Ave")
+        abbreviations, while the numbers that tell them apart are digits.
+    4.  dates, ranges, times, version numbers, money, percentages,
+        dimensions, plural numbers, compound units ("mg/dL", "km/h"), units,
+        ordinals, named numbers ("room 101" -> "room one oh one", "port
+        8080" -> "port eighty eighty"), years, decimals, fractions,
+        arithmetic ("+", "*"), the remaining integers.
+    5.  symbols, a leftover "*" (dropped), abbreviations, dotted acronyms,
+        roman numerals (any size after "Chapter", "Part", "Super Bowl", a
+        king's name; I-X after any capitalised word), and acronyms last
+        (spelled, except those said as words and capitalised ordinary words
+        such as "DEBUG" or "README").
+
 Numbers are spelled by num2words (its default English style, "one hundred
 and five"); only years, times and digit strings are assembled here.
 
