@@ -149,3 +149,18 @@ def test_a_spelled_acronym_ending_in_a_says_the_letter_not_the_article(text, let
 
 def test_the_article_a_is_left_alone():
     assert respell("A cat. Am I A student? It is A-P I.") == "A cat. Am I A student? It is A-P I."
+
+
+# Short phrases of function words: eSpeak gives them no primary stress, and the model may swallow them.
+@pytest.mark.parametrize(
+    ("text", "stressed"),
+    [("You are.", "ˈɑːɹ"), ("They were.", "wˈɜː"), ("Is it?", "ˈɪt"), ("And you?", "jˈuː"), ("For me?", "mˈiː")],
+)
+def test_a_short_phrase_without_stress_gets_one(text, stressed):
+    phonemes = phonemize(text, "en-us")
+    assert stressed in phonemes, phonemes
+
+
+def test_phrases_that_have_a_stress_keep_espeaks():
+    assert phonemize("The quick brown fox jumps.", "en-us") == "ðə kwˈɪk bɹˈaʊn fˈɑːks dʒˈʌmps."
+    assert phonemize("Who is it?", "en-us") == "hˈuː ɪz ɪt?"  # stressed already: nothing added
