@@ -28,6 +28,10 @@ The choice is made by simple context rules, not a tagger: the word before
   "go live" are "lyve"; "wind up", "tear down", "take a bow" are the verbs;
   "minute details" is "my-noot"; "wound up" is "wownd".
 
+One more respelling of the same kind: the letter "A" at the end of a spelled
+acronym ("U S A", "C A 94103") is written "Eigh", which eSpeak says as the
+letter, where "A" alone would be the article "uh".
+
 When no rule applies the word is left as written and eSpeak's own choice
 stands. The respellings were chosen by the phonemes eSpeak NG (en-us)
 writes for them (synthesis/tests/test_heteronyms.py checks each).
