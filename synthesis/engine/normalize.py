@@ -530,10 +530,11 @@ def _www(m: re.Match) -> str:
     return "W W W"
 
 
-# -- 1d. Hashtags and C#: after URLs (a URL's "#section" is theirs), before
-#        the headings' "#" is gone (the Markdown pass only takes "# " at a line
-#        start), before "#1" is read as "number one" (a tag needs a letter)
-#        and before the integers and acronyms read the tag's parts.
+# -- 1d. Hashtags and C#: after URLs (a URL's "#section" is theirs) and the
+#        Markdown headings (which take only "# " with a space, at a line
+#        start, so "#tag" is left here), beside the "#1" -> "number one" pass
+#        below (a tag needs a letter), and before the integers and acronyms
+#        read the tag's parts ("#100DaysOfCode", "#AI").
 
 _DIRECTIVES = frozenset("include define pragma ifdef ifndef endif undef if elif else error import".split())
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[0-9])(?=[A-Za-z])|(?<=[A-Z])(?=[A-Z][a-z])|_+")
