@@ -348,6 +348,21 @@ _RULES: dict[str, Rule] = {
     "contracts": _stress_pair("contrakts", "conntracts"),
     "desert": _stress_pair("dezzert", "dessert"),
     "deserts": _stress_pair("dezzerts", None),
+    "increase": _stress_pair(None, "inkrease"),
+    "increases": _stress_pair(None, "inkreases"),
+    "decrease": _stress_pair(None, "decreese"),
+    "insult": _stress_pair(None, "inssult"),
+    "insults": _stress_pair(None, "inssults"),
+    "rebel": _stress_pair(None, "rebell"),
+    "rebels": _stress_pair(None, "rebells"),
+    "suspect": _stress_pair("susspect", "suspeckt"),
+    "suspects": _stress_pair("susspects", "suspeckts"),
+    "export": _stress_pair(None, "expoart"),
+    "exports": _stress_pair(None, "expoarts"),
+    "excuse": _stress_pair("excuce", "excuze"),
+    "excuses": _stress_pair("excuces", "excuzes"),
+    "separate": _stress_pair(None, "separrate"),
+    "estimate": _stress_pair(None, "estimait"),
 }
 
 

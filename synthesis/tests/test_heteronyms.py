@@ -73,6 +73,18 @@ SENTENCES = [
     ("The road wound through the hills.", "wˈaʊnd"),
     ("What is the use of it?", "jˈuːs"),
     ("Use the stairs.", "jˈuːz"),
+    # more stress pairs
+    ("Excuse me.", "kjˈuːz"),
+    ("That is no excuse.", "kjˈuːs"),
+    ("They increase the price.", "ɪŋkɹˈiːs"),
+    ("An increase in sales.", "ˈɪŋkɹiːs"),
+    ("Don't insult me.", "ɪnsˈʌlt"),
+    ("The suspect fled.", "sˈʌspɛkt"),
+    ("I suspect a leak.", "səspˈɛkt"),
+    ("We export cars.", "ɛkspˈɔːɹt"),
+    ("We separate the eggs.", "ˌeɪt"),
+    ("They estimate the cost.", "ˌeɪt"),
+    ("They rebel against the king.", "ɹᵻbˈɛl"),
 ]
 
 
