@@ -310,6 +310,8 @@ def _use(c: _Context) -> str | None:
 
 
 def _content(c: _Context) -> str | None:
+    if c.noun_cue:
+        return None  # "the content to display": the noun
     if c.before in _BE or c.before in ("feel", "feels", "felt", "seem", "seems", "seemed", "remain", "perfectly"):
         return "conntent"  # "I am content": satisfied
     if c.after in ("with", "to"):

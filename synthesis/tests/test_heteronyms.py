@@ -37,6 +37,8 @@ SENTENCES = [
     ("She bought a present.", "pɹˈɛzənt"),
     ("I am content with the result.", "kəntˈɛnt"),
     ("The content of the page is new.", "kˈɑːntɛnt"),
+    ("She was content to wait.", "kəntˈɛnt"),
+    ("Pick the content to show.", "kˈɑːntɛnt"),
     ("We buy fresh produce daily.", "pɹˈɑːduːs"),
     ("Farms produce food.", "pɹədˈuːs"),
     ("The project is late.", "pɹˈɑːdʒɛkt"),
