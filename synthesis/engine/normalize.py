@@ -20,6 +20,32 @@ the tokens that contain other tokens go first (a URL contains dots and digits,
 a date contains a range-like hyphen, money contains a decimal), and the
 general catch-alls (bare integers, symbols, acronyms) go last.
 
+The passes, in order (each one's comment says why it stands where it does):
+
+    0.  Markdown: code fences, setext underlines, horizontal rules, tables,
+        blockquotes, headings, list items, link definitions, links and
+        images, autolinks, code spans, emphasis. First, because a link's
+        target is a URL and "**" and "#" are symbols the later passes would
+        read; headings, items, rows and code lines become sentences (a full
+        stop is added where no punctuation ends them).
+    1.  emails, URLs; then file names ("report.pdf" -> "report dot P D F"),
+        "www", hashtags ("#BlackFriday" -> "hashtag Black Friday") and "C#".
+    2.  ZIP codes ("CA 94103", "94103-1234") and phone numbers ("555-0199",
+        "+44 20 7946 0958", "call 911"), digit by digit in comma-separated
+        groups, before ranges and integers can read them as quantities.
+    3.  "No. 5" / "#1"; weekday ("Mon-Fri") and address ("Apt 4B", "5th Ave")
+        abbreviations, while the numbers that tell them apart are digits.
+    4.  dates, ranges, times, version numbers, money, percentages,
+        dimensions, plural numbers, compound units ("mg/dL", "km/h"), units,
+        ordinals, named numbers ("room 101" -> "room one oh one", "port
+        8080" -> "port eighty eighty"), years, decimals, fractions,
+        arithmetic ("+", "*"), the remaining integers.
+    5.  symbols, a leftover "*" (dropped), abbreviations, dotted acronyms,
+        roman numerals (any size after "Chapter", "Part", "Super Bowl", a
+        king's name; I-X after any capitalised word), and acronyms last
+        (spelled, except those said as words and capitalised ordinary words
+        such as "DEBUG" or "README").
+
 Numbers are spelled by num2words (its default English style, "one hundred
 and five"); only years, times and digit strings are assembled here.
 
@@ -283,6 +309,140 @@ _SIGN = r"(?:(?<![\w.\-])(?P<neg>-))?"
 _START = r"(?<![\w.,])"  # a number starts here, not in the middle of "v1.5" or "1,5"
 
 
+# -- 0. Markdown and list markup, before everything: a link's target is a URL
+#       the URL pass would read out, "**" and "#" would be read as symbols,
+#       and the line-level markup (headings, bullets, tables) only makes
+#       sense while the lines are still lines. Block markup is taken first
+#       (code fences, then rules, tables, quotes, headings and list items),
+#       then the inline markup inside the lines (images, links, code spans,
+#       emphasis). A heading, list item, table row or code line becomes a
+#       sentence of its own: it gets a full stop unless it already ends in
+#       punctuation, because eSpeak and the model make no pause at a bare
+#       line break inside a chunk. Every pattern is anchored at a line start
+#       or at its own delimiter and scans to the end of one line at most.
+
+_ENDS_SENTENCE = frozenset(".!?…:;,")
+
+
+def _sentence(line: str) -> str:
+    """'Title' -> 'Title.': a line of markup read as a sentence of its own."""
+    line = line.strip()
+    if not line or line[-1] in _ENDS_SENTENCE:
+        return line
+    if not any(c.isalnum() for c in line):
+        return ""  # nothing to say ("| |", "{", "```")
+    return line + "."
+
+
+@_pass(r"^(?:```|~~~)[^\n]*\n?(?P<body>.*?)(?:\n(?:```|~~~)[ ]*$|\Z)", re.MULTILINE | re.DOTALL)
+def _code_fence(m: re.Match) -> str:
+    """A fenced code block: the fences and the language tag go, each code line is read as a sentence.
+
+    A person reading a tutorial aloud reads the code, line by line; the
+    lines' own symbols are left to the passes below ("x = 1" -> "x equals one.").
+    """
+    lines = (_sentence(line) for line in m["body"].split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+@_pass(r"^(?P<head>[^\n]*[^\s.!?…:;,])\n(?:=+|-+)[ ]*$", re.MULTILINE)
+def _setext_heading(m: re.Match) -> str:
+    """'Title\\n=====' -> 'Title.': the underline is markup, the heading a sentence.
+
+    Before the rule pass, which would drop the underline but leave the heading
+    without its sentence end; before the list pass, which would take a
+    "- item" line above a "---" for a heading's text (harmless: it gets its stop).
+    """
+    if m["head"].lstrip().startswith(("|", "#", ">")):
+        return m.group(0)  # a table row or heading of its own, not a setext heading
+    return _sentence(m["head"])
+
+
+@_pass(r"^(?=[-*_])[-*_ ]{3,}$\n?", re.MULTILINE)
+def _horizontal_rule(m: re.Match) -> str:
+    """'---', '* * *', '___': a horizontal rule says nothing."""
+    marks = m.group(0).replace(" ", "").strip()
+    return "" if len(marks) >= 3 and len(set(marks)) == 1 else m.group(0)
+
+
+@_pass(r"^(?=[|:\- ]*\|)(?=[|:\- ]*-)[|:\- ]+$\n?", re.MULTILINE)
+def _table_separator(m: re.Match) -> str:
+    """'|---|:--:|' under a table's header row says nothing."""
+    return ""
+
+
+@_pass(r"^\|(?P<cells>[^\n]*)$", re.MULTILINE)
+def _table_row(m: re.Match) -> str:
+    """'| Apple | $1 |' -> 'Apple, $1.': a row is read as a sentence, its cells a list."""
+    cells = [cell.strip() for cell in m["cells"].split("|")]
+    return _sentence(", ".join(cell for cell in cells if cell))
+
+
+@_pass(r"^>[> ]*", re.MULTILINE)
+def _blockquote(m: re.Match) -> str:
+    """'> quoted' -> 'quoted' (before headings and lists, which a quote may contain)."""
+    return ""
+
+
+_CLOSING_HASHES = re.compile(r"(?:^|[ ])#+[ ]*$")
+
+
+@_pass(r"^#{1,6}(?:[ ]+(?P<text>[^\n]*))?$", re.MULTILINE)
+def _heading(m: re.Match) -> str:
+    """'## Getting started' -> 'Getting started.' ('#1' and '#hashtag' have no space: not headings)."""
+    return _sentence(_CLOSING_HASHES.sub("", m["text"] or ""))
+
+
+@_pass(r"^(?:[-*+]|\d{1,3}[.)])[ ]+(?:\[[ xX]\][ ]+)?(?P<text>[^\n]*)$", re.MULTILINE)
+def _list_item(m: re.Match) -> str:
+    """'- milk', '* eggs', '1. Preheat the oven', '- [x] done': the marker goes, the item is a sentence."""
+    return _sentence(m["text"])
+
+
+@_pass(r"^\[[^\]\n]+\]:[ ]*\S+[^\n]*$\n?", re.MULTILINE)
+def _link_definition(m: re.Match) -> str:
+    """'[1]: https://example.com "Title"': a reference link's target, never read."""
+    return ""
+
+
+@_pass(
+    r"(?P<image>!?)\[(?P<text>[^\[\]\n]*)\]"
+    r"(?:\([ ]*[^()\s]*(?:\([^()\s]*\)[^()\s]*)?(?:[ ]+\"[^\"\n]*\")?[ ]*\)|\[[^\[\]\n]*\])"
+)
+def _link(m: re.Match) -> str:
+    """'[the docs](https://...)' -> 'the docs'; '![a cat](cat.png)' -> 'a cat'; '[text][ref]' -> 'text'."""
+    return m["text"].strip()
+
+
+@_pass(r"<(?P<target>(?:https?|ftp)://[^\s<>]+|[^\s<>@]+@[^\s<>@]+)>")
+def _autolink(m: re.Match) -> str:
+    """'<https://example.com>' -> the address alone, for the URL and email passes."""
+    return m["target"]
+
+
+@_pass(r"`+(?P<code>[^`\n]+)`+")
+def _code_span(m: re.Match) -> str:
+    """'`pip install`' -> 'pip install': the backticks are markup."""
+    return m["code"].strip()
+
+
+# Emphasis: the delimiters go, the words stay. A "*" or "_" counts only when
+# it hugs a word on the inside and not on the outside, so "5 * 3", "2*3*4"
+# and "snake_case_name" are prose. The pass runs twice, for one level of
+# nesting ("**bold *and italic***").
+_EMPHASIS = (
+    r"(?<!\w)(?P<mark>\*{1,3}|_{1,3}|~~)(?=[^\s*_~])(?P<text>[^*_~\n]+?)(?<=[^\s*_~])(?P=mark)(?!\w)"
+)
+
+
+@_pass(_EMPHASIS)
+def _emphasis(m: re.Match) -> str:
+    return m["text"]
+
+
+_pass(_EMPHASIS)(_emphasis)
+
+
 # -- 1. Emails, then URLs: they contain dots, digits, hyphens, "@" and "/"
 #       that every later pass would otherwise misread.
 
@@ -333,18 +493,119 @@ def _url(m: re.Match) -> str:
     return _spell_address(url) + tail
 
 
-# -- 2. Phone numbers, before dates and ranges read "555-123" as a range.
-#       Read digit by digit, a comma (a short pause) between groups.
+# -- 1b. File names: "report.pdf" -> "report dot P D F". After URLs and
+#        emails (a domain's ".com" is theirs; no extension below is a TLD
+#        that pass knows) and before the dotted numbers, decimals and
+#        acronyms, which would take "v2.pdf" or "README" apart.
+
+_EXTENSIONS = {
+    # extension: how it is said (anything not listed is spelled letter by letter)
+    "json": "JSON", "yaml": "YAML", "toml": "toml", "gif": "gif", "zip": "zip", "tar": "tar",
+    "log": "log", "lock": "lock", "conf": "conf", "jpeg": "J peg", "docx": "doc X", "wav": "wave",
+    "java": "java", "html": "H T M L", "epub": "E pub", "ipynb": "I P Y N B", "txt": "text",
+}
+_EXTENSION_NAMES = (
+    "pdf|py|txt|md|csv|tsv|json|yaml|yml|xml|html|htm|css|js|mjs|ts|tsx|jsx|doc|docx|xls|xlsx|ppt|pptx|"
+    "png|jpg|jpeg|gif|svg|webp|mp3|mp4|wav|ogg|flac|mov|avi|zip|tar|gz|tgz|exe|dmg|sh|bat|ini|cfg|conf|"
+    "log|sql|db|toml|lock|java|rb|rs|cpp|ipynb|epub|srt|vtt"
+)
+
 
 @_pass(
-    r"(?<![\w+(])(?:"
-    r"\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)|\d{1,4})(?:[ .\-]?\d{2,4}){2,3}"  # +1 555 123 4567, +44 20 7946 0958
+    rf"(?<![\w.@/\\\-])(?P<name>[\w\-]+(?:\.[\w\-]+)*)\.(?P<ext>{_EXTENSION_NAMES})(?![\w\-]|\.\w)",
+    re.IGNORECASE,
+)
+def _file_name(m: re.Match) -> str:
+    name, ext = m["name"], m["ext"].lower()
+    if not (m["ext"].islower() or m["ext"].isupper()) or not any(c.isalpha() for c in name):
+        return m.group(0)  # "1.5.py"? not a name anyone writes; leave the numbers to their passes
+    spoken = _EXTENSIONS.get(ext) or _spell(ext.upper())
+    return f"{_spell_address(name)} dot {spoken}"
+
+
+# -- 1c. "www" on its own (a URL's "www." was dropped above): three letters.
+
+@_pass(r"(?<![\w.])www(?![\w]|\.\w)", re.IGNORECASE)
+def _www(m: re.Match) -> str:
+    return "W W W"
+
+
+# -- 1d. Hashtags and C#: after URLs (a URL's "#section" is theirs) and the
+#        Markdown headings (which take only "# " with a space, at a line
+#        start, so "#tag" is left here), beside the "#1" -> "number one" pass
+#        below (a tag needs a letter), and before the integers and acronyms
+#        read the tag's parts ("#100DaysOfCode", "#AI").
+
+_DIRECTIVES = frozenset("include define pragma ifdef ifndef endif undef if elif else error import".split())
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[0-9])(?=[A-Za-z])|(?<=[A-Z])(?=[A-Z][a-z])|_+")
+
+
+@_pass(r"(?<![\w&#])#(?P<tag>\d*[^\W\d_][\w]*)")
+def _hashtag(m: re.Match) -> str:
+    """'#BlackFriday' -> 'hashtag Black Friday', '#100DaysOfCode' -> 'hashtag 100 Days Of Code'."""
+    if m["tag"] in _DIRECTIVES:
+        return "hash " + m["tag"]  # "#include <stdio.h>" in a code listing
+    return "hashtag " + " ".join(_CAMEL.sub(" ", m["tag"]).split())
+
+
+@_pass(r"(?<![\w#])(?P<letter>[A-Ga-g])#(?![\w#])")
+def _sharp(m: re.Match) -> str:
+    """'C#', 'F#' (the languages, the notes): 'C sharp'."""
+    return m["letter"].upper() + " sharp"
+
+
+# -- 2. ZIP codes, then phone numbers, before dates and ranges read
+#       "94103-1234" or "555-0199" as ranges and the integers read them as
+#       quantities. Both are read digit by digit, a comma (a short pause)
+#       between groups.
+
+_STATES = frozenset(
+    """
+    AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC
+    ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR
+    """.split()
+)
+
+
+@_pass(r"(?<![\w\-])(?:(?P<state>[A-Z]{2}),? )?(?P<zip>\d{5})(?:-(?P<plus4>\d{4}))?(?![\w\-]|[.,]\d)")
+def _zip_code(m: re.Match) -> str:
+    """'CA 94103' -> 'CA nine four one zero three'; '94103-1234' is ZIP+4 wherever it stands."""
+    if m["state"] and m["state"] not in _STATES:
+        return m.group(0)  # "ID 12345", "OK 50000": not a state before a ZIP
+    cue = m["state"] or m["plus4"] or _word_before(m.string, m.start()).lower() in ("zip", "zipcode", "postcode")
+    if not cue:
+        return m.group(0)  # a lone five-digit number is a quantity
+    words = _digits(m["zip"]) + (", " + _digits(m["plus4"]) if m["plus4"] else "")
+    return m.group(0)[: m.start("zip") - m.start()] + words
+
+
+# Words that say a number is a phone number whatever it looks like.
+_PHONE_WORDS = frozenset("call phone tel telephone fax dial text mobile cell number line hotline".split())
+
+
+@_pass(
+    r"(?<![\w+(\-$£€¥₹.,])(?:"
+    r"\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)|\d{1,4})(?:[ .\-]?\d{2,4}){2,4}"  # +1 555 123 4567, +33 1 23 45 67 89
     r"|(?:1[ .\-])?\(\d{3}\) ?\d{3}[ .\-]\d{4}"  # (555) 123-4567
     r"|(?:1-)?\d{3}-\d{3}-\d{4}"  # 555-123-4567, 1-800-555-1234
     r"|\d{3}\.\d{3}\.\d{4}"  # 555.123.4567
-    r")(?!\w|[.\-]\d)"
+    r"|(?P<short>\d{3}[ \-]\d{4})"  # 555-0199, 555 0199: checked below
+    r"|(?P<service>[1-9]11|999|112|988)"  # 911, 999, 112: only after "call" or "dial"
+    r")(?!\w|[.,\-]\d)"
 )
 def _phone(m: re.Match) -> str:
+    if m["service"]:
+        if _word_before(m.string, m.start()).lower() not in ("call", "dial", "calling", "called", "dialed", "dialled"):
+            return m.group(0)
+        return _digits(m["service"])  # "call 911": nine one one
+    if m["short"]:
+        first, second = re.split(r"[ \-]", m["short"])
+        cue = _word_before(m.string, m.start()).lower() in _PHONE_WORDS
+        # "100-1000", "250 1500": round numbers are a range or two quantities;
+        # an exchange never starts with 0 or 1.
+        round_numbers = first.endswith("0") and second.endswith("00") and not second.startswith("0")
+        if not cue and (first[0] in "01" or round_numbers):
+            return m.group(0)
     groups = ", ".join(_digits(group) for group in re.findall(r"\d+", m.group(0)))
     return ("plus " + groups) if m.group(0).startswith("+") else groups
 
@@ -368,6 +629,62 @@ _MONTHS.update({name[:3].lower(): number for number, name in enumerate(_MONTH_NA
 _MONTHS["sept"] = 9
 _MONTH = "(?P<mon>" + "|".join(_MONTH_NAMES) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)"
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+# -- 3b. Weekday and address abbreviations, before dates and numbers: what
+#        tells them from ordinary words is often the number beside them
+#        ("Sat 3 pm", "Apt 4B", "5th Ave"), still digits here.
+
+_WEEKDAYS = {
+    "Mon": "Monday", "Tue": "Tuesday", "Tues": "Tuesday", "Wed": "Wednesday", "Thu": "Thursday",
+    "Thur": "Thursday", "Thurs": "Thursday", "Fri": "Friday", "Sat": "Saturday", "Sun": "Sunday",
+}
+_WEEKDAY = r"(?:Mon|Tues?|Wed|Thu(?:rs?)?|Fri|Sat|Sun)"
+# Words as well as weekdays: expanded only beside another weekday, a number or a month.
+_WEEKDAY_WORDS = frozenset({"Wed", "Sat", "Sun"})
+_WEEKDAY_JOINERS = {"-": " to ", "/": " and ", "&": " and ", "to": " to ", ",": ", "}
+
+
+@_pass(
+    rf"(?<![\w.'])(?P<a>{_WEEKDAY})(?P<adot>\.)?"
+    rf"(?:(?P<join> ?[-/&] ?| to |, )(?P<b>{_WEEKDAY})(?P<dot>\.)?)?(?![\w'])"
+)
+def _weekday(m: re.Match) -> str:
+    """'Mon-Fri' -> 'Monday to Friday'; 'Tue.' -> 'Tuesday'; 'Sat 9am' -> 'Saturday 9am'; 'the Sun' stays."""
+    if not m["b"] and m["a"] in _WEEKDAY_WORDS:
+        after = m.string[m.end() : m.end() + 12]
+        if not re.match(rf",?\s?(?:\d|{_MONTH}\b)", after):
+            return m.group(0)
+    first = _WEEKDAYS[m["a"]]
+    if not m["b"]:
+        return first + _period(m, "adot")
+    return first + _WEEKDAY_JOINERS[m["join"].strip() or ","] + _WEEKDAYS[m["b"]] + _period(m)
+
+
+_ADDRESS = {
+    "Ave": "Avenue", "Blvd": "Boulevard", "Rd": "Road", "Hwy": "Highway", "Pkwy": "Parkway", "Ln": "Lane",
+    "Ct": "Court", "Apt": "Apartment", "Ste": "Suite", "Fl": "Floor", "Bldg": "Building",
+}
+# A street type after a street's name ("Park Ave", "5th Ave"); a unit before its number ("Apt 4B").
+_STREET_TYPES = frozenset({"Ave", "Ln", "Ct"})
+_UNIT_TYPES = frozenset({"Apt", "Ste", "Fl", "Bldg"})
+
+
+@_pass(r"(?<![\w.'])(?P<abbr>Ave|Blvd|Rd|Hwy|Pkwy|Ln|Ct|Apt|Ste|Fl|Bldg)(?P<dot>\.)?(?![\w'])")
+def _address(m: re.Match) -> str:
+    """'5th Ave' -> '5th Avenue', 'Apt 4B' -> 'Apartment 4B', 'Ste 200' -> 'Suite 200'."""
+    abbr = m["abbr"]
+    if abbr in _UNIT_TYPES:
+        if not re.match(r"\s?#?\s?(?:\d|[A-Z]\b)", m.string[m.end() : m.end() + 4]):
+            return m.group(0)  # "Ste. Marie" is Sainte
+        return _ADDRESS[abbr]  # a unit is never the last word of a sentence: its number follows
+    if abbr in _STREET_TYPES:
+        before = re.search(r"(\S+)\s$", m.string[max(0, m.start() - 20) : m.start()])
+        word = before.group(1) if before else ""
+        if not (word[:1].isupper() or word[:1].isdigit()) or _word_after(m.string, m.end()) == "Maria":
+            return m.group(0)
+    return _ADDRESS[abbr] + _period(m)
+
 
 
 def _date(month: int, day: int, year: str | None, *, day_first: bool = False) -> str | None:
@@ -593,6 +910,44 @@ _UNITS = {
 _UNIT = "|".join(re.escape(unit) for unit in sorted(_UNITS, key=len, reverse=True))
 
 
+# -- 11b. Compound units with "/": "5 mg/dL" -> "five milligrams per
+#         deciliter". Before the single units, which would take the "mg" and
+#         leave "/dL" (the unit pass refuses a unit followed by "/").
+
+_PER_UNITS = {
+    "s": "second", "sec": "second", "min": "minute", "h": "hour", "hr": "hour", "d": "day", "day": "day",
+    "wk": "week", "L": "liter", "l": "liter", "dL": "deciliter", "mL": "milliliter", "ml": "milliliter",
+    "kg": "kilogram", "g": "gram", "m": "meter", "km": "kilometer", "ft": "foot", "mi": "mile",
+    "gal": "gallon", "m2": "square meter", "m²": "square meter", "m3": "cubic meter", "m³": "cubic meter",
+}
+_TOP_UNITS = {
+    **{unit: names for unit, names in _UNITS.items() if "/" not in unit and not unit.startswith("°")},
+    "mmol": ("millimole", "millimoles"), "mol": ("mole", "moles"), "µg": ("microgram", "micrograms"),
+    "μg": ("microgram", "micrograms"), "mcg": ("microgram", "micrograms"), "ug": ("microgram", "micrograms"),
+    "dL": ("deciliter", "deciliters"), "kcal": ("kilocalorie", "kilocalories"), "cal": ("calorie", "calories"),
+    "IU": ("international unit", "international units"), "gal": ("gallon", "gallons"),
+    "W": ("watt", "watts"), "kJ": ("kilojoule", "kilojoules"), "J": ("joule", "joules"),
+}
+_TOP_UNIT = "|".join(re.escape(unit) for unit in sorted(_TOP_UNITS, key=len, reverse=True))
+_PER_UNIT = "|".join(re.escape(unit) for unit in sorted(_PER_UNITS, key=len, reverse=True))
+
+
+@_pass(
+    r"(?:" + _SIGN + _START + _NUM + r" ?|(?<![\w/]))"
+    + rf"(?P<top>{_TOP_UNIT})/(?P<per>{_PER_UNIT})(?![\w/²³])"
+)
+def _compound_unit(m: re.Match) -> str:
+    if m["int"] is None and m["frac"] is None:
+        # No number: only a unit nobody writes as a word ("in/out", "s/he" are not units).
+        if len(m["top"]) < 2 or m["top"] in ("in", "min", "sec", "secs", "mins"):
+            return m.group(0)
+        return f"{_TOP_UNITS[m['top']][1]} per {_PER_UNITS[m['per']]}"
+    singular, plural = _TOP_UNITS[m["top"]]
+    amount = _number(m["int"], m["frac"], bool(m["neg"]))
+    one = _is_one(m["int"], m["frac"]) or _attributive(m)
+    return f"{amount} {singular if one else plural} per {_PER_UNITS[m['per']]}"
+
+
 @_pass(_SIGN + _START + _NUM + rf"(?P<space> ?)(?P<unit>{_UNIT})(?![\w/])")
 def _unit(m: re.Match) -> str:
     # "5 in the box" is not five inches: "in" is a unit only when glued to
@@ -613,6 +968,49 @@ def _unit(m: re.Match) -> str:
 @_pass(_START + _INT + r"(?:st|nd|rd|th|ST|ND|RD|TH)(?!\w)")
 def _ordinal_number(m: re.Match) -> str:
     return _ordinal(m["int"])
+
+
+# -- 13b. Port, room, gate and flight numbers are names, not quantities:
+#         "room 101" is "room one oh one", "port 8080" "port eighty eighty",
+#         "flight 1549" "flight fifteen forty-nine", as people say them.
+#         After units and ordinals ("room 5 ft" is a length), before years,
+#         which would read "port 2000" as a year, and integers.
+
+_NUMBER_NAMES = r"(?:[Pp]ort|[Ee]rror|ERROR|[Rr]oom|[Rr]m\.?|[Gg]ate|[Ff]light|[Ss]uite|[Pp]latform|[Ee]xt\.?|[Ee]xtension)"
+
+
+def _pair(digits: str) -> str:
+    """Two digits as said in a name: '05' -> 'oh five', '43' -> 'forty-three', '00' -> 'hundred'."""
+    if digits == "00":
+        return "hundred"
+    if digits.startswith("0"):
+        return "oh " + _cardinal(digits[1])
+    return _cardinal(digits)
+
+
+def _name_number(digits: str) -> str:
+    """'101' -> 'one oh one', '8080' -> 'eighty eighty', '3000' -> 'three thousand', '65535' digit by digit."""
+    if len(digits) <= 2 and not digits.startswith("0"):
+        return _cardinal(digits)
+    if digits.startswith("0") or len(digits) > 4:
+        return _digits(digits)
+    if len(digits) == 3:
+        return f"{_cardinal(digits[0])} {_pair(digits[1:])}"
+    if digits.endswith("000"):
+        return _cardinal(digits)
+    return f"{_cardinal(digits[:2])} {_pair(digits[2:])}"
+
+
+@_pass(rf"(?<![\w.])(?P<name>{_NUMBER_NAMES}) ?#?(?P<n>\d{{1,6}})(?![\w]|[.,\-]\d)")
+def _named_number(m: re.Match) -> str:
+    name = m["name"].rstrip(".")
+    if name.lower() == "ext":
+        name = "extension"
+    elif name.lower() == "rm":
+        name = "room"
+    if name.lower() == "extension":
+        return f"{name} {_digits(m['n'])}"  # an extension is dialled
+    return f"{name} {_name_number(m['n'])}"
 
 
 # -- 14. Years: a lone 4-digit number from 1100 to 2099 is read as a year.
@@ -669,9 +1067,10 @@ def _simple_fraction(m: re.Match) -> str:
 
 # -- 16. Arithmetic between numbers, before the integers around it are words.
 
-@_pass(r"(?<=\d) ?\+ ?(?=\d)")
+@_pass(r"(?<=\d) ?[+*] ?(?=\d)")
 def _plus(m: re.Match) -> str:
-    return " plus "
+    """'2 + 2' -> 'two plus two'; '5 * 3' -> 'five times three' (the asterisk of a formula)."""
+    return " plus " if "+" in m.group(0) else " times "
 
 
 # -- 17. Every remaining integer, the catch-all for digits: "1,234,567", "-5", "B2B".
@@ -698,6 +1097,13 @@ def _symbol(m: re.Match) -> str:
     return f" {_SYMBOLS[m.group(0).strip()]} "
 
 
+# An asterisk left over (not emphasis, not between numbers) is a footnote
+# mark or a wildcard: nobody reading aloud says "asterisk".
+@_pass(r"\*+")
+def _asterisk(m: re.Match) -> str:
+    return ""  # _safe puts a space back where it would glue two words
+
+
 # -- 19. Abbreviations. After times (which took "a.m." after a number) and
 #        after numbers; the period of an abbreviation is kept only where it
 #        also ends the sentence ("at five p m." but "Doctor Smith").
@@ -705,7 +1111,6 @@ def _symbol(m: re.Match) -> str:
 _ABBREVIATIONS = {
     "Mr": "Mister", "Mrs": "Missus", "Ms": "Miz", "Prof": "Professor", "Mt": "Mount",
     "Jr": "Junior", "Sr": "Senior", "Inc": "Incorporated", "Ltd": "Limited", "Corp": "Corporation",
-    "Ave": "Avenue", "Rd": "Road", "Blvd": "Boulevard",
     "etc": "et cetera", "vs": "versus", "approx": "approximately", "Approx": "Approximately",
     "e.g": "for example", "E.g": "For example", "i.e": "that is", "I.e": "That is",
 }
@@ -713,7 +1118,7 @@ _ABBREVIATIONS = {
 
 @_pass(
     r"(?<![\w.])(?:"
-    r"(?P<abbr>Mrs|Mr|Ms|Prof|Mt|Jr|Sr|Inc|Ltd|Corp|Ave|Rd|Blvd|[Aa]pprox|[eE]\.g|[iI]\.e)(?P<dot>\.)"
+    r"(?P<abbr>Mrs|Mr|Ms|Prof|Mt|Jr|Sr|Inc|Ltd|Corp|[Aa]pprox|[eE]\.g|[iI]\.e)(?P<dot>\.)"
     r"|(?P<title>Mrs|Mr|Ms|Prof|Mt)(?=\s+[A-Z])"  # "Mr Smith", British style
     r"|(?P<loose>etc|vs)\b(?P<loosedot>\.)?"
     r")"
@@ -751,18 +1156,33 @@ def _dotted_acronym(m: re.Match) -> str:
     return _spell(m["letters"].replace(".", "")) + _period(m)
 
 
-# -- 20. Roman numerals after a name: "World War II", "Henry VIII". eSpeak
-#        would say "roman two". Before acronyms, which would spell "I I".
+# -- 20. Roman numerals after a name or a heading word: "World War II",
+#        "Henry VIII", "Chapter XIV", "Super Bowl LVII". eSpeak would say
+#        "roman two" or spell them. Before acronyms, which would spell "I I".
+#        I, V and X after any capitalised word are numerals (as before); a
+#        numeral with L, C, D or M, or a lone "I", only after a word that
+#        takes one ("Chapter", "Part", a king's name): "Washington DC",
+#        "Size XL" and "Send your CV" are letters.
 
 _REGNAL_NAMES = frozenset(
     """
     Alexander Alfonso Benedict Boniface Carlos Catherine Charles Clement Constantine Edward Elizabeth
-    Ferdinand Francis Frederick George Gregory Gustav Henry Innocent Ivan James John Juan Leo Louis Mary
-    Napoleon Nicholas Paul Peter Philip Pius Ramesses Richard Urban William
+    Ferdinand Francis Frederick George Gregory Gustav Harald Henry Innocent Ivan James John Juan Leo
+    Louis Ludwig Mary Napoleon Nicholas Olaf Otto Paul Peter Philip Pius Ramesses Richard Sixtus Urban
+    Wilhelm William
     """.split()
 )
-_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
-_ROMAN = re.compile(r"X{0,3}(?:IX|IV|V?I{0,3})")
+# Words a numeral follows as a number: "Chapter XIV" -> "Chapter fourteen".
+_NUMERAL_WORDS = frozenset(
+    """
+    Act Appendix Article Book Bowl Canto Chapter Episode Level Part Phase Psalm Round Scene Season
+    Section Stage Title Unit Vol Volume War
+    """.split()
+)
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+_ROMAN = re.compile(r"M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})")
+# After a king's name, "I" is the numeral only where no verb of its own follows ("said James I think").
+_AFTER_REGNAL_I = frozenset("of and was had died became ruled reigned succeeded married".split())
 
 
 def _roman_value(numeral: str) -> int:
@@ -773,15 +1193,26 @@ def _roman_value(numeral: str) -> int:
     return total
 
 
-@_pass(r"(?<![\w'.])(?P<roman>[IVX]{1,6})(?![\w'])")
+@_pass(r"(?<![\w'.])(?P<roman>[IVXLCDM]{1,12})(?![\w'])")
 def _roman_numeral(m: re.Match) -> str:
-    numeral, name = m["roman"], _word_before(m.string, m.start())
-    if numeral == "I" or not name[:1].isupper() or not _ROMAN.fullmatch(numeral):
-        return m.group(0)  # "I" is the pronoun; after a lowercase word "IV" is more likely an acronym
+    numeral, text = m["roman"], m.string
+    if not _ROMAN.fullmatch(numeral):
+        return m.group(0)
+    glued = re.search(r"([^\W\d_][\w'-]*) $", text[max(0, m.start() - 40) : m.start()])
+    name = glued.group(1) if glued else ""  # the word right before, a space between, no comma
+    if not name[:1].isupper():
+        return m.group(0)  # after a lowercase word "IV" is more likely an acronym
+    trigger = name.rstrip(".") in _NUMERAL_WORDS
     if name in _REGNAL_NAMES:
+        if numeral == "I":
+            following = text[m.end() : m.end() + 2].strip()
+            if following[:1].isalnum() and _word_after(text, m.end()).lower() not in _AFTER_REGNAL_I:
+                return m.group(0)  # "James I think": the pronoun
         return "the " + _ordinal(str(_roman_value(numeral)))  # Henry VIII -> Henry the eighth
-    if len(numeral) == 1:
-        return m.group(0)  # "Vitamin C", "Plan B", "Model X": letters
+    if not trigger and (numeral == "I" or len(numeral) == 1 or set(numeral) - set("IVX")):
+        return m.group(0)  # "Vitamin C", "Plan B", "Model X", "Washington DC": letters
+    if numeral in ("L", "C", "D", "M"):
+        return m.group(0)  # "Appendix C", "Section D": a letter even after a heading word
     return _cardinal(str(_roman_value(numeral)))  # World War II -> World War two
 
 
@@ -801,6 +1232,19 @@ _ORDINARY_WORDS = frozenset(
     A I AN AND ARE AS AT BE BUT BY DO FOR GO HE HI IF IN IS ME MY NO NOT NOW OF OH ON OR SO TO UP WE
     ALL BEST BIG CAN FREE GET HAS HAVE HELP HER HIS HOW JUST LET LOVE MUST NEW OUT SALE SHE STOP THAT
     THE THIS VERY WAS WHAT WHEN WHO WHY WILL WITH YES YOU YOUR OUR
+    """.split()
+) | frozenset(
+    # Words written in capitals by software and signs (log levels, buttons,
+    # SQL, notices): read as the words they are, "DEBUG" not "D E B U G".
+    # Longer ones ("WARNING", "README") never reach the acronym pass.
+    """
+    DEBUG INFO ERROR WARN FATAL TRACE ALERT PANIC NOTE NOTES TODO FIXME TRUE FALSE NULL NONE VOID OK
+    OKAY DONE FAIL PASS READY START BEGIN END EXIT QUIT ABORT RETRY RESET PAUSE PLAY ENTER CLICK SAVE
+    OPEN CLOSE EDIT SEND LOGIN LOGOUT BACK NEXT HOME MENU MAIN DATA TEXT NAME DATE TIME TYPE FILE
+    FILES ITEM LIST VIEW SHOW HIDE SKIP DROP ALTER TABLE INDEX FROM WHERE ORDER GROUP LIMIT JOIN INTO
+    UNION CHECK ALARM FIRE EXIT DEAL SOLD ONLY LAST NEWS LIVE HOT HERE THERE THEN THEY THEM GOOD
+    GREAT NICE COOL WOW HEY HELLO SORRY THANK THANKS PLEASE NEVER EVER EVERY ALWAYS MORE LESS MOST
+    DANGER WET PAINT KEEP PULL PUSH WAIT WALK OFF LOST FOUND ZIP
     """.split()
 )
 _SPOKEN_ACRONYMS = {"WWI": "World War one", "WWII": "World War two"}
@@ -853,6 +1297,7 @@ def _safe(function: Replacement) -> Replacement:
 _COMPILED_PASSES = [(pattern, _safe(function)) for pattern, function in _PASSES]
 _SPACES = re.compile(r"[^\S\n]+")
 _SPACE_LINES = re.compile(r" ?\n ?")
+_EXTRA_BLANK_LINES = re.compile(r"\n\n\n+")  # where a Markdown line between two blank lines was dropped
 
 
 def normalize(text: str) -> str:
@@ -863,7 +1308,8 @@ def normalize(text: str) -> str:
         text = _clean(text)
         for pattern, replace in _COMPILED_PASSES:
             text = pattern.sub(replace, text)
-        return _SPACE_LINES.sub("\n", _SPACES.sub(" ", text)).strip()
+        text = _SPACE_LINES.sub("\n", _SPACES.sub(" ", text))
+        return _EXTRA_BLANK_LINES.sub("\n\n", text).strip()
     except Exception:  # noqa: BLE001 - never worse than the input, whitespace collapsed
         try:
             return " ".join(str(text).split())

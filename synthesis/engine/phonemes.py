@@ -19,6 +19,8 @@ from kokoro_onnx.tokenizer import _espeak_lock
 from phonemizer.backend import EspeakBackend
 from phonemizer.backend.espeak.wrapper import EspeakWrapper
 
+from .heteronyms import respell
+
 VOCAB: dict[str, int] = DEFAULT_VOCAB
 # Two pad tokens (0) frame every model call; the context is 512.
 MAX_TOKENS = 510
@@ -46,6 +48,12 @@ _FIXES = (
     (re.compile(r' z(?=[;:,.!?¡¿—…"«»“” ]|$)'), "z"),
 )
 _US_NINETY = re.compile(r"(?<=nˈaɪn)ti(?!ː)")
+# English: a short phrase of function words ("You are.", "Is it?", "And you?")
+# comes out of eSpeak with no primary stress at all, and the model may swallow
+# it; its last word gets the stress a speaker gives it ("you ARE").
+_PHRASES = re.compile(r"[^;:,.!?—…\"()]+")
+_VOWELS = frozenset("aeiouæɑɐɒɔəɛɜɪʊʌᵻɚɝ")
+_SHORT_PHRASE = 4
 # Every other language: misaki's EspeakG2P, Kokoro's own pipeline for them. eSpeak
 # writes affricates and diphthongs tied ("t^ʃ"); the model has one symbol for each.
 _TIED = (
@@ -83,13 +91,33 @@ def _backend(language: str) -> EspeakBackend:
     return backend
 
 
+def _stress_bare_phrase(m: re.Match) -> str:
+    phrase = m.group(0)
+    words = phrase.split()
+    if not words or len(words) > _SHORT_PHRASE or "ˈ" in phrase or not _VOWELS.intersection(phrase):
+        return phrase
+    if "ˌ" in phrase:
+        cut = phrase.rindex("ˌ")
+        return phrase[:cut] + "ˈ" + phrase[cut + 1 :]
+    for word in reversed(words):
+        vowel = next((i for i, c in enumerate(word) if c in _VOWELS), None)
+        if vowel is not None:
+            cut = phrase.rindex(word) + vowel
+            return phrase[:cut] + "ˈ" + phrase[cut:]
+    return phrase
+
+
 def phonemize(text: str, language: str) -> str:
     """Kokoro phonemes for `text`, restricted to the model's vocabulary."""
     if not text.strip():
         return ""
     backend = _backend(language)
     english = is_english(language)
-    if not english:
+    if english:
+        # Heteronyms by context ("I read it yesterday" -> "red"), word for word,
+        # in eSpeak's input only: the text the timing code sees is unchanged.
+        text = respell(text)
+    else:
         # As misaki does: parentheses survive eSpeak as angle quotes (which stay curly quotes).
         text = text.replace("«", "“").replace("»", "”").replace("(", "«").replace(")", "»")
     with _espeak_lock:
@@ -99,6 +127,7 @@ def phonemize(text: str, language: str) -> str:
             raw = pattern.sub(replacement, raw)
         if language == "en-us":
             raw = _US_NINETY.sub("di", raw)
+        raw = _PHRASES.sub(_stress_bare_phrase, raw)
     else:
         for tied, symbol in _TIED:
             raw = raw.replace(tied, symbol)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from synthesis.engine.normalize import normalize
+from synthesis.engine.normalize import _PASSES, normalize
 
 # (written, spoken). Grouped by category; the input is the test id.
 CASES = [
@@ -21,7 +21,7 @@ CASES = [
     ("It was -5 outside.", "It was minus five outside."),
     ("Pi is 3.14.", "Pi is three point one four."),
     ("Add .5 cup.", "Add point five cup."),
-    ("Room 101.", "Room one hundred and one."),
+    ("Room 101.", "Room one oh one."),  # a room number is a name (issue 17), no longer "one hundred and one"
     ("Agent 007.", "Agent zero zero seven."),
     ("Version 1.2.3 is out.", "Version one dot two dot three is out."),
     # Money
@@ -139,6 +139,203 @@ CASES = [
 ]
 
 
+# Every pass of the normalizer, by name: at least one (written, spoken) case
+# each, so a pass added without a case fails test_every_pass_has_a_case.
+PASS_CASES = {
+    "_code_fence": [
+        ("Run this:\n```python\nx = 1\nprint(x)\n```\nDone.", "Run this:\nx equals one.\nprint(x).\nDone."),
+    ],
+    "_setext_heading": [("Install\n=======\nRun it.", "Install.\nRun it."), ("Usage\n-----\nRun it.", "Usage.\nRun it.")],
+    "_horizontal_rule": [("One.\n\n---\n\nTwo.", "One.\n\nTwo."), ("One.\n* * *\nTwo.", "One.\nTwo.")],
+    "_table_separator": [("| A | B |\n|---|:--:|", "A, B.")],
+    "_table_row": [("| Fruit | Price |\n| --- | --- |\n| Apple | $1 |", "Fruit, Price.\nApple, one dollar.")],
+    "_blockquote": [("> To be or not to be.\n> > That is it.", "To be or not to be.\nThat is it.")],
+    "_heading": [
+        ("# Getting started\nInstall it.", "Getting started.\nInstall it."),
+        ("## Why? ##\nBecause.", "Why?\nBecause."),
+    ],
+    "_list_item": [
+        ("Buy:\n- milk\n* eggs\n+ bread", "Buy:\nmilk.\neggs.\nbread."),
+        ("1. Preheat the oven\n2) Mix well.", "Preheat the oven.\nMix well."),
+        ("- [x] Done\n- [ ] Not yet", "Done.\nNot yet."),
+    ],
+    "_link_definition": [("See the guide.\n[guide]: https://example.com/guide", "See the guide.")],
+    "_link": [
+        ("Read [the docs](https://example.com/docs) now.", "Read the docs now."),
+        ("A photo: ![a cat on a mat](cat.png)", "A photo: a cat on a mat"),
+        ("See [Python](https://en.wikipedia.org/wiki/Python_(language)).", "See Python."),
+        ("See [the guide][guide].", "See the guide."),
+    ],
+    "_autolink": [("Go to <https://example.com>.", "Go to example dot com.")],
+    "_code_span": [("Run `pip install voicehub` first.", "Run pip install voicehub first.")],
+    "_emphasis": [
+        ("It is **very** *hot* and _dry_.", "It is very hot and dry."),
+        ("***Never*** do ~~that~~ this.", "Never do that this."),
+        ("**Bold *and italic***", "Bold and italic"),
+    ],
+    "_email": [("Email jane.doe@example.com today.", "Email jane dot doe at example dot com today.")],
+    "_url": [("Visit https://voicehub.example.com/docs.", "Visit voicehub dot example dot com slash docs.")],
+    "_file_name": [
+        ("Open report.pdf and run setup.py.", "Open report dot P D F and run setup dot P Y."),
+        ("Edit config.json.", "Edit config dot JSON."),
+    ],
+    "_www": [("Type www first.", "Type W W W first."), ("It starts with www.", "It starts with W W W.")],
+    "_hashtag": [
+        ("Shop #BlackFriday deals.", "Shop hashtag Black Friday deals."),
+        ("Join #100DaysOfCode.", "Join hashtag one hundred Days Of Code."),
+        ("Start with #include.", "Start with hash include."),
+    ],
+    "_sharp": [("I write C# and F#.", "I write C sharp and F sharp.")],
+    "_zip_code": [
+        ("San Francisco, CA 94103.", "San Francisco, C A nine four one zero three."),
+        ("ZIP 94103-1234.", "ZIP nine four one zero three, one two three four."),
+    ],
+    "_phone": [
+        ("Call 555-0199.", "Call five five five, zero one nine nine."),
+        ("Call 555 0199.", "Call five five five, zero one nine nine."),
+        ("Call +1 415 555 0199.", "Call plus one, four one five, five five five, zero one nine nine."),
+        ("Call +44 20 7946 0958.", "Call plus four four, two zero, seven nine four six, zero nine five eight."),
+        ("Call 1-800-555-0199.", "Call one, eight zero zero, five five five, zero one nine nine."),
+        ("Call (555) 123-4567 now.", "Call five five five, one two three, four five six seven now."),
+        ("In an emergency call 911.", "In an emergency call nine one one."),
+        ("We have 911 members.", "We have nine hundred and eleven members."),
+    ],
+    "_number_sign": [("We are #1.", "We are number one.")],
+    "_weekday": [
+        ("Open Mon-Fri.", "Open Monday to Friday."),
+        ("Closed Sat, Mar 3.", "Closed Saturday, March third."),
+        ("See you Tue.", "See you Tuesday."),
+        ("The Sun sat low.", "The Sun sat low."),
+    ],
+    "_address": [
+        ("Apt 4B, 12 Oak Rd.", "Apartment four B, twelve Oak Road."),
+        ("Ste 200 on 5th Ave.", "Suite two hundred on fifth Avenue."),
+        ("Sunset Blvd is long.", "Sunset Boulevard is long."),
+        ("Sing Ave Maria.", "Sing Ave Maria."),
+    ],
+    "_iso_date": [("Due 2024-03-15.", "Due March fifteenth, twenty twenty-four.")],
+    "_slash_date": [("Due 3/15/2024.", "Due March fifteenth, twenty twenty-four.")],
+    "_month_day": [("Due March 15, 2024.", "Due March fifteenth, twenty twenty-four.")],
+    "_day_month": [("Due 15 March 2024.", "Due the fifteenth of March, twenty twenty-four.")],
+    "_range": [("Read pages 10-20.", "Read pages ten to twenty."), ("From 1990-1995.", "From nineteen ninety to nineteen ninety-five.")],
+    "_clock_time": [("At 3:30 pm.", "At three thirty p m.")],
+    "_hour_time": [("At 7 a.m. we met.", "At seven a-m we met.")],
+    "_dotted_numbers": [("Version 1.2.3 is out.", "Version one dot two dot three is out.")],
+    "_money_before": [("It costs $5.50.", "It costs five dollars and fifty cents.")],
+    "_money_after": [("It costs 50¢.", "It costs fifty cents.")],
+    "_percent": [("Prices fell 15%.", "Prices fell fifteen percent.")],
+    "_dimensions": [("A 4x4 grid.", "A four by four grid.")],
+    "_multiplier": [("It is 4x faster.", "It is four times faster.")],
+    "_plural_number": [("The 1990s were fun.", "The nineteen nineties were fun.")],
+    "_compound_unit": [
+        ("Glucose was 95 mg/dL.", "Glucose was ninety-five milligrams per deciliter."),
+        ("Drive at 60 km/h.", "Drive at sixty kilometers per hour."),
+        ("It moves at 1 m/s.", "It moves at one meter per second."),
+        ("Measured in mg/dL.", "Measured in milligrams per deciliter."),
+        ("Yes and/or no.", "Yes and/or no."),
+    ],
+    "_unit": [("It is 5 km away.", "It is five kilometers away.")],
+    "_ordinal_number": [("She came 2nd.", "She came second.")],
+    "_named_number": [
+        ("Open port 8080.", "Open port eighty eighty."),
+        ("Use port 443.", "Use port four forty-three."),
+        ("Go to room 101.", "Go to room one oh one."),
+        ("Flight 1549 landed.", "Flight fifteen forty-nine landed."),
+        ("Dial ext. 1234.", "Dial extension one two three four."),
+        ("It says ERROR 404.", "It says ERROR four oh four."),
+    ],
+    "_year_number": [("Built in 1999.", "Built in nineteen ninety-nine.")],
+    "_decimal": [("Pi is 3.14.", "Pi is three point one four.")],
+    "_mixed_fraction": [("Add 2 1/2 cups.", "Add two and a half cups.")],
+    "_simple_fraction": [("Add 3/4 cup.", "Add three quarters cup.")],
+    "_plus": [("2 + 2 = 4.", "two plus two equals four."), ("5 * 3 is 15.", "five times three is fifteen.")],
+    "_integer": [("There are 12 eggs.", "There are twelve eggs.")],
+    "_letters_and_letters": [("The AT&T store.", "The A-T and T store.")],
+    "_symbol": [("Salt & pepper.", "Salt and pepper.")],
+    "_asterisk": [("Terms apply*", "Terms apply"), ("Use the * key.", "Use the key.")],
+    "_abbreviation": [("Mr. and Mrs. Jones met Ms. Lee.", "Mister and Missus Jones met Miz Lee.")],
+    "_saint_or_street": [("Dr. Smith is here.", "Doctor Smith is here.")],
+    "_lone_meridiem": [("Late in the p.m. hours.", "Late in the p m hours.")],
+    "_dotted_acronym": [("The U.S. team won.", "The U S team won.")],
+    "_roman_numeral": [
+        ("Read Chapter XIV.", "Read Chapter fourteen."),
+        ("Louis XIV ruled.", "Louis the fourteenth ruled."),
+        ("Henry VIII ruled.", "Henry the eighth ruled."),
+        ("World War II ended.", "World War two ended."),
+        ("World War I ended.", "World War one ended."),
+        ("Super Bowl LVII was close.", "Super Bowl fifty-seven was close."),
+        ("Act III, Scene II.", "Act three, Scene two."),
+        ("Part IV is short.", "Part four is short."),
+        ("Elizabeth I of England.", "Elizabeth the first of England."),
+        ("He met Washington DC staff.", "He met Washington D C staff."),
+        ("Size XL only.", "Size X L only."),
+        ("See Appendix C.", "See Appendix C."),
+    ],
+    "_acronym": [
+        ("The FBI called.", "The F B I called."),
+        ("NASA writes HTML.", "NASA writes H T M L."),
+        ("DEBUG: cache miss.", "DEBUG: cache miss."),
+        ("WARNING: read the README.", "WARNING: read the README."),
+        ("OK, INFO then ERROR.", "OK, INFO then ERROR."),
+    ],
+}
+
+
+_PASS_CASES = [(name, written, spoken) for name, cases in PASS_CASES.items() for written, spoken in cases]
+
+
+@pytest.mark.parametrize(
+    ("name", "written", "spoken"), _PASS_CASES, ids=[f"{name}:{written[:40]}" for name, written, _ in _PASS_CASES]
+)
+def test_each_pass_reads_its_tokens(name, written, spoken):
+    assert normalize(written) == spoken
+
+
+def test_every_pass_has_a_case():
+    names = {function.__name__ for _, function in _PASSES}
+    assert names - set(PASS_CASES) == set(), "a pass without a case in PASS_CASES"
+    assert set(PASS_CASES) - names == set(), "a case for a pass that does not exist"
+
+
+def test_a_markdown_document_is_read_as_sentences():
+    document = (
+        "# Release notes\n\n"
+        "Version **2.0** is out. See [the changelog](https://example.com/changelog).\n\n"
+        "## What's new\n"
+        "- Faster *startup*\n"
+        "- A new `--quiet` flag\n\n"
+        "> Upgrade soon.\n\n"
+        "---\n\n"
+        "![](banner.png)\n"
+        "Thanks!"
+    )
+    assert normalize(document) == (
+        "Release notes.\n\n"
+        "Version two point zero is out. See the changelog.\n\n"
+        "What's new.\n"
+        "Faster startup.\n"
+        "A new --quiet flag.\n\n"
+        "Upgrade soon.\n\n"
+        "Thanks!"
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        ("C# is #1.", "C sharp is number one."),
+        ("Rename snake_case_name now.", "Rename snake_case_name now."),
+        ("Compute 2*3*4.", "Compute two times three times four."),
+        ("Read pages 10-20.", "Read pages ten to twenty."),
+        ("Between 100-1000 people came.", "Between one hundred to one thousand people came."),
+        ("It is a *.", "It is a ."),
+        ("A - B is a line.", "A - B is a line."),
+    ],
+)
+def test_prose_that_only_looks_like_markup_stays_prose(written, spoken):
+    assert normalize(written) == spoken
+
+
 def _case_id(case):
     return case[0]
 
@@ -246,6 +443,15 @@ HOSTILE = [
     "1-" * 3000,
     "www." + "a" * 5000,
     "a" * 5000 + "@b",
+    "```" + "\n" * 10,
+    "**" * 3000,
+    "[](" * 2000,
+    "# " * 3000,
+    "|" * 5000,
+    "#" * 5000,
+    "Mon-" * 2000,
+    "555 " * 2000,
+    "Chapter " + "M" * 5000,
 ]
 
 
@@ -282,8 +488,18 @@ SAMPLE = (
         "A " * 10_000,
         "a." * 10_000,
         "1-" * 10_000,
+        "**a" * 6_667,
+        "[a](" * 5_000,
+        "```\n" + "a " * 10_000,
+        "- -\n" * 5_000,
+        "5555-" * 4_000,
+        "a." * 10_000 + "pdf",
+        "# " + "a #" * 6_666,
     ],
-    ids=["mixed", "digits", "letters", "blank-lines", "commas", "capitals", "dots", "hyphens"],
+    ids=[
+        "mixed", "digits", "letters", "blank-lines", "commas", "capitals", "dots", "hyphens",
+        "emphasis", "links", "open-fence", "rules", "phones", "file-name", "heading-hashes",
+    ],
 )
 @pytest.mark.timeout(120)
 def test_twenty_thousand_characters_normalize_without_runaway_backtracking(text):
