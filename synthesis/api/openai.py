@@ -130,8 +130,8 @@ class SpeechSerializer(serializers.Serializer):
     instructions = StringField(required=False, allow_blank=True, help_text="Accepted and ignored: Kokoro takes no style prompt.")
     response_format = FormatField(default="mp3")
     speed = NumberField(default=1.0, field_code="invalid_speed")
-    # Omitted: the whole file, with Content-Length and history-item-id. "audio": the same bytes
-    # sent as each sentence is synthesized. "sse": OpenAI's speech.audio.* events.
+    # Omitted or "audio": the file, sent chunked as each sentence is synthesized (as OpenAI sends
+    # speech: no Content-Length). "sse": OpenAI's speech.audio.* events.
     stream_format = serializers.ChoiceField(choices=["audio", "sse"], required=False)
 
     def validate_model(self, model):
@@ -178,8 +178,9 @@ class SpeechView(SynthesisView):
         operation_id="openai_audio_speech",
         summary="OpenAI: create speech",
         description=(
-            "OpenAI's `POST /v1/audio/speech`. Without `stream_format` the whole file comes back (with Content-Length); "
-            "`audio` sends the same bytes sentence by sentence; `sse` sends `speech.audio.delta` events (base64 audio) "
+            "OpenAI's `POST /v1/audio/speech`. Without `stream_format`, or with `audio`, the file is sent chunked "
+            "sentence by sentence as it is synthesized (no Content-Length), in any `response_format` (`aac` is ADTS); "
+            "`sse` sends `speech.audio.delta` events (base64 audio) "
             "and a final `speech.audio.done` with usage. OpenAI voice names map to Kokoro voices; Kokoro ids work too. "
             "`instructions` is accepted and ignored (header `x-voicehub-ignored`)."
         ),
