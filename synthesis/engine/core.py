@@ -35,7 +35,7 @@ from kokoro_onnx.sliding import token_edges
 from .assets import TIMED_OUTPUT, timed_model_path
 from .chunking import DEFAULT_COSTS, Chunk, plan_chunks
 from .normalize import normalize as normalize_english
-from .phonemes import VOCAB, phonemize, tokenize
+from .phonemes import MAX_TOKENS, VOCAB, phonemize, tokenize
 from .scheduler import BACKGROUND, FIRST, STREAM, Scheduler, Shape
 from .timing import WordTiming, word_timings
 from .voices import Voice, VoiceLibrary
@@ -86,6 +86,13 @@ class EngineError(Exception):
 
 class NothingToSay(EngineError):
     code = "no_speakable_text"
+
+
+_PUNCTUATION = frozenset(';:,.!?¡¿—…"«»“”() ')
+
+
+class InvalidPhonemes(EngineError):
+    code = "invalid_phonemes"
 
 
 class InvalidSpeed(EngineError):
@@ -339,6 +346,36 @@ class Engine:
         chunks = plan_chunks(text, lambda t: phonemize(t, voice.language), quick_start=quick_start, speed=speed)
         if not chunks:
             raise NothingToSay("the text contains nothing that can be spoken")
+        return voice, chunks
+
+    def prepare_phonemes(self, phonemes: str, voice_id: str) -> tuple[Voice, list[Chunk]]:
+        """The voice and the chunks for Kokoro phonemes given as they are (no text, no eSpeak).
+
+        As Kokoro's own tokenizer does, characters outside the model's vocabulary are dropped. Cut at
+        spaces into chunks of at most MAX_TOKENS phonemes; each chunk's text is its phonemes as sent
+        (what word timings are reported over).
+        """
+        voice = self.voices.get(voice_id)
+        chunks: list[Chunk] = []
+        words: list[tuple[str, str]] = []  # (as sent, in the vocabulary)
+
+        def close() -> None:
+            chunks.append(Chunk(" ".join(w for w, _ in words), " ".join(k for _, k in words)))
+            words.clear()
+
+        for word in phonemes.split():
+            kept = "".join(p for p in word if p in VOCAB)
+            if not kept:
+                continue
+            if len(kept) > MAX_TOKENS:
+                raise InvalidPhonemes(f"a word of {len(kept)} phonemes is longer than one model call ({MAX_TOKENS})")
+            if words and len(words) + sum(len(k) for _, k in words) + len(kept) > MAX_TOKENS:
+                close()
+            words.append((word, kept))
+        if words:
+            close()
+        if not chunks or all(set(c.phonemes) <= _PUNCTUATION for c in chunks):
+            raise NothingToSay("the phonemes contain nothing that can be spoken")
         return voice, chunks
 
     # -- synthesis -----------------------------------------------------------

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -137,6 +138,10 @@ class Order:
     normalize: bool = True
     store: bool = True
     store_fmt: OutputFormat | None = None  # keep history in another format than the one sent
+    volume: float = 1.0  # a gain on the samples (clipped at full scale), e.g. Kokoro-FastAPI's volume_multiplier
+    history_id: uuid.UUID | None = None  # the history item's id, known up front (a download link sent before the audio)
+    # `text` is Kokoro phonemes, spoken as given (no normalization, no eSpeak); charged per character like text.
+    phonemes: bool = False
 
 
 def split_speed(speed: float) -> tuple[float, float]:
@@ -214,9 +219,12 @@ def session_open(
         voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt])
         # Plan before charging: text with nothing to say is a 400, not a refund.
         with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
-            _, planned = engine.prepare(
-                order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed
-            )
+            if order.phonemes:
+                _, planned = engine.prepare_phonemes(order.text, voice.id)
+            else:
+                _, planned = engine.prepare(
+                    order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed
+                )
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
         if ceiling is not None and estimate > ceiling:
@@ -323,6 +331,7 @@ class GeneratedWithTimestamps(Generated):
 
     alignment: dict = field(default_factory=dict)
     normalized_alignment: dict = field(default_factory=dict)
+    words: list[timing.WordTiming] = field(default_factory=list)  # each spoken word, over the text as spoken
 
 
 class Session:
@@ -394,6 +403,9 @@ class Session:
                     audio = time_stretch(audio, self.sample_rate, self.stretch)
                     words = tuple(timing.shifted(chunk.words, 0.0, len(audio) / max(1, len(chunk.audio))))
                     chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=words)
+                if self.order.volume != 1.0:
+                    audio = np.clip(audio * self.order.volume, -1.0, 1.0).astype(np.float32)
+                    chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=chunk.words)
                 seconds = self.progress.seconds + len(audio) / self.sample_rate
                 if self._ceiling is not None and seconds > self._ceiling:
                     raise OutputTooLong(
@@ -450,23 +462,33 @@ class Session:
         session with what was delivered, even before its first byte; errors end
         it too and are re-raised.
         """
-        return _Stream(self, self._encoded(fmt))
+        return _Stream(self, self._encoded(fmt, timed=False))
 
-    def _encoded(self, fmt: OutputFormat | None) -> Iterator[bytes]:
+    def encoded_timed(self, fmt: OutputFormat | None = None) -> Iterator[tuple[bytes, list[timing.WordTiming]]]:
+        """encoded(), each piece of bytes with the words it completes, timed from the start of the whole audio
+        (needs session_open(timed=True) for the words to be there)."""
+        return _Stream(self, self._encoded(fmt, timed=True))
+
+    def _encoded(self, fmt: OutputFormat | None, *, timed: bool) -> Iterator:
         encoder = StreamEncoder(fmt or self.order.fmt, source_rate=self.sample_rate)
         outcome, error_code = "client_closed", "client_closed"
+        words: list[timing.WordTiming] = []
+        offset = 0.0
         try:
             header = encoder.header()
             if header:
-                yield header
+                yield (header, []) if timed else header
             for chunk in self.chunks():
                 data = encoder.feed(chunk.audio)
+                words += timing.shifted(chunk.words, offset)
+                offset += len(chunk.audio) / self.sample_rate
                 if data:  # an encoder may hold a short chunk back: it is not heard until its bytes go out
-                    yield data
+                    yield (data, words) if timed else data
+                    words = []
                     self.delivered()  # asked for more: what was yielded has been sent
             tail = encoder.finish()
-            if tail:
-                yield tail
+            if tail or (timed and words):
+                yield (tail, words) if timed else tail
             outcome = "complete"
         except EngineError as error:
             outcome, error_code = _outcome_of(error, self.token), error.code
@@ -499,6 +521,7 @@ class Session:
             **vars(generated),
             alignment=timing.alignment(written, self.order.text, generated.seconds),
             normalized_alignment=timing.alignment(words, spoken, generated.seconds),
+            words=words,
         )
 
     def _render(self, *, timed: bool) -> tuple[Generated, list[AudioChunk]]:
@@ -606,6 +629,7 @@ class Session:
         else:
             status = Generation.Status.INTERRUPTED
         generation = Generation(
+            **({"id": order.history_id} if order.history_id else {}),
             organization=caller.organization,
             user=caller.user,
             api_key=caller.api_key,
