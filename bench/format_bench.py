@@ -2,13 +2,14 @@
 Output-format benchmark: the cost of encoding 60 s of speech-like audio (24 kHz float from the
 engine) in each of OpenAI's response formats, as a whole file and streamed in 1-second chunks,
 as a real-time factor (encode seconds per audio second; the engine itself is ≈ 0.31) and as the
-encoder's first-import cost. Also prints the size of the installed PyAV package that AAC needs.
+cost of importing the encoder (time and memory). Also prints the size of the installed PyAV package that AAC needs.
 
     .venv/bin/python bench/format_bench.py [--seconds 60] [--repeat 3]
 """
 
 import argparse
 import importlib.util
+import resource
 import statistics
 import sys
 import time
@@ -46,10 +47,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     started = time.perf_counter()
     import av  # noqa: F401  (the import cost is what a worker pays on its first AAC request)
 
-    print(f"PyAV {av.__version__}: import {time.perf_counter() - started:.2f} s, installed {package_size('av') / 2**20:.0f} MiB")
+    imported = time.perf_counter() - started
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024
+    print(f"PyAV {av.__version__}: import {imported:.2f} s, +{grown:.0f} MiB resident, installed {package_size('av') / 2**20:.0f} MiB")
 
     from synthesis.audio import StreamEncoder, encode, parse_format
 

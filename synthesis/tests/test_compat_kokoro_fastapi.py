@@ -244,6 +244,19 @@ def test_speech_from_phonemes_is_a_wav_charged_by_the_phoneme_characters(cast, s
     assert UsageRecord.objects.get().characters == len(phonemes)
 
 
+@pytest.mark.model
+def test_the_phonemes_phonemize_gives_are_spoken_back_as_the_words(cast, server, engine, whisper):
+    from synthesis.tests.helpers import transcribe
+
+    _, _, phonemized = http(server, "POST", "/dev/phonemize", cast.key(cast.alice), {"text": "Good morning, everyone."})
+    body = {"phonemes": json.loads(phonemized)["phonemes"], "voice": "af_heart"}
+    status, _, content = http(server, "POST", "/dev/generate_from_phonemes", cast.key(cast.alice), body)
+
+    assert status == 200
+    audio, _ = sf.read(io.BytesIO(content), dtype="float32")
+    assert "good morning everyone" in "".join(c for c in transcribe(whisper, audio).lower() if c.isalpha() or c == " ")
+
+
 def test_phonemes_with_nothing_to_say_are_a_bad_request_and_charge_nothing(cast, server, fake_engine):
     status, _, content = http(server, "POST", "/dev/generate_from_phonemes", cast.key(cast.alice), {"phonemes": "### ...", "voice": "af_heart"})
 
