@@ -271,7 +271,7 @@ def captioned_lines(body, media_type: str, with_timestamps: bool):
     """
     try:
         for data, words in body:
-            if data:
+            if data or words:  # the last words may come with no bytes left to send
                 line = {"audio": base64.b64encode(data).decode("ascii"), "audio_format": media_type,
                         "timestamps": word_stamps(words) if with_timestamps else None}
                 yield (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
