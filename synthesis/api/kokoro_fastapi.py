@@ -314,7 +314,7 @@ class CaptionedSpeechView(SynthesisView):
         order = Order(
             text=body["input"], voice=body["voice"], fmt=fmt, speed=body["speed"],
             normalize=(body.get("normalization_options") or {}).get("normalize", True), store_fmt=kept,
-            volume=body["volume_multiplier"], history_id=uuid.uuid4() if link else None,
+            volume=body["volume_multiplier"], history_id=uuid.uuid4() if link else None, language=body.get("lang_code"),
         )
         session = session_open(caller=Caller.of(request), order=order, streaming=body["stream"], timed=True)
         if body["stream"]:
@@ -330,7 +330,7 @@ class CaptionedSpeechView(SynthesisView):
             del response["Content-Disposition"]
         if link:
             response["X-Download-Path"] = f"/download/{order.history_id}.{(kept or fmt).extension}"
-        ignored = kokoro_ignored(body, session)
+        ignored = kokoro_ignored(body)
         if ignored:
             response["x-voicehub-ignored"] = ",".join(ignored)
         return response

@@ -214,7 +214,7 @@ class SpeechView(SynthesisView):
         order = Order(
             text=body["input"], voice=body["voice"], fmt=fmt, speed=body["speed"],
             normalize=(body.get("normalization_options") or {}).get("normalize", True), store_fmt=kept,
-            volume=body["volume_multiplier"], history_id=uuid.uuid4() if link else None,
+            volume=body["volume_multiplier"], history_id=uuid.uuid4() if link else None, language=body.get("lang_code"),
         )
         # OpenAI sends speech chunked, as it is made; so does Kokoro-FastAPI unless `stream` is false.
         streaming = body["stream"] or "stream_format" in body
@@ -229,7 +229,7 @@ class SpeechView(SynthesisView):
         if link:
             # Kokoro-FastAPI's header, relative to its /v1 base: the history item, kept under this id once spoken.
             response["X-Download-Path"] = f"/download/{order.history_id}.{(kept or fmt).extension}"
-        ignored = (["instructions"] if body.get("instructions") else []) + kokoro_ignored(body, session)
+        ignored = (["instructions"] if body.get("instructions") else []) + kokoro_ignored(body)
         if ignored:
             response["x-voicehub-ignored"] = ",".join(ignored)
         return response

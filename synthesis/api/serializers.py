@@ -81,7 +81,7 @@ class KokoroFields(serializers.Serializer):
         required=False, allow_null=True, help_text="Kokoro-FastAPI: `normalize` switches text normalization; the rest is ignored."
     )
     lang_code = StringField(
-        required=False, allow_null=True, max_length=16, help_text="Kokoro-FastAPI: the voice's own language is spoken."
+        required=False, allow_null=True, max_length=16, help_text="Kokoro-FastAPI: read the text in this language (a, b, e, f, h, i, j, p, z)."
     )
     volume_multiplier = NumberField(default=1.0, allow_null=True, field_code="invalid_volume", help_text="0-10, clipped.")
     return_timing = serializers.BooleanField(default=False, help_text="Accepted and ignored.")
@@ -116,12 +116,10 @@ class KokoroFields(serializers.Serializer):
         return volume
 
 
-def kokoro_ignored(body, session) -> list[str]:
+def kokoro_ignored(body) -> list[str]:
     """The Kokoro-FastAPI fields this request set that change nothing here, for the x-voicehub-ignored header."""
     options = body.get("normalization_options") or {}
     ignored = [f"normalization_options.{name}" for name in options if name != "normalize"]
-    if body.get("lang_code") and body["lang_code"] != session.engine.voices.get(session.voice_id).language:
-        ignored.append("lang_code")  # the voice's own language is spoken
     ignored += [name for name in ("return_timing", "allow_voice_tags", "ssml") if body.get(name)]
     if body.get("voice_aliases"):
         ignored.append("voice_aliases")

@@ -338,12 +338,20 @@ class Engine:
         return text
 
     def prepare(
-        self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False, speed: float = 1.0
+        self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False, speed: float = 1.0,
+        language: str | None = None,
     ) -> tuple[Voice, list[Chunk]]:
-        """The voice and the chunks for `text`: progressive for a stream (`quick_start`), even for a whole file."""
+        """The voice and the chunks for `text`: progressive for a stream (`quick_start`), even for a whole file.
+
+        `language` (an eSpeak language such as "en-gb") reads the text in another language than the voice's own:
+        the voice keeps its timbre (Kokoro-FastAPI's lang_code).
+        """
         voice = self.voices.get(voice_id)
-        text = self.spoken_form(text, voice, normalize=normalize)
-        chunks = plan_chunks(text, lambda t: phonemize(t, voice.language), quick_start=quick_start, speed=speed)
+        language = language or voice.language
+        text = clean_text(text)
+        if normalize and language.startswith("en"):
+            text = normalize_english(text)
+        chunks = plan_chunks(text, lambda t: phonemize(t, language), quick_start=quick_start, speed=speed)
         if not chunks:
             raise NothingToSay("the text contains nothing that can be spoken")
         return voice, chunks

@@ -142,6 +142,7 @@ class Order:
     history_id: uuid.UUID | None = None  # the history item's id, known up front (a download link sent before the audio)
     # `text` is Kokoro phonemes, spoken as given (no normalization, no eSpeak); charged per character like text.
     phonemes: bool = False
+    language: str | None = None  # read the text in this eSpeak language rather than the voice's own
 
 
 def split_speed(speed: float) -> tuple[float, float]:
@@ -223,7 +224,8 @@ def session_open(
                 _, planned = engine.prepare_phonemes(order.text, voice.id)
             else:
                 _, planned = engine.prepare(
-                    order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed
+                    order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed,
+                    language=order.language,
                 )
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed

@@ -146,12 +146,15 @@ def test_an_unknown_normalization_option_is_a_bad_request(alice, fake_engine):
     assert error.value.body["param"] == "normalization_options"
 
 
-def test_lang_code_of_the_voices_language_is_used_and_another_is_reported_ignored(alice, fake_engine):
-    same, _ = speak(alice, lang_code="a")  # af_bella speaks American English
-    other, _ = speak(alice, lang_code="b")
+def test_lang_code_reads_the_text_in_that_language_with_the_voice_kept(alice, fake_engine):
+    text = "Hola, buenos días a todos."
+    _, english = speak(alice, input=text)  # af_bella's own language: American English
+    headers, spanish = speak(alice, input=text, lang_code="e")
+    _, spanish_again = speak(alice, input=text, lang_code="es")
 
-    assert "x-voicehub-ignored" not in same
-    assert other["x-voicehub-ignored"] == "lang_code"
+    assert len(spanish) != len(english) and spanish == spanish_again  # other phonemes, the same voice
+    assert "x-voicehub-ignored" not in headers
+    assert set(Generation.objects.values_list("voice", flat=True)) == {"af_bella"}
     with pytest.raises(openai.BadRequestError) as error:
         speak(alice, lang_code="klingon")
     assert error.value.body["param"] == "lang_code"
