@@ -87,7 +87,11 @@ class KokoroFields(serializers.Serializer):
     return_timing = serializers.BooleanField(default=False, help_text="Accepted and ignored.")
     allow_voice_tags = serializers.BooleanField(default=False, help_text="Accepted and ignored.")
     ssml = serializers.BooleanField(default=False, help_text="Accepted and ignored.")
-    voice_aliases = serializers.DictField(required=False, allow_null=True, help_text="Accepted and ignored.")
+    voice_aliases = serializers.DictField(
+        required=False, allow_null=True,
+        help_text='Short names for voices, e.g. {"narrator": "af_bella(2)+af_sky"} or {"narrator": {"voice": "af_sky", "rate": 0.8}}; '
+        "`voice` may name one (any case); `rate` multiplies `speed`.",
+    )
 
     def validate_normalization_options(self, options):
         if options is None:
@@ -108,6 +112,28 @@ class KokoroFields(serializers.Serializer):
             )
         return code and KOKORO_LANG_CODES.get(code.lower(), code.lower())
 
+    def validate_voice_aliases(self, aliases):
+        resolved = {}
+        for name, target in (aliases or {}).items():
+            voice, rate = (target.get("voice"), target.get("rate", 1.0)) if isinstance(target, dict) else (target, 1.0)
+            if not isinstance(voice, str) or not voice or isinstance(rate, bool) or not isinstance(rate, (int, float)):
+                raise serializers.ValidationError(
+                    f"{name!r} must name a voice, or be {{\"voice\": ..., \"rate\": number}}.", code="invalid_voice"
+                )
+            if not 0.25 <= rate <= 4.0:
+                raise serializers.ValidationError(f"the rate of {name!r} must be between 0.25 and 4.0.", code="invalid_speed")
+            resolved[name.lower()] = (kokoro_voice(voice), float(rate))
+        return resolved
+
+    def validate(self, attrs):
+        # Kokoro-FastAPI: an alias stands for its voice wherever a voice is named, and its rate paces it.
+        alias = (attrs.get("voice_aliases") or {}).get(str(attrs.get("voice", "")).lower())
+        if alias is not None:
+            voice, rate = alias
+            attrs["voice"] = voice
+            attrs["speed"] = min(max(attrs.get("speed", 1.0) * rate, 0.25), 4.0)
+        return attrs
+
     def validate_volume_multiplier(self, volume):
         if volume is None:
             return 1.0
@@ -121,8 +147,6 @@ def kokoro_ignored(body) -> list[str]:
     options = body.get("normalization_options") or {}
     ignored = [f"normalization_options.{name}" for name in options if name != "normalize"]
     ignored += [name for name in ("return_timing", "allow_voice_tags", "ssml") if body.get(name)]
-    if body.get("voice_aliases"):
-        ignored.append("voice_aliases")
     if body.get("download_format") and not body.get("return_download_link"):
         ignored.append("download_format")
     return ignored

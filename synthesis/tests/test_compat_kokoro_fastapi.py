@@ -174,9 +174,20 @@ def test_volume_multiplier_scales_the_samples_and_clips_at_full_scale(alice, fak
 
 
 def test_fields_without_a_meaning_here_are_named_in_x_voicehub_ignored(alice, fake_engine):
-    headers, _ = speak(alice, return_timing=True, allow_voice_tags=True, ssml=True, voice_aliases={"n": "af_sky"})
+    headers, _ = speak(alice, return_timing=True, allow_voice_tags=True, ssml=True)
 
-    assert headers["x-voicehub-ignored"] == "return_timing,allow_voice_tags,ssml,voice_aliases"
+    assert headers["x-voicehub-ignored"] == "return_timing,allow_voice_tags,ssml"
+
+
+def test_a_voice_alias_names_its_voice_in_any_case_and_its_rate_paces_it(alice, fake_engine):
+    headers, _ = speak(alice, voice="Narrator", voice_aliases={"narrator": "af_bella(2)+af_sky"})
+    speak(alice, voice="fast", speed=1.5, voice_aliases={"fast": {"voice": "af_sky", "rate": 2}})
+
+    assert "x-voicehub-ignored" not in headers
+    assert sorted(Generation.objects.values_list("voice", "speed")) == [("af_bella(2)+af_sky(1)", 1.0), ("af_sky", 3.0)]
+    with pytest.raises(openai.BadRequestError) as error:
+        speak(alice, voice="n", voice_aliases={"n": {"voice": "af_sky", "rate": 9}})
+    assert error.value.body["param"] == "voice_aliases"
 
 
 # -- GET /v1/audio/voices, POST /v1/audio/voices/combine ----------------------------------------
