@@ -81,7 +81,12 @@ class DownloadView(APIView):
         description="The file a speech request with `return_download_link` named in `X-Download-Path` "
         "(`/download/<history item id>.<ext>`): the organization's history item, once spoken.",
         responses={(200, "audio/*"): OpenApiResponse(OpenApiTypes.BINARY), 404: OpenApiResponse(ERROR_RESPONSE)},
-        examples=[OpenApiExample("kept file", value=None, response_only=True, status_codes=["404"])],
+        examples=[
+            OpenApiExample(
+                "not kept", response_only=True, status_codes=["404"],
+                value={"detail": "No kept file has this name (it may still be being spoken, or has expired).", "code": "not_found"},
+            )
+        ],
     )
     def get(self, request, filename):
         stem = filename.rsplit(".", 1)[0]
