@@ -9,6 +9,9 @@ knows about Django, so it can run in a web worker, a websocket consumer or a tes
 - `StreamEncoder(fmt)` turns a stream of engine chunks into bytes that can be sent as they come.
 - `resample()` / `Resampler` change the sample rate (Kaiser-windowed sinc, polyphase).
 - `time_stretch()` changes speed without changing pitch (WSOLA), for speeds the model cannot do.
+
+AAC is the one codec libsndfile lacks: it comes from FFmpeg's native AAC encoder, bundled in the
+PyAV wheel (`av`), and is sent as ADTS, whose frames each carry their own header, so it streams.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ _CONTAINERS = {
     "ulaw": ("audio/basic", "ulaw", "ulaw"),
     # A-law is the European twin of µ-law: the same G.711 telephony tier, so plans see it as "ulaw".
     "alaw": ("audio/PCMA", "alaw", "ulaw"),
+    # ADTS-framed AAC (OpenAI's "aac"). A lossy codec every player decodes, like MP3: plans see it as "mp3".
+    "aac": ("audio/aac", "aac", "mp3"),
 }
 
 
@@ -94,6 +99,9 @@ _FORMATS: dict[str, OutputFormat] = {
         _format("opus", "opus", 48_000, 64),
         _format("flac", "flac", 24_000),
         _format("pcm", "pcm", 24_000),  # 16-bit little-endian, like OpenAI's "pcm"
+        # AAC-LC at the engine's 24 kHz (a standard AAC rate: nothing gained by resampling); 64 kbps
+        # mono is transparent for speech, the same as Opus.
+        _format("aac", "aac", 24_000, 64),
         # ElevenLabs' names.
         *(
             _format(f"mp3_{rate}_{kbps}", "mp3", rate, kbps)
@@ -110,10 +118,7 @@ _FORMATS: dict[str, OutputFormat] = {
 FORMAT_NAMES: tuple[str, ...] = tuple(_FORMATS)
 
 # Names other APIs accept that we knowingly do not.
-_UNAVAILABLE = {
-    "aac": "aac is not available: the audio library on this server has no AAC encoder. "
-    "Use 'mp3' for the same compatibility, or 'opus' for smaller files.",
-}
+_UNAVAILABLE: dict[str, str] = {}
 
 
 def parse_format(name: str) -> OutputFormat:
@@ -295,9 +300,70 @@ def _g711(samples: np.ndarray, container: str) -> bytes:
     return buffer.getvalue()
 
 
+# ADTS sampling_frequency_index (ISO/IEC 14496-3, Table 1.18).
+_ADTS_RATES = {96_000: 0, 88_200: 1, 64_000: 2, 48_000: 3, 44_100: 4, 32_000: 5, 24_000: 6, 22_050: 7, 16_000: 8, 12_000: 9, 11_025: 10, 8_000: 11}
+
+
+def _adts_header(payload_length: int, sample_rate: int) -> bytes:
+    """The 7-byte ADTS header of one raw AAC-LC mono frame (MPEG-4, no CRC)."""
+    length = payload_length + 7
+    profile, channels = 1, 1  # profile is the audio object type minus one: 1 is AAC-LC
+    return bytes([
+        0xFF, 0xF1,  # sync word, MPEG-4, layer 0, no CRC
+        (profile << 6) | (_ADTS_RATES[sample_rate] << 2) | (channels >> 2),
+        ((channels & 3) << 6) | (length >> 11),
+        (length >> 3) & 0xFF,
+        ((length & 7) << 5) | 0x1F,  # buffer fullness 0x7FF: variable bitrate
+        0xFC,  # ... and one raw data block in the frame
+    ])
+
+
+class _AacEncoder:
+    """FFmpeg's native AAC encoder (through PyAV), fed float chunks of any size, giving ADTS frames.
+
+    PyAV regroups the samples into the encoder's 1024-sample frames; each packet out is a complete
+    ADTS frame once its header is put in front, so bytes can be sent as soon as a packet is made.
+    As with any ADTS stream, decoders play the encoder's 1024 priming samples (43 ms of silence at
+    24 kHz) before the audio: ADTS has nowhere to say to trim them.
+    """
+
+    def __init__(self, sample_rate: int, kbps: int):
+        import av  # only AAC needs it: importing FFmpeg's libraries costs memory every worker would pay
+
+        self._rate = sample_rate
+        self._av = av
+        self._context = av.CodecContext.create("aac", "w")
+        self._context.sample_rate = sample_rate
+        self._context.layout = "mono"
+        self._context.format = "fltp"
+        self._context.bit_rate = kbps * 1000
+        self._context.open()
+        self._fed = False
+
+    def _frames(self, packets) -> bytes:
+        return b"".join(_adts_header(p.size, self._rate) + bytes(p) for p in packets)
+
+    def feed(self, samples: np.ndarray) -> bytes:
+        if samples.size == 0:
+            return b""
+        frame = self._av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32)[None, :], format="fltp", layout="mono"
+        )
+        frame.sample_rate = self._rate
+        self._fed = True
+        return self._frames(self._context.encode(frame))
+
+    def finish(self) -> bytes:
+        head = b"" if self._fed else self.feed(np.zeros(1, dtype=np.float32))  # no samples would make no file at all
+        return head + self._frames(self._context.encode(None))
+
+
 def encode(audio: np.ndarray, sample_rate: int, fmt: OutputFormat) -> bytes:
     """A complete file (or raw stream) of `audio` in `fmt`, resampled to `fmt.sample_rate`."""
     samples = resample(audio, sample_rate, fmt.sample_rate)
+    if fmt.container == "aac":
+        encoder = _AacEncoder(fmt.sample_rate, fmt.bitrate_kbps)
+        return encoder.feed(samples) + encoder.finish()
     if fmt.container == "wav":
         return encode_wav(samples, fmt.sample_rate)
     if fmt.container == "pcm":
@@ -403,6 +469,7 @@ class StreamEncoder:
     about two frames) but without the Info header that only the end of the encoding can fill in,
     so decoders do not trim LAME's 1105-sample encoder delay (25 ms at 44.1 kHz) or the padding
     of the last frame. Opus streams in Ogg pages, which libsndfile closes once a second of audio.
+    AAC streams ADTS frame by frame (1024 samples each; the encoder holds about two).
     FLAC is held until finish(): libsndfile writes the sample count into the header on close,
     and without it libsndfile cannot read the file back.
     """
@@ -416,6 +483,7 @@ class StreamEncoder:
         self._mp3_checked = False
         self._sink: _ByteSink | None = None
         self._file: sf.SoundFile | None = None
+        self._aac = _AacEncoder(fmt.sample_rate, fmt.bitrate_kbps) if fmt.container == "aac" else None
         if fmt.container in ("mp3", "opus", "flac"):
             self._sink = _ByteSink()
             self._file = sf.SoundFile(self._sink, "w", fmt.sample_rate, 1, **_soundfile_options(fmt))
@@ -446,6 +514,8 @@ class StreamEncoder:
             return to_pcm16(samples).tobytes()
         if container in ("ulaw", "alaw"):
             return _g711(samples, container)
+        if container == "aac":
+            return self._aac.feed(samples) + (self._aac.finish() if final else b"")
         if samples.size:
             self._file.write(_codec_input(samples, container))
             self._wrote_samples = True

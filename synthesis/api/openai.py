@@ -8,6 +8,7 @@ names, voices and error shape. Speech is sent chunked as it is made, as OpenAI d
 
 import base64
 import json
+import uuid
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
@@ -17,7 +18,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
 from synthesis.api import examples as ex
-from synthesis.api.common import IgnoreAccept, SynthesisView, output_format
+from synthesis.api.common import IgnoreAccept, SynthesisView, audio_response, output_format
 from synthesis.api.compat_schema import (
     BINARY_AUDIO,
     OPENAI_ERROR,
@@ -26,7 +27,7 @@ from synthesis.api.compat_schema import (
     OPENAI_TAG,
 )
 from synthesis.api.errors import APIError, _first_error, exception_handler
-from synthesis.api.serializers import FormatField, NumberField, StringField
+from synthesis.api.serializers import FormatField, KokoroFields, NumberField, StringField, kokoro_ignored, kokoro_voice
 from synthesis.api.streaming import stream_response
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
 
@@ -123,15 +124,18 @@ SSE_EVENT = {
 }
 
 
-class SpeechSerializer(serializers.Serializer):
-    model = StringField(max_length=64)
+class SpeechSerializer(KokoroFields):
+    model = StringField(max_length=64, default="kokoro")  # Kokoro-FastAPI's default; OpenAI's SDK always sends it
     input = StringField(trim_whitespace=False, allow_blank=True)
-    voice = serializers.JSONField(help_text="An OpenAI voice name, a Kokoro voice id, or {\"id\": ...}.")
+    voice = serializers.JSONField(
+        default="af_heart",
+        help_text="An OpenAI voice name, a Kokoro voice id, a mix (\"af_bella(2)+af_sky(1)\", or a list of ids), or {\"id\": ...}.",
+    )
     instructions = StringField(required=False, allow_blank=True, help_text="Accepted and ignored: Kokoro takes no style prompt.")
     response_format = FormatField(default="mp3")
     speed = NumberField(default=1.0, field_code="invalid_speed")
-    # Omitted: the whole file, with Content-Length and history-item-id. "audio": the same bytes
-    # sent as each sentence is synthesized. "sse": OpenAI's speech.audio.* events.
+    # Omitted or "audio": the file, sent chunked as each sentence is synthesized (as OpenAI sends
+    # speech: no Content-Length). "sse": OpenAI's speech.audio.* events.
     stream_format = serializers.ChoiceField(choices=["audio", "sse"], required=False)
 
     def validate_model(self, model):
@@ -155,8 +159,9 @@ class SpeechSerializer(serializers.Serializer):
     def validate_voice(self, voice):
         if isinstance(voice, dict):
             voice = voice.get("id")
-        if not isinstance(voice, str) or not voice or len(voice) > 200:
-            raise serializers.ValidationError("must be a voice name or {\"id\": voice id}.", code="invalid_voice")
+        voice = kokoro_voice(voice)
+        if "+" in voice:  # a mix: each part may be an OpenAI name, with an optional (weight)
+            return "+".join(_mapped_part(part) for part in voice.split("+"))
         return VOICES.get(voice, voice)
 
     def validate_speed(self, speed):
@@ -165,6 +170,11 @@ class SpeechSerializer(serializers.Serializer):
                 f"must be between {COMPAT_MIN_SPEED} and {COMPAT_MAX_SPEED}, got {speed}.", code="invalid_speed"
             )
         return speed
+
+
+def _mapped_part(part: str) -> str:
+    name, bracket, weight = part.partition("(")
+    return VOICES.get(name, name) + bracket + weight
 
 
 class SpeechView(SynthesisView):
@@ -178,8 +188,9 @@ class SpeechView(SynthesisView):
         operation_id="openai_audio_speech",
         summary="OpenAI: create speech",
         description=(
-            "OpenAI's `POST /v1/audio/speech`. Without `stream_format` the whole file comes back (with Content-Length); "
-            "`audio` sends the same bytes sentence by sentence; `sse` sends `speech.audio.delta` events (base64 audio) "
+            "OpenAI's `POST /v1/audio/speech`. Without `stream_format`, or with `audio`, the file is sent chunked "
+            "sentence by sentence as it is synthesized (no Content-Length), in any `response_format` (`aac` is ADTS); "
+            "`sse` sends `speech.audio.delta` events (base64 audio) "
             "and a final `speech.audio.done` with usage. OpenAI voice names map to Kokoro voices; Kokoro ids work too. "
             "`instructions` is accepted and ignored (header `x-voicehub-ignored`)."
         ),
@@ -198,16 +209,30 @@ class SpeechView(SynthesisView):
         serializer.is_valid(raise_exception=True)
         body = serializer.validated_data
         fmt = output_format(RESPONSE_FORMATS.get(body["response_format"], body["response_format"]), param="response_format")
-        order = Order(text=body["input"], voice=body["voice"], fmt=fmt, speed=body["speed"])
-        session = session_open(caller=Caller.of(request), order=order, streaming=True)
-        # OpenAI sends speech chunked, as it is made, whatever stream_format says; "sse" wraps it in events.
-        if body.get("stream_format") == "sse":
+        link = body["return_download_link"]
+        kept = output_format(body["download_format"], param="download_format") if link and body.get("download_format") else None
+        order = Order(
+            text=body["input"], voice=body["voice"], fmt=fmt, speed=body["speed"],
+            normalize=(body.get("normalization_options") or {}).get("normalize", True), store_fmt=kept,
+            volume=body["volume_multiplier"], history_id=uuid.uuid4() if link else None, language=body.get("lang_code"),
+            foreign_language=True,
+        )
+        # OpenAI sends speech chunked, as it is made; so does Kokoro-FastAPI unless `stream` is false.
+        streaming = body["stream"] or "stream_format" in body
+        session = session_open(caller=Caller.of(request), order=order, streaming=streaming)
+        if not streaming:
+            response = audio_response(session.render(), session)
+        elif body.get("stream_format") == "sse":
             events = sse_events(session.encoded(), len(order.text))
             response = stream_response(request, session, events, "text/event-stream", filename=None)
         else:
             response = stream_response(request, session, session.encoded(), fmt.media_type, filename=f"speech.{fmt.extension}")
-        if body.get("instructions"):
-            response["x-voicehub-ignored"] = "instructions"
+        if link:
+            # Kokoro-FastAPI's header, relative to its /v1 base: the history item, kept under this id once spoken.
+            response["X-Download-Path"] = f"/download/{order.history_id}.{(kept or fmt).extension}"
+        ignored = (["instructions"] if body.get("instructions") else []) + kokoro_ignored(body)
+        if ignored:
+            response["x-voicehub-ignored"] = ",".join(ignored)
         return response
 
 

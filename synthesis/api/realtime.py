@@ -443,21 +443,30 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             session.encoded_chunks(), cancel=lambda: session.cancel("client_closed"), thread_sensitive=False,
             step_wrapper=database_sync_to_async,
         )
+        held = None  # the alignment of chunks whose bytes the encoder still holds: (written, spoken, seconds)
         try:
             async for data, chunk in pieces:
                 if self.closed or context.closed:
                     # Stopped: close the session now, so what was not sent is never counted as heard.
                     break
-                if chunk is None:
-                    alignment = normalized = None
-                else:
-                    alignment, normalized = aligner.add(
+                if chunk is not None:
+                    written, spoken = aligner.add(
                         chunk.text, chunk.words, len(chunk.audio) / rate, last=chunk.index == chunk.total - 1
                     )
                     if context.spoken and chunk.index == 0:
                         # The space between this piece and the one before: read back in order, the
                         # alignments spell the text as it was sent.
-                        alignment, normalized = realtime.after_space(alignment), realtime.after_space(normalized)
+                        written, spoken = realtime.after_space(written), realtime.after_space(spoken)
+                    seconds = len(chunk.audio) / rate
+                    held = (written, spoken, seconds) if held is None else (
+                        realtime.joined(held[0], written, held[2]), realtime.joined(held[1], spoken, held[2]), held[2] + seconds
+                    )
+                if not data:
+                    continue
+                alignment = normalized = None
+                if held is not None:
+                    alignment, normalized, _ = held
+                    held = None
                 await self._send(self.audio_message(context, data, alignment, normalized))
         except EngineError as error:
             if error.code != "cancelled":

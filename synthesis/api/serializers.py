@@ -42,6 +42,116 @@ class FormatField(StringField):
         pass
 
 
+# -- Kokoro-FastAPI's request fields (remsky/Kokoro-FastAPI: POST /v1/audio/speech, /dev/captioned_speech) ----
+
+# lang_code: its one-letter language codes, as our voices' languages.
+KOKORO_LANG_CODES = {"a": "en-us", "b": "en-gb", "e": "es", "f": "fr-fr", "h": "hi", "i": "it", "j": "ja", "p": "pt-br", "z": "cmn"}
+# normalization_options: `normalize` switches our text normalization; the finer switches have no counterpart.
+KOKORO_NORMALIZATION_OPTIONS = (
+    "normalize", "unit_normalization", "url_normalization", "email_normalization",
+    "optional_pluralization_normalization", "phone_normalization", "replace_remaining_symbols",
+)
+KOKORO_FORMATS = ["mp3", "opus", "aac", "flac", "wav", "pcm"]
+MAX_VOLUME = 10.0
+
+
+def kokoro_voice(voice) -> str:
+    """A voice as Kokoro-FastAPI takes it: an id, a mix "a(2)+b(1)" (spaces mean nothing), or a list of ids (an even mix)."""
+    if isinstance(voice, list) and voice and all(isinstance(v, str) and v for v in voice):
+        voice = "+".join(voice)
+    if not isinstance(voice, str) or not voice or len(voice) > 200:
+        raise serializers.ValidationError(
+            "must be a voice name, a mix such as \"af_bella(2)+af_sky(1)\", a list of voice names or {\"id\": voice id}.",
+            code="invalid_voice",
+        )
+    return voice.replace(" ", "") if "+" in voice else voice
+
+
+class KokoroFields(serializers.Serializer):
+    """Kokoro-FastAPI's extra speech fields, with its defaults; kokoro_ignored() names those that change nothing here."""
+
+    stream = serializers.BooleanField(default=True, help_text="Kokoro-FastAPI: false sends the whole file (with Content-Length).")
+    return_download_link = serializers.BooleanField(
+        default=False, help_text="Kokoro-FastAPI: the header X-Download-Path names the kept file (GET /v1{X-Download-Path})."
+    )
+    download_format = serializers.ChoiceField(
+        choices=KOKORO_FORMATS, required=False, allow_null=True, help_text="Kokoro-FastAPI: the kept file's format."
+    )
+    normalization_options = serializers.DictField(
+        required=False, allow_null=True, help_text="Kokoro-FastAPI: `normalize` switches text normalization; the rest is ignored."
+    )
+    lang_code = StringField(
+        required=False, allow_null=True, max_length=16, help_text="Kokoro-FastAPI: read the text in this language (a, b, e, f, h, i, j, p, z)."
+    )
+    volume_multiplier = NumberField(default=1.0, allow_null=True, field_code="invalid_volume", help_text="0-10, clipped.")
+    return_timing = serializers.BooleanField(default=False, help_text="Accepted and ignored.")
+    allow_voice_tags = serializers.BooleanField(default=False, help_text="Accepted and ignored.")
+    ssml = serializers.BooleanField(default=False, help_text="Accepted and ignored.")
+    voice_aliases = serializers.DictField(
+        required=False, allow_null=True,
+        help_text='Short names for voices, e.g. {"narrator": "af_bella(2)+af_sky"} or {"narrator": {"voice": "af_sky", "rate": 0.8}}; '
+        "`voice` may name one (any case); `rate` multiplies `speed`.",
+    )
+
+    def validate_normalization_options(self, options):
+        if options is None:
+            return {}
+        unknown = sorted(set(options) - set(KOKORO_NORMALIZATION_OPTIONS))
+        if unknown:
+            raise serializers.ValidationError(
+                f"unknown option {unknown[0]!r}; the options are {', '.join(KOKORO_NORMALIZATION_OPTIONS)}.", code="invalid"
+            )
+        if not all(isinstance(v, bool) for v in options.values()):
+            raise serializers.ValidationError("each option must be true or false.", code="invalid")
+        return options
+
+    def validate_lang_code(self, code):
+        if code and code.lower() not in KOKORO_LANG_CODES and code.lower() not in KOKORO_LANG_CODES.values():
+            raise serializers.ValidationError(
+                f"unknown language code {code!r}; use one of {', '.join(KOKORO_LANG_CODES)}.", code="invalid_lang_code"
+            )
+        return code and KOKORO_LANG_CODES.get(code.lower(), code.lower())
+
+    def validate_voice_aliases(self, aliases):
+        resolved = {}
+        for name, target in (aliases or {}).items():
+            voice, rate = (target.get("voice"), target.get("rate", 1.0)) if isinstance(target, dict) else (target, 1.0)
+            if not isinstance(voice, str) or not voice or isinstance(rate, bool) or not isinstance(rate, (int, float)):
+                raise serializers.ValidationError(
+                    f"{name!r} must name a voice, or be {{\"voice\": ..., \"rate\": number}}.", code="invalid_voice"
+                )
+            if not 0.25 <= rate <= 4.0:
+                raise serializers.ValidationError(f"the rate of {name!r} must be between 0.25 and 4.0.", code="invalid_speed")
+            resolved[name.lower()] = (kokoro_voice(voice), float(rate))
+        return resolved
+
+    def validate(self, attrs):
+        # Kokoro-FastAPI: an alias stands for its voice wherever a voice is named, and its rate paces it.
+        alias = (attrs.get("voice_aliases") or {}).get(str(attrs.get("voice", "")).lower())
+        if alias is not None:
+            voice, rate = alias
+            attrs["voice"] = voice
+            attrs["speed"] = min(max(attrs.get("speed", 1.0) * rate, 0.25), 4.0)
+        return attrs
+
+    def validate_volume_multiplier(self, volume):
+        if volume is None:
+            return 1.0
+        if not 0 <= volume <= MAX_VOLUME:
+            raise serializers.ValidationError(f"must be between 0 and {MAX_VOLUME:g}, got {volume}.", code="invalid_volume")
+        return volume
+
+
+def kokoro_ignored(body) -> list[str]:
+    """The Kokoro-FastAPI fields this request set that change nothing here, for the x-voicehub-ignored header."""
+    options = body.get("normalization_options") or {}
+    ignored = [f"normalization_options.{name}" for name in options if name != "normalize"]
+    ignored += [name for name in ("return_timing", "allow_voice_tags", "ssml") if body.get(name)]
+    if body.get("download_format") and not body.get("return_download_link"):
+        ignored.append("download_format")
+    return ignored
+
+
 class TTSRequestSerializer(serializers.Serializer):
     text = StringField(
         trim_whitespace=False, allow_blank=True, help_text="The text to speak (up to the per-request limit)."

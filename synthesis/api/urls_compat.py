@@ -1,5 +1,5 @@
 """
-Drop-in routes for OpenAI's and ElevenLabs' SDKs, at the paths those SDKs call.
+Drop-in routes for OpenAI's and ElevenLabs' SDKs, and Kokoro-FastAPI's routes, at the paths their clients call.
 
 OpenAI clients use base_url ".../v1"; ElevenLabs clients use base_url "..." (the SDK adds /v1).
 Both SDKs call GET /v1/models, and they expect different shapes: ElevenLabs' SDK authenticates
@@ -9,7 +9,7 @@ with `xi-api-key`, OpenAI's with `Authorization: Bearer`, so the header says whi
 from django.urls import path
 from rest_framework.views import APIView
 
-from synthesis.api import elevenlabs, openai
+from synthesis.api import elevenlabs, kokoro_fastapi, openai
 
 app_name = "compat"
 
@@ -39,6 +39,13 @@ urlpatterns = [
     path("v1/audio/speech", openai.SpeechView.as_view(), name="openai-speech"),
     path("v1/models", ModelsView.as_view(), name="models"),
     path("v1/models/<str:model_id>", openai.ModelDetailView.as_view(), name="openai-model"),
+    # Kokoro-FastAPI (its POST /v1/audio/speech is OpenAI's, above, which takes its fields)
+    path("v1/audio/voices", kokoro_fastapi.VoicesView.as_view(), name="kokoro-voices"),
+    path("v1/audio/voices/combine", kokoro_fastapi.CombineView.as_view(), name="kokoro-voices-combine"),
+    path("v1/download/<str:filename>", kokoro_fastapi.DownloadView.as_view(), name="kokoro-download"),
+    path("dev/captioned_speech", kokoro_fastapi.CaptionedSpeechView.as_view(), name="kokoro-captioned-speech"),
+    path("dev/phonemize", kokoro_fastapi.PhonemizeView.as_view(), name="kokoro-phonemize"),
+    path("dev/generate_from_phonemes", kokoro_fastapi.GenerateFromPhonemesView.as_view(), name="kokoro-generate-from-phonemes"),
     # ElevenLabs
     path("v1/text-to-speech/<str:voice_id>", elevenlabs.TextToSpeechView.as_view(), name="elevenlabs-tts"),
     path("v1/text-to-speech/<str:voice_id>/stream", elevenlabs.TextToSpeechStreamView.as_view(), name="elevenlabs-tts-stream"),

@@ -35,7 +35,7 @@ from kokoro_onnx.sliding import token_edges
 from .assets import TIMED_OUTPUT, timed_model_path
 from .chunking import DEFAULT_COSTS, Chunk, plan_chunks
 from .normalize import normalize as normalize_english
-from .phonemes import VOCAB, phonemize, tokenize
+from .phonemes import MAX_TOKENS, VOCAB, phonemize, tokenize
 from .scheduler import BACKGROUND, FIRST, STREAM, Scheduler, Shape
 from .timing import WordTiming, word_timings
 from .voices import Voice, VoiceLibrary, speaking_language
@@ -103,6 +103,13 @@ class EngineError(Exception):
 
 class NothingToSay(EngineError):
     code = "no_speakable_text"
+
+
+_PUNCTUATION = frozenset(';:,.!?¡¿—…"«»“”() ')
+
+
+class InvalidPhonemes(EngineError):
+    code = "invalid_phonemes"
 
 
 class InvalidSpeed(EngineError):
@@ -340,28 +347,61 @@ class Engine:
     # -- text to chunks ------------------------------------------------------
 
     @staticmethod
-    def spoken_form(text: str, voice: Voice, *, normalize: bool = True, language: str | None = None) -> str:
+    def spoken_form(
+        text: str, voice: Voice, *, normalize: bool = True, language: str | None = None, foreign: bool = False
+    ) -> str:
         """The text as the engine will say it: unspeakable characters gone, English normalized."""
         text = clean_text(text)
-        if normalize and speaking_language(voice, language).startswith("en"):
+        if normalize and speaking_language(voice, language, foreign=foreign).startswith("en"):
             text = normalize_english(text)
         return text
 
     def prepare(
         self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False, speed: float = 1.0,
-        language: str | None = None,
+        language: str | None = None, foreign: bool = False,
     ) -> tuple[Voice, list[Chunk]]:
         """The voice and the chunks for `text`: progressive for a stream (`quick_start`), even for a whole file.
 
         `language` (a BCP 47 tag) must be the voice's (LanguageNotSpoken otherwise); an English
-        voice may be asked for en-GB or en-US words.
+        voice may be asked for en-GB or en-US words. `foreign`: any language is read, in the voice's
+        timbre (Kokoro-FastAPI's lang_code).
         """
         voice = self.voices.get(voice_id)
-        spoken_in = speaking_language(voice, language)
-        text = self.spoken_form(text, voice, normalize=normalize, language=language)
+        spoken_in = speaking_language(voice, language, foreign=foreign)
+        text = self.spoken_form(text, voice, normalize=normalize, language=language, foreign=foreign)
         chunks = plan_chunks(text, lambda t: phonemize(t, spoken_in), quick_start=quick_start, speed=speed)
         if not chunks:
             raise NothingToSay("the text contains nothing that can be spoken")
+        return voice, chunks
+
+    def prepare_phonemes(self, phonemes: str, voice_id: str) -> tuple[Voice, list[Chunk]]:
+        """The voice and the chunks for Kokoro phonemes given as they are (no text, no eSpeak).
+
+        As Kokoro's own tokenizer does, characters outside the model's vocabulary are dropped. Cut at
+        spaces into chunks of at most MAX_TOKENS phonemes; each chunk's text is its phonemes as sent
+        (what word timings are reported over).
+        """
+        voice = self.voices.get(voice_id)
+        chunks: list[Chunk] = []
+        words: list[tuple[str, str]] = []  # (as sent, in the vocabulary)
+
+        def close() -> None:
+            chunks.append(Chunk(" ".join(w for w, _ in words), " ".join(k for _, k in words)))
+            words.clear()
+
+        for word in phonemes.split():
+            kept = "".join(p for p in word if p in VOCAB)
+            if not kept:
+                continue
+            if len(kept) > MAX_TOKENS:
+                raise InvalidPhonemes(f"a word of {len(kept)} phonemes is longer than one model call ({MAX_TOKENS})")
+            if words and len(words) + sum(len(k) for _, k in words) + len(kept) > MAX_TOKENS:
+                close()
+            words.append((word, kept))
+        if words:
+            close()
+        if not chunks or all(set(c.phonemes) <= _PUNCTUATION for c in chunks):
+            raise NothingToSay("the phonemes contain nothing that can be spoken")
         return voice, chunks
 
     # -- synthesis -----------------------------------------------------------

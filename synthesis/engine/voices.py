@@ -42,16 +42,28 @@ def _base(code: str) -> str:
 _ENGLISH_VARIANTS = {"en-us": "en-us", "en-gb": "en-gb", "en-uk": "en-gb"}
 
 
-def speaking_language(voice: Voice, requested: str | None) -> str:
+# The catalog's eSpeak NG language for each base language (a foreign reading names one of these).
+_CATALOG_LANGUAGES = {"en": "en-us", "es": "es", "fr": "fr-fr", "hi": "hi", "it": "it", "ja": "ja", "pt": "pt-br", "zh": "cmn"}
+
+
+def speaking_language(voice: Voice, requested: str | None, *, foreign: bool = False) -> str:
     """The eSpeak NG language `voice` reads a request in: its own, or an English variant the request named.
 
     Kokoro's voices each speak one language; `requested` (a BCP 47 tag: "en", "en-GB",
     "pt-BR", "es") must be that language, else LanguageNotSpoken. An English voice may
     read British or American English words ("en-GB" spells "colour", says "tomato" its way).
+    `foreign`: any language the catalog has is read (Kokoro-FastAPI's lang_code semantics).
     """
     if requested is None or not requested.strip():
         return voice.language
     tag = requested.strip().replace("_", "-").lower()
+    if foreign and _base(tag) != _base(voice.language):
+        # Kokoro-FastAPI's lang_code: any language's reading, the voice's timbre (with its accent).
+        if _base(tag) == "en":
+            return _ENGLISH_VARIANTS.get(tag, "en-us")
+        if _base(tag) in _CATALOG_LANGUAGES:
+            return _CATALOG_LANGUAGES[_base(tag)]
+        raise LanguageNotSpoken(voice, requested.strip()[:20])
     if _base(tag) != _base(voice.language):
         raise LanguageNotSpoken(voice, requested.strip()[:20])
     if _base(tag) == "en":

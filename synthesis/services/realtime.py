@@ -191,6 +191,22 @@ class ChunkAligner:
         return ends[low]
 
 
+Characters = tuple[list[str], list[float], list[float]]
+
+
+def joined(first: Characters | None, second: Characters, first_seconds: float) -> Characters:
+    """Two chunks' alignments as one, the second's times moved by the first's length (bytes an encoder held back
+    go out with the next chunk's, and so does their alignment)."""
+    if first is None:
+        return second
+    chars, starts, ends = second
+    return (
+        first[0] + chars,
+        first[1] + [t + first_seconds for t in starts],
+        first[2] + [t + first_seconds for t in ends],
+    )
+
+
 def after_space(chars_starts_ends: tuple[list[str], list[float], list[float]]) -> tuple[list[str], list[float], list[float]]:
     """An alignment with a space first, taking no time."""
     chars, starts, ends = chars_starts_ends

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -138,7 +139,12 @@ class Order:
     normalize: bool = True
     store: bool = True
     store_fmt: OutputFormat | None = None  # keep history in another format than the one sent
-    language: str | None = None  # a BCP 47 tag the voice must speak (an English voice: en-GB or en-US words)
+    volume: float = 1.0  # a gain on the samples (clipped at full scale), e.g. Kokoro-FastAPI's volume_multiplier
+    history_id: uuid.UUID | None = None  # the history item's id, known up front (a download link sent before the audio)
+    # `text` is Kokoro phonemes, spoken as given (no normalization, no eSpeak); charged per character like text.
+    phonemes: bool = False
+    language: str | None = None  # a language tag the voice must speak (an English voice: en-GB or en-US words)
+    foreign_language: bool = False  # `language` may be another than the voice's (Kokoro-FastAPI's lang_code)
 
 
 def split_speed(speed: float) -> tuple[float, float]:
@@ -223,10 +229,13 @@ def session_open(
         voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt])
         # Plan before charging: text with nothing to say is a 400, not a refund.
         with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
-            _, planned = engine.prepare(
-                order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed,
-                language=order.language,
-            )
+            if order.phonemes:
+                _, planned = engine.prepare_phonemes(order.text, voice.id)
+            else:
+                _, planned = engine.prepare(
+                    order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed,
+                    language=order.language, foreign=order.foreign_language,
+                )
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
         if ceiling is not None and estimate > ceiling:
@@ -335,6 +344,7 @@ class GeneratedWithTimestamps(Generated):
 
     alignment: dict = field(default_factory=dict)
     normalized_alignment: dict = field(default_factory=dict)
+    words: list[timing.WordTiming] = field(default_factory=list)  # each spoken word, over the text as spoken
 
 
 class Session:
@@ -406,6 +416,9 @@ class Session:
                     audio = limit_peaks(time_stretch(audio, self.sample_rate, self.stretch))
                     words = tuple(timing.shifted(chunk.words, 0.0, len(audio) / max(1, len(chunk.audio))))
                     chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=words)
+                if self.order.volume != 1.0:
+                    audio = limit_peaks((audio * self.order.volume).astype(np.float32))
+                    chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=chunk.words)
                 seconds = self.progress.seconds + len(audio) / self.sample_rate
                 if self._ceiling is not None and seconds > self._ceiling:
                     raise OutputTooLong(
@@ -462,23 +475,38 @@ class Session:
         session with what was delivered, even before its first byte; errors end
         it too and are re-raised.
         """
-        return _Stream(self, self._encoded(fmt))
+        return _Stream(self, self._encoded(fmt, timed=False))
 
-    def _encoded(self, fmt: OutputFormat | None) -> Iterator[bytes]:
-        pieces = self.encoded_chunks(fmt)
+    def encoded_timed(self, fmt: OutputFormat | None = None) -> Iterator[tuple[bytes, list[timing.WordTiming]]]:
+        """encoded(), each piece of bytes with the words it completes, timed from the start of the whole audio
+        (needs session_open(timed=True) for the words to be there)."""
+        return _Stream(self, self._encoded(fmt, timed=True))
+
+    def encoded_chunks(self, fmt: OutputFormat | None = None) -> Iterator[tuple[bytes, AudioChunk | None]]:
+        """encoded(), as (bytes, the chunk they carry): every chunk, in order, even one whose bytes the encoder
+        still holds (b""); None for a header or the encoder's tail. For doors that frame each piece with what
+        it says (the realtime socket's alignment, relative to each chunk)."""
+        return _Stream(self, self._pieces(fmt))
+
+    def _encoded(self, fmt: OutputFormat | None, *, timed: bool) -> Iterator:
+        pieces = self._pieces(fmt)
+        words: list[timing.WordTiming] = []
+        offset = 0.0
         try:
-            for data, _ in pieces:
-                yield data
+            for data, chunk in pieces:
+                if chunk is not None:
+                    words += timing.shifted(chunk.words, offset)
+                    offset += len(chunk.audio) / self.sample_rate
+                if timed and (data or (chunk is None and words)):
+                    yield data, words
+                    words = []
+                elif data:
+                    yield data
         finally:
             pieces.close()
 
-    def encoded_chunks(self, fmt: OutputFormat | None = None) -> Iterator[tuple[bytes, AudioChunk | None]]:
-        """encoded(), each piece of bytes with the chunk it carries (None: a header or the encoder's tail).
-
-        For doors that frame each piece with what it says (the realtime
-        socket's alignment). Ends the session as encoded() does; close it
-        from the thread that runs it.
-        """
+    def _pieces(self, fmt: OutputFormat | None) -> Iterator[tuple[bytes, AudioChunk | None]]:
+        """The one encoding loop of every stream; ends the session (what was delivered, or everything)."""
         encoder = StreamEncoder(fmt or self.order.fmt, source_rate=self.sample_rate)
         outcome, error_code = "client_closed", "client_closed"
         try:
@@ -487,12 +515,10 @@ class Session:
                 yield header, None
             for chunk in self.chunks():
                 data = encoder.feed(chunk.audio)
+                yield data, chunk
                 if data:  # an encoder may hold a short chunk back: it is not heard until its bytes go out
-                    yield data, chunk
                     self.delivered()  # asked for more: what was yielded has been sent
-            tail = encoder.finish()
-            if tail:
-                yield tail, None
+            yield encoder.finish(), None
             outcome = "complete"
         except EngineError as error:
             outcome, error_code = _outcome_of(error, self.token), error.code
@@ -519,12 +545,15 @@ class Session:
         voice = self.engine.voices.get(self.voice_id)
         spoken, words = timing.timeline([(c.text, c.words, len(c.audio) / rate) for c in chunks])
         written = timing.carry_over(
-            words, spoken, self.order.text, lambda t: self.engine.spoken_form(t, voice, normalize=self.order.normalize, language=self.order.language)
+            words, spoken, self.order.text, lambda t: self.engine.spoken_form(
+                t, voice, normalize=self.order.normalize, language=self.order.language, foreign=self.order.foreign_language
+            )
         )
         return GeneratedWithTimestamps(
             **vars(generated),
             alignment=timing.alignment(written, self.order.text, generated.seconds),
             normalized_alignment=timing.alignment(words, spoken, generated.seconds),
+            words=words,
         )
 
     def _render(self, *, timed: bool) -> tuple[Generated, list[AudioChunk]]:
@@ -632,6 +661,7 @@ class Session:
         else:
             status = Generation.Status.INTERRUPTED
         generation = Generation(
+            **({"id": order.history_id} if order.history_id else {}),
             organization=caller.organization,
             user=caller.user,
             api_key=caller.api_key,

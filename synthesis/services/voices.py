@@ -32,3 +32,24 @@ def voice_preview(voice: Voice) -> bytes:
     if not default_storage.exists(name):  # two first requests at once: keep one file
         default_storage.save(name, ContentFile(content))
     return content
+
+
+def voice_table(voice_id: str):
+    """The (510, 1, 256) float32 style table of a voice or a mix ("af_bella(2)+af_sky(1)"); VoiceNotFound if there is none."""
+    return get_voice_library().style(voice_id)
+
+
+def text_phonemes(text: str, language: str) -> tuple[str, list[int]]:
+    """What the engine would say for `text` in `language` (a voice language, e.g. "en-us"): its phonemes and token ids.
+
+    The same path as synthesis (normalization for English, eSpeak NG, the model's vocabulary), without the model.
+    """
+    from synthesis.engine.core import clean_text
+    from synthesis.engine.normalize import normalize
+    from synthesis.engine.phonemes import phonemize, tokenize
+
+    spoken = clean_text(text)
+    if language.startswith("en"):
+        spoken = normalize(spoken)
+    phonemes = phonemize(spoken, language)
+    return phonemes, tokenize(phonemes)

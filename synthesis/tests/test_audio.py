@@ -43,6 +43,13 @@ def band_level_db(audio, rate, low, high):
 
 
 def decode(data, fmt):
+    if fmt.container == "aac":  # libsndfile has no AAC: FFmpeg (PyAV) decodes the ADTS stream
+        import av
+
+        with av.open(io.BytesIO(data), format="adts") as container:
+            frames = [f.to_ndarray()[0] for f in container.decode(audio=0)]
+            rate = container.streams.audio[0].sample_rate
+        return (np.concatenate(frames) if frames else np.zeros(0, np.float32)), rate
     if fmt.is_raw:
         subtype = RAW_SUBTYPES[fmt.container]
         return sf.read(
@@ -64,6 +71,9 @@ def assert_duration(decoded_seconds, expected_seconds, fmt):
         # decoders cannot trim the encoder delay and the padding of the last frame.
         frame = 1152 if fmt.sample_rate >= 32_000 else 576
         assert -0.050 <= extra <= (LAME_DELAY + frame) / fmt.sample_rate, f"{fmt.name} is off by {extra:.3f} s"
+    elif fmt.container == "aac":
+        # ADTS cannot say to trim the encoder's 1024 priming samples, nor the padding of the last frame.
+        assert 1024 / fmt.sample_rate <= extra <= 2048 / fmt.sample_rate, f"{fmt.name} is off by {extra:.3f} s"
     else:
         assert abs(extra) <= 0.050, f"{fmt.name} is off by {extra:.3f} s"
 
@@ -135,11 +145,12 @@ def test_the_error_does_not_repeat_a_huge_name_back():
     assert len(str(error.value)) < 2_000
 
 
-def test_aac_is_refused_with_a_suggestion_to_use_mp3():
-    with pytest.raises(UnknownFormat, match="aac is not available") as error:
-        parse_format("aac")
+def test_aac_is_adts_at_24_khz_and_plans_see_it_as_mp3():
+    fmt = parse_format("aac")
 
-    assert "'mp3'" in str(error.value)
+    assert (fmt.media_type, fmt.extension, fmt.sample_rate, fmt.family) == ("audio/aac", "aac", 24_000, "mp3")
+    data = encode(tone(), RATE, fmt)
+    assert data[:2] == b"\xff\xf1"  # an ADTS sync word: MPEG-4 AAC, no CRC
 
 
 def test_format_names_are_case_sensitive_but_the_error_suggests_the_right_spelling():
@@ -174,7 +185,7 @@ def test_lossy_files_have_about_the_bitrate_their_name_promises(name):
     assert kbps == pytest.approx(fmt.bitrate_kbps, rel=0.10 if fmt.container == "mp3" else 0.15)
 
 
-@pytest.mark.parametrize("name", ["mp3", "opus", "flac", "wav", "pcm"])
+@pytest.mark.parametrize("name", ["mp3", "opus", "flac", "wav", "pcm", "aac"])
 def test_no_audio_still_makes_a_file_of_the_format(name):
     fmt = parse_format(name)
 
@@ -182,7 +193,8 @@ def test_no_audio_still_makes_a_file_of_the_format(name):
 
     if not fmt.is_raw:
         audio, rate = decode(data, fmt)
-        assert rate == fmt.sample_rate and len(audio) <= 1
+        silence = 2048 if fmt.container == "aac" else 1  # AAC: the priming and the one frame ADTS needs
+        assert rate == fmt.sample_rate and len(audio) <= silence
 
 
 # --- G.711 ----------------------------------------------------------------------------------
@@ -280,7 +292,7 @@ def test_a_streamed_file_decodes_to_the_same_samples_as_the_whole_file(name):
     np.testing.assert_allclose(chunked, whole, atol=2 / 32768)  # at most one 16-bit step apart
 
 
-@pytest.mark.parametrize("name", ["wav_16000", "mp3", "mp3_22050_32", "mp3_44100_32", "opus", "opus_48000_32", "flac"])
+@pytest.mark.parametrize("name", ["wav_16000", "mp3", "mp3_22050_32", "mp3_44100_32", "opus", "opus_48000_32", "flac", "aac"])
 def test_a_streamed_file_is_a_valid_file_of_the_input_length(name):
     fmt = parse_format(name)
     signal = tone(440, seconds=3.0)
@@ -293,7 +305,7 @@ def test_a_streamed_file_is_a_valid_file_of_the_input_length(name):
     assert abs(dominant_frequency(audio, rate) - 440) <= 5
 
 
-@pytest.mark.parametrize("name", ["mp3", "opus", "wav", "pcm", "ulaw_8000"])
+@pytest.mark.parametrize("name", ["mp3", "opus", "wav", "pcm", "ulaw_8000", "aac"])
 def test_a_stream_sends_audio_before_it_is_finished(name):
     signal = tone(440, seconds=3.0)
 
@@ -355,3 +367,13 @@ def test_time_stretch_keeps_the_loudness_steady(factor):
 def test_time_stretch_refuses_factors_beyond_four():
     with pytest.raises(ValueError):
         time_stretch(tone(), RATE, 5.0)
+
+
+def test_a_streamed_aac_is_the_same_adts_frames_as_the_whole_file():
+    fmt = parse_format("aac")
+    signal = tone(440, seconds=2.0)
+
+    parts = stream(fmt, signal, uneven_chunks(len(signal)))
+
+    assert b"".join(parts) == encode(signal, RATE, fmt)
+    assert all(p[:2] == b"\xff\xf1" for p in parts if p)  # every piece starts on a frame: playable as it comes

@@ -1,10 +1,13 @@
 """OpenAI's official SDK, pointed at a live Voicehub: /v1/audio/speech and /v1/models."""
 
 import base64
+import http.client
 import io
 import json
+import urllib.parse
 import urllib.request
 
+import av
 import openai
 import pytest
 import soundfile as sf
@@ -43,6 +46,18 @@ def duration(content: bytes) -> float:
     return len(audio) / rate
 
 
+def aac_duration(content: bytes) -> float:
+    """Seconds of an ADTS AAC stream, decoded by FFmpeg (PyAV): libsndfile has no AAC."""
+    with av.open(io.BytesIO(content), format="adts") as container:
+        stream = container.streams.audio[0]
+        assert (stream.codec_context.name, stream.sample_rate) == ("aac", 24000)
+        samples = sum(frame.samples for frame in container.decode(stream))
+    return samples / 24000
+
+
+AAC_EXTRA = (1024 / 24000, 2048 / 24000)  # ADTS keeps the encoder's priming and the last frame's padding
+
+
 # -- speech -------------------------------------------------------------------------
 
 
@@ -68,6 +83,22 @@ def test_every_compressed_openai_format_decodes(alice, cast, engine, fmt):
     speech = alice.audio.speech.create(model="tts-1-hd", voice="nova", input="Hello there.", response_format=fmt)
 
     assert duration(speech.content) > 0.3
+
+
+@pytest.mark.model
+def test_aac_is_an_adts_stream_of_the_speechs_length_whole_or_streamed(alice, engine):
+    speech = alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello there.", response_format="aac")
+    with alice.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input="Hello there.", response_format="aac", stream_format="audio"
+    ) as response:
+        assert response.headers["content-type"] == "audio/aac"
+        streamed = b"".join(response.iter_bytes())
+
+    spoken = list(Generation.objects.order_by("created_at").values_list("audio_seconds", "output_format"))
+    assert [f for _, f in spoken] == ["aac", "aac"] and spoken[0][0] > 0.5
+    for content, (seconds, _) in zip([speech.content, streamed], spoken):
+        assert content[:2] == b"\xff\xf1"  # ADTS: MPEG-4 AAC frames, as OpenAI sends its "aac"
+        assert AAC_EXTRA[0] <= aac_duration(content) - seconds <= AAC_EXTRA[1] + 0.001
 
 
 @pytest.mark.model
@@ -138,23 +169,53 @@ def test_a_streamed_speed_beyond_the_models_range_is_time_stretched_too(alice, e
 
 
 @pytest.mark.model
-def test_sse_sends_base64_audio_deltas_then_done_with_usage(cast, server, engine):
+def test_sse_sends_base64_audio_deltas_then_done_with_usage(alice, engine):
     text = "First sentence is short. The second sentence is a little longer than the first one."
-    body = {"model": "gpt-4o-mini-tts", "voice": "sage", "input": text, "response_format": "wav", "stream_format": "sse"}
 
-    request = urllib.request.Request(
-        f"{server.url}/v1/audio/speech", data=json.dumps(body).encode(), method="POST",
-        headers={"Authorization": f"Bearer {cast.key(cast.alice)}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:  # the SDK has no SSE reader for speech
-        assert response.status == 200
+    # The SDK has no event parser for speech: its streaming response hands out the event stream's lines.
+    with alice.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="sage", input=text, response_format="wav", stream_format="sse"
+    ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = [json.loads(line[len(b"data: "):]) for line in response if line.startswith(b"data: ")]
+        events = [json.loads(line[len("data: "):]) for line in response.iter_lines() if line.startswith("data: ")]
 
     *deltas, done = events
     assert len(deltas) >= 2 and {e["type"] for e in deltas} == {"speech.audio.delta"}
     assert done == {"type": "speech.audio.done", "usage": {"input_tokens": len(text), "output_tokens": 0, "total_tokens": len(text)}}
     assert duration(b"".join(base64.b64decode(e["audio"]) for e in deltas)) > 2
+
+
+# -- chunked, as OpenAI sends speech ----------------------------------------------------
+
+
+def raw_post(url, path, secret, body):
+    """POST over a plain HTTP/1.1 connection and return (status, headers, body): the SDK hides the framing."""
+    address = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+    try:
+        connection.request("POST", path, body=json.dumps(body), headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("stream_format", [None, "audio", "sse"])
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "flac", "wav", "pcm"])
+def test_every_response_format_is_sent_chunked_without_content_length(live_asgi, cast, fake_engine, finished_requests, fmt, stream_format):
+    on_plan(cast.org_a, "pro")
+    body = {"model": "tts-1", "voice": "alloy", "input": "Hello there. How are you?", "response_format": fmt}
+    if stream_format:
+        body["stream_format"] = stream_format
+
+    # uvicorn speaks real HTTP/1.1: a body of unknown length goes chunked (live_server's WSGI closes the connection instead).
+    status, headers, content = raw_post(live_asgi.url, "/v1/audio/speech", cast.key(cast.alice), body)
+
+    assert status == 200, content[:300]
+    assert "content-length" not in headers
+    assert headers["transfer-encoding"] == "chunked"
+    finished_requests.wait()
+    assert content and UsageRecord.objects.get().status == "succeeded"
 
 
 # -- errors, in OpenAI's shape -------------------------------------------------------
@@ -190,14 +251,6 @@ def test_input_over_the_plans_limit_is_a_bad_request(alice, cast):
         alice.audio.speech.create(model="tts-1", voice="alloy", input="a" * 1001)
 
     assert "your plan's limit per request is 1,000" in error.value.body["message"]
-
-
-def test_aac_is_a_bad_request_that_says_why(alice):
-    with pytest.raises(openai.BadRequestError) as error:
-        alice.audio.speech.create(model="tts-1", voice="alloy", input="Hello.", response_format="aac")
-
-    assert error.value.body["param"] == "response_format"
-    assert "no AAC encoder" in error.value.body["message"]
 
 
 @pytest.mark.parametrize(
@@ -275,3 +328,12 @@ def test_models_lists_the_speech_models_in_openais_shape(alice):
     assert alice.models.retrieve("tts-1").id == "tts-1"
     with pytest.raises(openai.NotFoundError):
         alice.models.retrieve("gpt-4o")
+
+
+def test_deleting_a_model_is_refused_in_openais_shape(alice):
+    # There are no fine-tuned models here to delete: the SDK gets a status error it can read, not a crash.
+    with pytest.raises(openai.APIStatusError) as error:
+        alice.models.delete("tts-1")
+
+    assert error.value.status_code == 405
+    assert error.value.body["type"] == "invalid_request_error" and error.value.body["code"] == "method_not_allowed"

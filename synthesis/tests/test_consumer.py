@@ -188,7 +188,7 @@ BAD_FRAMES = [
     pytest.param({"text_data": '{"type": "generate", "text": "Hi", "speed": "fast"}'}, "invalid_speed", id="speed-a-string"),
     pytest.param({"text_data": '{"type": "generate", "text": "Hi", "speed": 3}'}, "invalid_speed", id="speed-out-of-range"),
     pytest.param({"text_data": '{"type": "generate", "text": "   "}'}, "empty_text", id="empty-text"),
-    pytest.param({"text_data": '{"type": "generate", "text": "Hi", "format": "aac"}'}, "unsupported_format", id="unknown-format"),
+    pytest.param({"text_data": '{"type": "generate", "text": "Hi", "format": "m4a"}'}, "unsupported_format", id="unknown-format"),
 ]
 
 

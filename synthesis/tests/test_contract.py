@@ -87,6 +87,9 @@ DOORS = {
     "compat:elevenlabs-tts-timestamps": Door(
         "/v1/text-to-speech/{voice}/with-timestamps", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
+    "compat:kokoro-captioned-speech": Door("/dev/captioned_speech", {"input": "{text}", "voice": "{voice}"}, True, format=OPENAI_FORMAT),
+    # The text goes in as phonemes: what is outside the model's vocabulary is dropped (as Kokoro does), the rest spoken.
+    "compat:kokoro-generate-from-phonemes": Door("/dev/generate_from_phonemes", {"phonemes": "{text}", "voice": "{voice}"}, format=None),
 }
 # The anonymous demo has its own contract (test_the_demo_*); the websocket is WS below.
 ANONYMOUS = {"marketing:demo_speak"}
@@ -433,6 +436,7 @@ FILE_ROUTES = {
     "api_v1:job-timing": ("key", "get", "/api/v1/jobs/{job}/timing", None),
     "compat:elevenlabs-history-audio": ("key", "get", "/v1/history/{g}/audio", None),
     "compat:elevenlabs-history-download": ("key", "post", "/v1/history/download", {"history_item_ids": ["{g}", "{h}"]}),
+    "compat:kokoro-download": ("key", "get", "/v1/download/{g}.mp3", None),
     "studio:history_audio": ("session", "get", "/studio/history/{g}/audio", None),
     "studio:job_audio": ("session", "get", "/studio/jobs/{job}/audio", None),
     "studio:job_chapter_audio": ("session", "get", "/studio/jobs/{job}/chapters/0/audio", None),
