@@ -9,6 +9,7 @@ and ledger. Voice ids are Voicehub's (Kokoro's) ids.
 """
 
 import base64
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -221,6 +222,33 @@ class TextToSpeechStreamView(ElevenLabsMixin, SynthesisView):
         session = session_open(caller=Caller.of(request), order=order, streaming=True)
         stream = stream_response(request, session, session.encoded(), order.fmt.media_type, filename=f"speech.{order.fmt.extension}")
         return with_ignored(request, stream)
+
+
+class TextToSpeechStreamWithTimestampsView(ElevenLabsMixin, SynthesisView):
+    """ElevenLabs' framing: one JSON object a line, each a piece of audio (base64) with when its characters are spoken."""
+
+    @text_to_speech_schema(
+        "elevenlabs_text_to_speech_stream_with_timestamps", "ElevenLabs: text to speech, streamed with character timestamps",
+        ELEVENLABS_TIMESTAMPS_RESPONSE,
+        "Newline-delimited JSON objects `{audio_base64, alignment, normalized_alignment}`, sent clause by clause as "
+        "they are synthesized; character times are from the start of the whole audio, from the model's own phoneme "
+        "durations. ",
+    )
+    def post(self, request, voice_id):
+        order = text_to_speech_order(request, voice_id)
+        session = session_open(caller=Caller.of(request), order=order, streaming=True, timed=True)
+        frames = session.encoded(aligned=timestamped_frame)
+        return with_ignored(request, stream_response(request, session, frames, "application/json", filename=None))
+
+
+def timestamped_frame(audio: bytes, alignment: dict, normalized_alignment: dict) -> bytes:
+    """One line of ElevenLabs' stream with timestamps (the SDK reads the body line by line)."""
+    frame = {
+        "audio_base64": base64.b64encode(audio).decode("ascii"),
+        "alignment": alignment,
+        "normalized_alignment": normalized_alignment,
+    }
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,11 @@ urlpatterns = [
         elevenlabs.TextToSpeechWithTimestampsView.as_view(),
         name="elevenlabs-tts-timestamps",
     ),
+    path(
+        "v1/text-to-speech/<str:voice_id>/stream/with-timestamps",
+        elevenlabs.TextToSpeechStreamWithTimestampsView.as_view(),
+        name="elevenlabs-tts-stream-timestamps",
+    ),
     path("v1/voices", elevenlabs.VoicesView.as_view(), name="elevenlabs-voices"),
     path("v2/voices", elevenlabs.VoicesSearchView.as_view(), name="elevenlabs-voices-search"),
     path("v1/voices/<str:voice_id>", elevenlabs.VoiceDetailView.as_view(), name="elevenlabs-voice"),

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -442,29 +442,45 @@ class Session:
             return len(self.order.text)
         return round(len(self.order.text) * spoken / self._planned_spoken)
 
-    def encoded(self, fmt: OutputFormat | None = None) -> Iterator[bytes]:
+    def encoded(
+        self, fmt: OutputFormat | None = None, *, aligned: Callable[[bytes, dict, dict], bytes] | None = None
+    ) -> Iterator[bytes]:
         """The audio as bytes of `fmt` (the order's format), as it is made; ends the session.
 
         A chunk is delivered once the consumer asks for the bytes after it (the
         transport sent it). Closing the iterator early (client gone) ends the
         session with what was delivered, even before its first byte; errors end
         it too and are re-raised.
-        """
-        return _Stream(self, self._encoded(fmt))
 
-    def _encoded(self, fmt: OutputFormat | None) -> Iterator[bytes]:
+        `aligned(audio, alignment, normalized_alignment)` frames each piece of
+        audio with when its characters are spoken (ElevenLabs' alignment
+        objects, times from the start of the whole audio; needs a session
+        opened with `timed=True`): what it returns is sent instead of the bytes.
+        """
+        return _Stream(self, self._encoded(fmt, aligned))
+
+    def _encoded(self, fmt: OutputFormat | None, aligned) -> Iterator[bytes]:
         encoder = StreamEncoder(fmt or self.order.fmt, source_rate=self.sample_rate)
+        aligner = _Aligner(self) if aligned is not None else None
         outcome, error_code = "client_closed", "client_closed"
         try:
             header = encoder.header()
-            if header:
+            if header and aligner is None:
                 yield header
+            held = header if aligner is not None else b""  # a framed stream sends the header with the first audio
             for chunk in self.chunks():
                 data = encoder.feed(chunk.audio)
+                if aligner is not None:
+                    aligner.add(chunk)
+                    if data:
+                        data, held = aligned(held + data, *aligner.take()), b""
                 if data:  # an encoder may hold a short chunk back: it is not heard until its bytes go out
                     yield data
                     self.delivered()  # asked for more: what was yielded has been sent
             tail = encoder.finish()
+            if aligner is not None:
+                aligner.finish()
+                tail = aligned(held + tail, *aligner.take()) if held or tail or aligner.pending else b""
             if tail:
                 yield tail
             outcome = "complete"
@@ -636,6 +652,86 @@ class Session:
             ttfb_ms=round((self._first_delivery - self._started) * 1000) if self._first_delivery else None,
             total_ms=round((now - self._started) * 1000),
         )
+
+
+class _Aligner:
+    """When each character of a stream's pieces is spoken, on the whole audio's clock (for encoded(aligned=...)).
+
+    The normalized alignment of a piece is its chunk's own text (a space before
+    every chunk but the first, as render_timed() joins them). The alignment over
+    the text as written needs carry_over on everything heard so far: a piece
+    gets the written characters up to the end of the last written word timed
+    so far (a later chunk cannot move those: a character's time depends only on
+    the words up to it), and the rest goes with the last piece.
+    """
+
+    def __init__(self, session: Session) -> None:
+        voice = session.engine.voices.get(session.voice_id)
+        normalize = session.order.normalize
+        self._say = lambda text: session.engine.spoken_form(text, voice, normalize=normalize)
+        self._text = session.order.text
+        self._rate = session.sample_rate
+        self._pieces: list[tuple[str, tuple, float]] = []
+        self._seconds = 0.0
+        self._written_at = 0  # characters of the written text handed out
+        self._alignment: tuple[list, list, list] = ([], [], [])
+        self._normalized: tuple[list, list, list] = ([], [], [])
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._alignment[0] or self._normalized[0])
+
+    def add(self, chunk: AudioChunk) -> None:
+        seconds = len(chunk.audio) / self._rate
+        text = chunk.text if not self._pieces else " " + chunk.text
+        chars, starts, ends = timing.characters(chunk.words, text, seconds)
+        self._extend(self._normalized, chars, [t + self._seconds for t in starts], [t + self._seconds for t in ends])
+        self._pieces.append((chunk.text, chunk.words, seconds))
+        self._seconds += seconds
+        self._written(final=False)
+
+    def finish(self) -> None:
+        self._written(final=True)
+
+    def take(self) -> tuple[dict, dict]:
+        """(alignment, normalized_alignment) of what was added since the last take()."""
+        taken = _alignment_object(*self._alignment), _alignment_object(*self._normalized)
+        self._alignment, self._normalized = ([], [], []), ([], [], [])
+        return taken
+
+    def _written(self, *, final: bool) -> None:
+        spoken, words = timing.timeline(self._pieces)
+        written = timing.carry_over(words, spoken, self._text, self._say)
+        cut = len(self._text) if final else max(self._written_at, self._end_of_last(written))
+        if cut <= self._written_at:
+            return
+        chars, starts, ends = timing.characters(written, self._text, self._seconds)
+        at = self._written_at
+        self._extend(self._alignment, chars[at:cut], starts[at:cut], ends[at:cut])
+        self._written_at = cut
+
+    def _end_of_last(self, words) -> int:
+        """Where the last of `words` ends in the written text (found as timing.characters finds them)."""
+        position = 0
+        for word in words:
+            at = self._text.find(word.text, position) if word.text else -1
+            if at >= 0:
+                position = at + len(word.text)
+        return position
+
+    @staticmethod
+    def _extend(into, chars, starts, ends) -> None:
+        into[0].extend(chars)
+        into[1].extend(starts)
+        into[2].extend(ends)
+
+
+def _alignment_object(chars: list, starts: list, ends: list) -> dict:
+    return {
+        "characters": chars,
+        "character_start_times_seconds": [round(t, 3) for t in starts],
+        "character_end_times_seconds": [round(t, 3) for t in ends],
+    }
 
 
 class _Stream:

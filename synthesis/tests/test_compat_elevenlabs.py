@@ -308,3 +308,27 @@ def test_convert_with_timestamps_gives_the_audio_and_when_each_character_is_spok
     assert len(starts) == len(ends) == len(text)
     assert all(a <= b for a, b in zip(starts, starts[1:])) and all(s <= e for s, e in zip(starts, ends))
     assert abs(ends[-1] - seconds) < 0.6
+
+
+@pytest.mark.model
+def test_stream_with_timestamps_sends_audio_with_each_pieces_characters_on_the_whole_clock(alice, cast, engine):
+    import base64
+
+    text = "Hello there, friend. This is the second sentence, a little longer than the first."
+
+    pieces = list(alice.text_to_speech.stream_with_timestamps(voice_id="af_heart", text=text, output_format="mp3_44100_128"))
+
+    assert len(pieces) >= 2  # streamed clause by clause, not one whole file
+    seconds, _ = decoded(b"".join(base64.b64decode(p.audio_base_64) for p in pieces))
+    written = [p.alignment for p in pieces if p.alignment and p.alignment.characters]
+    assert "".join(c for a in written for c in a.characters) == text
+    starts = [t for a in written for t in a.character_start_times_seconds]
+    ends = [t for a in written for t in a.character_end_times_seconds]
+    assert all(a <= b for a, b in zip(starts, starts[1:])) and all(s <= e for s, e in zip(starts, ends))
+    assert written[-1].character_start_times_seconds[0] > 1.0  # the later piece is timed from the start of the audio
+    assert abs(ends[-1] - seconds) < 0.6
+    spoken = "".join(c for p in pieces if p.normalized_alignment for c in p.normalized_alignment.characters)
+    assert spoken.split() == text.split()
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == len(text)
+    assert Generation.objects.get().text == text

@@ -87,6 +87,9 @@ DOORS = {
     "compat:elevenlabs-tts-timestamps": Door(
         "/v1/text-to-speech/{voice}/with-timestamps", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
+    "compat:elevenlabs-tts-stream-timestamps": Door(
+        "/v1/text-to-speech/{voice}/stream/with-timestamps", {"text": "{text}"}, True, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
+    ),
 }
 # The anonymous demo has its own contract (test_the_demo_*); the websocket is WS below.
 ANONYMOUS = {"marketing:demo_speak"}
