@@ -5,7 +5,8 @@ subscription and history, in ElevenLabs' shapes.
 Point the official SDK at us (`ElevenLabs(api_key="vh_...", base_url="https://voicehub...")`)
 and it works unchanged. The SDK sends the key as `xi-api-key`, which ApiKeyAuthentication
 accepts; everything is scoped to the key's organization, with the native API's scopes, limits
-and ledger. Voice ids are Voicehub's (Kokoro's) ids.
+and ledger. Voice ids are Voicehub's (Kokoro's) ids, or ElevenLabs' premade voice ids and names
+(synthesis.engine.premade: each spoken by the closest Kokoro voice).
 """
 
 import base64
@@ -53,6 +54,7 @@ from synthesis.api.compat_schema import (
 from synthesis.api.errors import APIError, exception_handler
 from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer
 from synthesis.api.streaming import stream_response
+from synthesis.engine.premade import ELEVENLABS_PREMADE, premade_voice
 from synthesis.engine.voices import VoiceNotFound
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
@@ -290,12 +292,44 @@ def voice_object(request, voice):
     }
 
 
+def premade_object(request, premade, voice):
+    """An ElevenLabs premade voice under its own id and name, saying which Kokoro voice speaks it."""
+    spoken_by = f"Spoken here by Kokoro's {voice.name} ({voice.id})."
+    return {
+        **voice_object(request, voice),
+        "voice_id": premade.id,
+        "name": premade.name,
+        "labels": {
+            "accent": premade.accent,
+            "gender": premade.gender,
+            "language": language_id(voice.language),
+            "description": premade.character,
+            "voicehub_voice": voice.id,
+        },
+        "description": f"ElevenLabs' {premade.name} ({premade.accent}, {premade.character}). {spoken_by}",
+        "is_mixed": False,
+    }
+
+
+def premade_voices() -> list[tuple]:
+    """(premade, Kokoro voice) for every ElevenLabs premade voice whose Kokoro voice is installed."""
+    return [(p, voice) for p in ELEVENLABS_PREMADE if (voice := catalog_voice(p.voice)) is not None]
+
+
+def listed_voices(request, needle: str = "") -> list[dict]:
+    """Kokoro's voices, then ElevenLabs' premade ones (their ids and names work everywhere)."""
+    needle = needle.lower()
+    kokoro = [v for v in available_voices() if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
+    premade = [(p, v) for p, v in premade_voices() if needle in f"{p.id} {p.name} {p.accent} {p.character}".lower()]
+    return [voice_object(request, v) for v in kokoro] + [premade_object(request, p, v) for p, v in premade]
+
+
 class VoicesView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
     @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_list", summary="ElevenLabs: list voices", examples=ex.ELEVENLABS_VOICES, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
-        return Response({"voices": [voice_object(request, v) for v in available_voices()]})
+        return Response({"voices": listed_voices(request)})
 
 
 class VoicesSearchView(ElevenLabsView):
@@ -306,10 +340,7 @@ class VoicesSearchView(ElevenLabsView):
     @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_search", summary="ElevenLabs: search voices (v2)", examples=ex.ELEVENLABS_VOICES_SEARCH, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         params = request.query_params
-        voices = available_voices()
-        if params.get("search"):
-            needle = params["search"].lower()
-            voices = [v for v in voices if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
+        voices = listed_voices(request, params.get("search") or "")
         if params.get("category") not in (None, "", "premade"):
             voices = []
         start = int_param(params, "next_page_token", default=0, low=0, high=len(voices))
@@ -318,7 +349,7 @@ class VoicesSearchView(ElevenLabsView):
         more = start + size < len(voices)
         return Response(
             {
-                "voices": [voice_object(request, v) for v in page],
+                "voices": page,
                 "has_more": more,
                 "total_count": len(voices),
                 "next_page_token": str(start + size) if more else None,
@@ -343,6 +374,9 @@ class VoiceDetailView(ElevenLabsView):
         examples=ex.ELEVENLABS_VOICE_DETAIL,
     )
     def get(self, request, voice_id):
+        premade = premade_voice(voice_id)
+        if premade is not None and (voice := catalog_voice(premade.voice)) is not None:
+            return Response(premade_object(request, premade, voice))
         voice = catalog_voice(voice_id)
         if voice is None:
             raise voice_not_found(voice_id)

@@ -112,11 +112,11 @@ def test_enable_logging_false_keeps_nothing_in_history(alice, engine):
 
 def test_an_unknown_voice_is_a_404_in_elevenlabs_shape(alice):
     with pytest.raises(ApiError) as error:
-        b"".join(alice.text_to_speech.convert(voice_id="JBFqnCBsd6RMkjVDRZzb", text="Hello."))
+        b"".join(alice.text_to_speech.convert(voice_id="NotAVoiceCsd6RMkjVDRZ", text="Hello."))
 
     assert error.value.status_code == 404
     assert error.value.body == {
-        "detail": {"status": "voice_not_found", "message": "A voice with the voice_id 'JBFqnCBsd6RMkjVDRZzb' was not found."}
+        "detail": {"status": "voice_not_found", "message": "A voice with the voice_id 'NotAVoiceCsd6RMkjVDRZ' was not found."}
     }
     assert not UsageRecord.objects.exists()
 
@@ -332,3 +332,35 @@ def test_stream_with_timestamps_sends_audio_with_each_pieces_characters_on_the_w
     cast.org_a.refresh_from_db()
     assert cast.org_a.characters_used == len(text)
     assert Generation.objects.get().text == text
+
+
+# -- ElevenLabs' premade voices ---------------------------------------------------------------
+
+
+def test_premade_voice_ids_and_names_are_spoken_by_their_kokoro_voice(alice, fake_engine):
+    b"".join(alice.text_to_speech.convert(voice_id="21m00Tcm4TlvDq8ikWAM", text="Rachel here.", output_format="wav_16000"))
+    b"".join(alice.text_to_speech.convert(voice_id="George", text="George here.", output_format="wav_16000"))
+
+    voices = dict(Generation.objects.values_list("text", "voice"))
+    assert voices == {"Rachel here.": "af_heart", "George here.": "bm_george"}
+
+
+def test_the_voice_library_resolves_premade_voices_for_every_door():
+    from synthesis.services.engine import get_voice_library
+
+    library = get_voice_library()
+    assert library.get("pNInz6obpgDQGcFmaJgB").id == "am_fenrir"  # Adam: Kokoro's own Adam is graded F+
+    assert library.get("rachel").id == library.get("Rachel").id == "af_heart"
+    with pytest.raises(LookupError):
+        library.get("21m00Tcm4TlvDq8ikWAX")
+
+
+def test_voices_list_and_get_premade_voices_under_their_own_id_saying_who_speaks_them(alice):
+    listed = {v.voice_id: v for v in alice.voices.get_all().voices}
+    rachel = alice.voices.get("21m00Tcm4TlvDq8ikWAM")
+
+    assert listed["21m00Tcm4TlvDq8ikWAM"].name == rachel.name == "Rachel"
+    assert rachel.labels["voicehub_voice"] == "af_heart" and rachel.labels["gender"] == "female"
+    assert "af_heart" in rachel.description
+    assert listed["JBFqnCBsd6RMkjVDRZzb"].labels["accent"] == "british"
+    assert [v.voice_id for v in alice.voices.search(search="rachel").voices] == ["21m00Tcm4TlvDq8ikWAM"]
