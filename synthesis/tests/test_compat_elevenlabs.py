@@ -364,3 +364,47 @@ def test_voices_list_and_get_premade_voices_under_their_own_id_saying_who_speaks
     assert "af_heart" in rachel.description
     assert listed["JBFqnCBsd6RMkjVDRZzb"].labels["accent"] == "british"
     assert [v.voice_id for v in alice.voices.search(search="rachel").voices] == ["21m00Tcm4TlvDq8ikWAM"]
+
+
+# -- output formats ----------------------------------------------------------------------------
+
+
+def sdk_formats():
+    """Every output_format the SDK's text-to-speech methods can send (its own enums, read from the installed SDK)."""
+    import typing
+
+    from elevenlabs.text_to_speech.types import (
+        TextToSpeechConvertRequestOutputFormat,
+        TextToSpeechStreamRequestOutputFormat,
+        TextToSpeechStreamWithTimestampsRequestOutputFormat,
+    )
+
+    names = set()
+    for union in (TextToSpeechConvertRequestOutputFormat, TextToSpeechStreamRequestOutputFormat,
+                  TextToSpeechStreamWithTimestampsRequestOutputFormat):
+        literal = next(arg for arg in typing.get_args(union) if typing.get_origin(arg) is typing.Literal)
+        names.update(typing.get_args(literal))
+    return sorted(names)
+
+
+def test_every_output_format_of_the_sdk_is_produced():
+    from synthesis.audio import parse_format
+
+    for name in sdk_formats():
+        fmt = parse_format(name)
+        assert fmt.name == name and str(fmt.sample_rate) in name
+
+
+@pytest.mark.parametrize("name,rate", [("mp3_24000_48", 24000), ("wav_48000", 48000), ("wav_8000", 8000)])
+def test_the_formats_that_were_missing_come_back_at_their_rate(alice, fake_engine, name, rate):
+    content = b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello there.", output_format=name))
+
+    assert decoded(content)[1] == rate
+
+
+def test_an_unknown_output_format_is_a_422_naming_the_formats_that_work(alice):
+    with pytest.raises(UnprocessableEntityError) as error:
+        b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello.", output_format="mp3_48000_240"))
+
+    message = error.value.body["detail"]["message"]
+    assert "mp3_48000_240" in message and "mp3_24000_48" in message and "opus_48000_192" in message
