@@ -58,7 +58,7 @@ from synthesis.engine.premade import ELEVENLABS_PREMADE, premade_voice
 from synthesis.engine.voices import VoiceNotFound
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
-from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
+from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, Segment, session_open
 from synthesis.services.voices import available_voices, catalog_voice
 
 # --------------------------------------------------------------------------------------------
@@ -152,6 +152,8 @@ class TextToSpeechSerializer(serializers.Serializer):
 # What we act on; any other field (seed, previous_text, language_code, ...) is accepted and ignored.
 USED_FIELDS = {"text", "model_id", "voice_settings", "apply_text_normalization"}
 USED_QUERY = {"output_format", "enable_logging"}
+# A dialogue's lines: enough for any scene, few enough that planning them stays cheap.
+MAX_DIALOGUE_INPUTS = 100
 
 
 def ignored_parameters(request) -> list[str]:
@@ -251,6 +253,95 @@ def timestamped_frame(audio: bytes, alignment: dict, normalized_alignment: dict)
         "normalized_alignment": normalized_alignment,
     }
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/text-to-dialogue and /v1/text-to-dialogue/stream
+
+
+class DialogueInputSerializer(serializers.Serializer):
+    text = StringField(trim_whitespace=False)
+    voice_id = StringField(max_length=200)
+
+    def validate_text(self, text):
+        if not text.strip():
+            raise serializers.ValidationError("must not be empty or only whitespace.", code="empty_text")
+        return text
+
+
+class TextToDialogueSerializer(serializers.Serializer):
+    inputs = DialogueInputSerializer(many=True, allow_empty=False, max_length=MAX_DIALOGUE_INPUTS)
+    model_id = StringField(required=False, allow_null=True, max_length=100, help_text="Any model id: all are Kokoro-82M here.")
+    apply_text_normalization = serializers.ChoiceField(choices=["auto", "on", "off"], required=False, allow_null=True)
+
+    def validate_inputs(self, inputs):
+        total, limit = sum(len(i["text"]) for i in inputs), self.context["max_characters"]
+        if total > limit:
+            raise serializers.ValidationError(
+                f"are {total:,} characters together; your plan's limit per request is {limit:,}.",
+                code="max_character_limit_exceeded",
+            )
+        return inputs
+
+
+DIALOGUE_FIELDS = {"inputs", "model_id", "apply_text_normalization"}
+
+
+def text_to_dialogue_order(request) -> Order:
+    """ElevenLabs' dialogue as one order: its lines spoken in turn, each in its voice, as one audio."""
+    serializer = TextToDialogueSerializer(
+        data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
+    )
+    serializer.is_valid(raise_exception=True)
+    body = serializer.validated_data
+    fmt = output_format(request.query_params.get("output_format", "mp3_44100_128"), status_code=422, code="invalid_output_format")
+    segments = tuple(Segment(text=i["text"], voice=i["voice_id"]) for i in body["inputs"])
+    return Order(
+        text="\n".join(s.text for s in segments),
+        voice=segments[0].voice,
+        fmt=fmt,
+        normalize=(body.get("apply_text_normalization") or "auto") != "off",
+        store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
+        segments=segments,
+    )
+
+
+def dialogue_ignored(request, response):
+    ignored = [name for name, value in request.data.items() if name not in DIALOGUE_FIELDS and value not in (None, "", [], {})]
+    ignored += [name for name, value in request.query_params.items() if name not in USED_QUERY and value]
+    if ignored:
+        response["x-voicehub-ignored"] = ",".join(ignored)
+    return response
+
+
+def text_to_dialogue_schema(operation_id, summary, description=""):
+    return extend_schema(
+        tags=[ELEVENLABS_TAG],
+        operation_id=operation_id,
+        summary=summary,
+        description=description + "The `inputs` are spoken in order, each in its own voice, as one audio (one charge: "
+        "the characters of the lines; one history item). `settings`, `seed` and the other fields are accepted and "
+        "ignored, named in the `x-voicehub-ignored` header.",
+        parameters=[OUTPUT_FORMAT, ENABLE_LOGGING],
+        request=TextToDialogueSerializer,
+        responses={(200, "audio/*"): BINARY_AUDIO, **ELEVENLABS_TTS_ERRORS},
+    )
+
+
+class TextToDialogueView(ElevenLabsMixin, SynthesisView):
+    @text_to_dialogue_schema("elevenlabs_text_to_dialogue", "ElevenLabs: text to dialogue")
+    def post(self, request):
+        session = session_open(caller=Caller.of(request), order=text_to_dialogue_order(request))
+        return dialogue_ignored(request, audio_response(session.render(), session))
+
+
+class TextToDialogueStreamView(ElevenLabsMixin, SynthesisView):
+    @text_to_dialogue_schema("elevenlabs_text_to_dialogue_stream", "ElevenLabs: text to dialogue, streamed", "Audio is sent clause by clause as it is synthesized. ")
+    def post(self, request):
+        order = text_to_dialogue_order(request)
+        session = session_open(caller=Caller.of(request), order=order, streaming=True)
+        stream = stream_response(request, session, session.encoded(), order.fmt.media_type, filename=f"dialogue.{order.fmt.extension}")
+        return dialogue_ignored(request, stream)
 
 
 # --------------------------------------------------------------------------------------------

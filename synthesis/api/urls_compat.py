@@ -52,6 +52,8 @@ urlpatterns = [
         elevenlabs.TextToSpeechStreamWithTimestampsView.as_view(),
         name="elevenlabs-tts-stream-timestamps",
     ),
+    path("v1/text-to-dialogue", elevenlabs.TextToDialogueView.as_view(), name="elevenlabs-dialogue"),
+    path("v1/text-to-dialogue/stream", elevenlabs.TextToDialogueStreamView.as_view(), name="elevenlabs-dialogue-stream"),
     path("v1/voices", elevenlabs.VoicesView.as_view(), name="elevenlabs-voices"),
     path("v2/voices", elevenlabs.VoicesSearchView.as_view(), name="elevenlabs-voices-search"),
     path("v1/voices/<str:voice_id>", elevenlabs.VoiceDetailView.as_view(), name="elevenlabs-voice"),

@@ -79,6 +79,9 @@ HEARTBEAT_SECONDS = 20.0
 # up-front ceiling check assumes 20: it may let a text through that then stops at the
 # ceiling, but never refuses one that would have fit.
 PHONEMES_PER_SECOND_BOUND = 20.0
+# The silence added between two speakers of a dialogue: a beat longer than the one added after a sentence
+# (0.1 s), shorter than a paragraph's (0.6 s; synthesis.engine.chunking).
+TURN_PAUSE = 0.3
 
 
 class Refused(Exception):
@@ -127,8 +130,22 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A part of an order spoken in its own voice (a line of a dialogue)."""
+
+    text: str
+    voice: str
+
+
+@dataclass(frozen=True)
 class Order:
-    """What to say, how, and what to keep."""
+    """What to say, how, and what to keep.
+
+    A dialogue is one order whose `segments` are spoken in turn, each in its
+    own voice, as one audio: one reservation, one charge for what was
+    delivered, one history item. Its `text` is the lines joined by newlines
+    (what history shows) and `voice` the first line's.
+    """
 
     text: str
     voice: str
@@ -137,6 +154,16 @@ class Order:
     normalize: bool = True
     store: bool = True
     store_fmt: OutputFormat | None = None  # keep history in another format than the one sent
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def characters(self) -> int:
+        """What the whole order costs: its text's characters (a dialogue's: its lines', not the joins between them)."""
+        return sum(len(s.text) for s in self.segments) if self.segments else len(self.text)
+
+    @property
+    def parts(self) -> tuple[Segment, ...]:
+        return self.segments or (Segment(self.text, self.voice),)
 
 
 def split_speed(speed: float) -> tuple[float, float]:
@@ -214,9 +241,13 @@ def session_open(
         voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt])
         # Plan before charging: text with nothing to say is a 400, not a refund.
         with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
-            _, planned = engine.prepare(
-                order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed
-            )
+            parts = []  # (voice id, planned chunks) of each segment: only the first needs a quick start
+            for part in order.parts:
+                part_voice, chunks = engine.prepare(
+                    part.text, part.voice, normalize=order.normalize, quick_start=streaming and not parts, speed=model_speed
+                )
+                parts.append((part_voice.id, chunks))
+            planned = [chunk for _, chunks in parts for chunk in chunks]
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
         if ceiling is not None and estimate > ceiling:
@@ -233,7 +264,7 @@ def session_open(
             slot = limits.concurrency_acquire(organization=organization)
             with span("db"):
                 record = quota_reserve(
-                    organization=organization, characters=len(order.text), voice=voice.id, user=caller.user,
+                    organization=organization, characters=order.characters, voice=voice.id, user=caller.user,
                     api_key=caller.api_key, source=caller.source,
                 )
     except GUARD_ERRORS as error:
@@ -248,7 +279,7 @@ def session_open(
             slot.release()
         raise
     return Session(
-        caller=caller, order=order, engine=engine, voice_id=voice.id, planned=planned, model_speed=model_speed,
+        caller=caller, order=order, engine=engine, voice_id=voice.id, planned=planned, parts=parts, model_speed=model_speed,
         stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route, log_request=log_request,
     )
 
@@ -329,7 +360,8 @@ class Session:
     """One admitted synthesis: holds a concurrency slot and a reservation until it ends (exactly once)."""
 
     def __init__(
-        self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, planned: list[Chunk], model_speed: float,
+        self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, planned: list[Chunk],
+        parts: list[tuple[str, list[Chunk]]], model_speed: float,
         stretch: float, rate: limits.RateState | None, slot: limits.Slot | None, record: UsageRecord | None,
         ceiling: float | None, route: str, log_request: bool,
     ) -> None:
@@ -338,13 +370,14 @@ class Session:
         self.engine = engine
         self.voice_id = voice_id
         self.planned = planned
+        self._parts = parts
         self.model_speed = model_speed
         self.stretch = stretch
         self.rate = rate
         self.record = record
         self.route = route
         self.sample_rate = engine.sample_rate
-        self.progress = Progress(characters_total=len(order.text))
+        self.progress = Progress(characters_total=order.characters)
         self.token = CancelToken(deadline=time.monotonic() + settings.VOICEHUB_REQUEST_DEADLINE_SECONDS)
         self._slot = slot
         self._ceiling = ceiling
@@ -363,7 +396,7 @@ class Session:
     # -- headers every door sends ----------------------------------------------------
 
     def headers(self) -> dict[str, str]:
-        headers = {"character-cost": str(len(self.order.text))}
+        headers = {"character-cost": str(self.order.characters)}
         if self.rate is not None:
             headers.update(self.rate.headers())
         return headers
@@ -382,10 +415,7 @@ class Session:
         Stops with `output_too_long` past the plan's audio ceiling. A chunk
         counts as delivered only once the door calls delivered().
         """
-        stream = self.engine.stream(
-            self.order.text, self.voice_id, self.model_speed, normalize=self.order.normalize, cancel=self.token,
-            chunks=self.planned,
-        )
+        stream = self._spoken()
         try:
             for chunk in stream:
                 audio = chunk.audio
@@ -406,6 +436,18 @@ class Session:
                 yield chunk
         finally:
             stream.close()
+
+    def _spoken(self) -> Iterator[AudioChunk]:
+        """The model's chunks, segment after segment, each in its voice; a dialogue's turns are TURN_PAUSE apart."""
+        for number, (voice_id, planned) in enumerate(self._parts):
+            last_part = number == len(self._parts) - 1
+            for chunk in self.engine.stream(
+                "", voice_id, self.model_speed, normalize=self.order.normalize, cancel=self.token, chunks=planned
+            ):
+                if not last_part and chunk.index == chunk.total - 1:
+                    pause = np.zeros(int(TURN_PAUSE / self.model_speed * self.sample_rate), dtype=np.float32)
+                    chunk = AudioChunk(np.concatenate([chunk.audio, pause]), chunk.text, chunk.index, chunk.total, chunk.words)
+                yield chunk
 
     def delivered(self) -> None:
         """Everything produced so far reached the client (it was sent): it will be charged."""
@@ -439,8 +481,8 @@ class Session:
 
     def _share(self, spoken: int) -> int:
         if spoken >= self._planned_spoken:
-            return len(self.order.text)
-        return round(len(self.order.text) * spoken / self._planned_spoken)
+            return self.order.characters
+        return round(self.order.characters * spoken / self._planned_spoken)
 
     def encoded(
         self, fmt: OutputFormat | None = None, *, aligned: Callable[[bytes, dict, dict], bytes] | None = None
@@ -537,7 +579,7 @@ class Session:
             self.end(outcome="complete", error_code="", content=content)
         except ServiceUnavailable as error:
             raise _refusal(error) from None
-        generated = Generated(content, fmt.media_type, fmt.extension, len(self.order.text), self.progress.seconds,
+        generated = Generated(content, fmt.media_type, fmt.extension, self.order.characters, self.progress.seconds,
                               self.progress.generation)
         return generated, chunks
 
@@ -568,7 +610,7 @@ class Session:
         seconds = self._delivered_samples / self.sample_rate
         complete = outcome == "complete"
         whole_file = content is not None  # render(): not sent yet, so a failure here refunds it all
-        characters = len(self.order.text) if complete else (progress.characters_done if charge else 0)
+        characters = self.order.characters if complete else (progress.characters_done if charge else 0)
         if self.record is None:  # the demo: nobody is charged
             progress.characters_charged = 0
             return
@@ -631,7 +673,7 @@ class Session:
             voice=self.voice_id,
             speed=order.speed,
             output_format=fmt.name,
-            characters=len(order.text) if complete else self.progress.characters_done,
+            characters=order.characters if complete else self.progress.characters_done,
             content_type=fmt.media_type,
             audio_seconds=seconds,
             status=status,

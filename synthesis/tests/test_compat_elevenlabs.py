@@ -408,3 +408,60 @@ def test_an_unknown_output_format_is_a_422_naming_the_formats_that_work(alice):
 
     message = error.value.body["detail"]["message"]
     assert "mp3_48000_240" in message and "mp3_24000_48" in message and "opus_48000_192" in message
+
+
+# -- text to dialogue ---------------------------------------------------------------------------
+
+DIALOGUE = [{"text": "Hello, who is there?", "voice_id": "af_heart"}, {"text": "It is me, George.", "voice_id": "JBFqnCBsd6RMkjVDRZzb"}]
+
+
+@pytest.fixture
+def voices_spoken(fake_engine, monkeypatch):
+    """The voices whose style the engine loads, in order: who spoke each line."""
+    spoken = []
+    style = fake_engine.voices.style
+
+    def recorded(voice_id):
+        spoken.append(voice_id)
+        return style(voice_id)
+
+    monkeypatch.setattr(fake_engine.voices, "style", recorded)
+    return spoken
+
+
+def test_text_to_dialogue_speaks_the_lines_in_turn_as_one_audio_charged_once(alice, cast, voices_spoken):
+    from elevenlabs import DialogueInput
+
+    content = b"".join(alice.text_to_dialogue.convert(
+        inputs=[DialogueInput(**line) for line in DIALOGUE], output_format="wav_24000", seed=3
+    ))
+
+    assert decoded(content)[0] > 1.0
+    assert voices_spoken == ["af_heart", "bm_george"]
+    characters = sum(len(line["text"]) for line in DIALOGUE)
+    generation = Generation.objects.get()
+    assert generation.text == "Hello, who is there?\nIt is me, George." and generation.characters == characters
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == characters
+    assert UsageRecord.objects.get().status == "succeeded"
+
+
+def test_text_to_dialogue_stream_sends_the_lines_as_they_are_spoken(alice, cast, voices_spoken):
+    from elevenlabs import DialogueInput
+
+    chunks = list(alice.text_to_dialogue.stream(inputs=[DialogueInput(**line) for line in DIALOGUE], output_format="mp3_22050_32"))
+
+    assert len(chunks) >= 2 and decoded(b"".join(chunks))[1] == 22050
+    assert voices_spoken == ["af_heart", "bm_george"]
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == sum(len(line["text"]) for line in DIALOGUE)
+
+
+def test_text_to_dialogue_with_an_unknown_voice_is_a_404_and_charges_nothing(alice):
+    from elevenlabs import DialogueInput
+
+    with pytest.raises(ApiError) as error:
+        b"".join(alice.text_to_dialogue.convert(inputs=[DialogueInput(text="Hi.", voice_id="af_heart"), DialogueInput(text="Yo.", voice_id="nobody")]))
+
+    assert error.value.status_code == 404 and error.value.body["detail"]["status"] == "voice_not_found"
+    assert not UsageRecord.objects.exists()

@@ -87,6 +87,14 @@ DOORS = {
     "compat:elevenlabs-tts-timestamps": Door(
         "/v1/text-to-speech/{voice}/with-timestamps", {"text": "{text}"}, False, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
+    "compat:elevenlabs-dialogue": Door(
+        "/v1/text-to-dialogue", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, False, "elevenlabs", ELEVENLABS,
+        ELEVENLABS_FORMAT,
+    ),
+    "compat:elevenlabs-dialogue-stream": Door(
+        "/v1/text-to-dialogue/stream", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, True, "elevenlabs",
+        ELEVENLABS, ELEVENLABS_FORMAT,
+    ),
     "compat:elevenlabs-tts-stream-timestamps": Door(
         "/v1/text-to-speech/{voice}/stream/with-timestamps", {"text": "{text}"}, True, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
@@ -125,6 +133,10 @@ def _isolated(fake_engine, isolated_media):
 def fill(value, text, voice):
     if isinstance(value, str):
         return value.replace("{text}", text).replace("{voice}", voice)
+    if isinstance(value, list):
+        return [fill(item, text, voice) for item in value]
+    if isinstance(value, dict):
+        return {key: fill(item, text, voice) for key, item in value.items()}
     return value
 
 
