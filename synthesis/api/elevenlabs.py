@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from django.db.models import Q
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -325,6 +325,19 @@ def text_to_dialogue_schema(operation_id, summary, description=""):
         parameters=[OUTPUT_FORMAT, ENABLE_LOGGING],
         request=TextToDialogueSerializer,
         responses={(200, "audio/*"): BINARY_AUDIO, **ELEVENLABS_TTS_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Two speakers",
+                value={
+                    "inputs": [
+                        {"text": "Hello, who is there?", "voice_id": "21m00Tcm4TlvDq8ikWAM"},
+                        {"text": "It is me, George.", "voice_id": "JBFqnCBsd6RMkjVDRZzb"},
+                    ],
+                    "model_id": "eleven_v3",
+                },
+                request_only=True,
+            )
+        ],
     )
 
 
