@@ -62,7 +62,32 @@ from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Calle
 from synthesis.services.voices import available_voices, catalog_voice
 
 # --------------------------------------------------------------------------------------------
-# Errors: {"detail": {"status": "<code>", "message": "..."}}
+# Errors: {"detail": {"status": "<code>", "code": "<code>", "message": "..."}}
+
+# Native code -> (ElevenLabs' HTTP status, its legacy `detail.status`, its `detail.code`), where they differ.
+# ElevenLabs answers a spent quota with 401 quota_exceeded (its help centre's "API Error Code 400 or
+# 401"; real bodies in home-assistant/core#160414), and every throttle with 429: rate_limit_exceeded,
+# too_many_concurrent_requests (code concurrent_limit_exceeded in its current errors page) and, when it
+# is itself overloaded, system_busy (help centre "API Error Code 429"). SDKs and wrappers branch on
+# these: a 429 is retried (the SDK does it), a 401 quota_exceeded is not.
+_ELEVENLABS_ERRORS = {
+    "quota_exceeded": (401, "quota_exceeded", "quota_exceeded"),
+    "rate_limited": (429, "rate_limit_exceeded", "rate_limit_exceeded"),
+    "concurrency_limited": (429, "too_many_concurrent_requests", "concurrent_limit_exceeded"),
+    "overloaded": (429, "system_busy", "system_busy"),
+}
+
+
+def elevenlabs_error(code: str, status: int, message: str, **extra) -> tuple[int, dict]:
+    """(HTTP status, body) of a Voicehub error (native code and status) in ElevenLabs' statuses and shape.
+
+    The one mapping of every ElevenLabs door, REST and websocket alike. `extra`
+    (e.g. resets_at) joins the detail; None values are left out.
+    """
+    status, legacy, current = _ELEVENLABS_ERRORS.get(code, (status, code, code))
+    detail = {"status": legacy, "code": current, "message": message}
+    detail.update({name: value for name, value in extra.items() if value is not None})
+    return status, {"detail": detail}
 
 
 def elevenlabs_exception_handler(exc, context):
@@ -71,17 +96,13 @@ def elevenlabs_exception_handler(exc, context):
     if response is None:
         return None
     native = response.data
-    if isinstance(exc, exceptions.ValidationError):
-        response.status_code = 422
+    status = 422 if isinstance(exc, exceptions.ValidationError) else response.status_code
     code = native.get("code") or "error"
     message = native.get("detail", "")
     voice_id = (context.get("kwargs") or {}).get("voice_id")
     if code == "voice_not_found" and voice_id:
         message = f"A voice with the voice_id {voice_id!r} was not found."
-    detail = {"status": code, "message": message}
-    if native.get("resets_at"):
-        detail["resets_at"] = native["resets_at"]
-    response.data = {"detail": detail}
+    response.status_code, response.data = elevenlabs_error(code, status, message, resets_at=native.get("resets_at"))
     return response
 
 
@@ -485,6 +506,34 @@ class VoiceDetailView(ElevenLabsView):
         if voice is None:
             raise voice_not_found(voice_id)
         return Response(voice_object(request, voice))
+
+
+# Kokoro takes a speed and nothing else: ElevenLabs' other settings are accepted and ignored, so they have no value.
+KOKORO_SETTINGS = {"stability": None, "similarity_boost": None, "style": None, "use_speaker_boost": None, "speed": 1.0}
+
+
+class VoiceSettingsDefaultView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voice_settings_default", summary="ElevenLabs: default voice settings (Kokoro's: a speed)", examples=[ex.response("Kokoro's settings", KOKORO_SETTINGS)], responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
+    def get(self, request):
+        return Response(KOKORO_SETTINGS)
+
+
+class VoiceSettingsView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voice_settings", summary="ElevenLabs: a voice's settings (Kokoro's: a speed)",
+        parameters=[VOICE_ID], examples=[ex.response("Kokoro's settings", KOKORO_SETTINGS)],
+        responses={200: JSON_OBJECT, 404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
+    )
+    def get(self, request, voice_id):
+        try:
+            get_voice_library().get(voice_id)
+        except VoiceNotFound:
+            raise voice_not_found(voice_id) from None
+        return Response(KOKORO_SETTINGS)
 
 
 # --------------------------------------------------------------------------------------------

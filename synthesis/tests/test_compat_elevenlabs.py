@@ -116,7 +116,10 @@ def test_an_unknown_voice_is_a_404_in_elevenlabs_shape(alice):
 
     assert error.value.status_code == 404
     assert error.value.body == {
-        "detail": {"status": "voice_not_found", "message": "A voice with the voice_id 'NotAVoiceCsd6RMkjVDRZ' was not found."}
+        "detail": {
+            "status": "voice_not_found", "code": "voice_not_found",
+            "message": "A voice with the voice_id 'NotAVoiceCsd6RMkjVDRZ' was not found.",
+        }
     }
     assert not UsageRecord.objects.exists()
 
@@ -146,15 +149,37 @@ def test_a_format_outside_the_plan_is_403(alice, engine):
     assert error.value.status_code == 403 and error.value.body["detail"]["status"] == "format_not_allowed"
 
 
-@pytest.mark.model
-def test_an_exhausted_quota_is_402_with_the_reset_time(alice, cast, engine):
+def test_an_exhausted_quota_is_elevenlabs_401_quota_exceeded_with_the_reset_time(alice, cast, fake_engine):
     Organization.objects.filter(pk=cast.org_a.pk).update(characters_used=cast.org_a.plan.monthly_characters)
 
     with pytest.raises(ApiError) as error:
         b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello.", request_options=NO_RETRIES))
 
-    assert error.value.status_code == 402
-    assert error.value.body["detail"]["status"] == "quota_exceeded" and error.value.body["detail"]["resets_at"]
+    assert error.value.status_code == 401  # what ElevenLabs answers, so clients' quota handling works unchanged
+    detail = error.value.body["detail"]
+    assert detail["status"] == detail["code"] == "quota_exceeded" and detail["resets_at"]
+
+
+def test_a_saturated_machine_is_elevenlabs_429_system_busy(alice, fake_engine):
+    fake_engine.max_queued = 0  # every slot of its queue taken
+
+    with pytest.raises(ApiError) as error:
+        b"".join(alice.text_to_speech.stream(voice_id="af_heart", text="Hello.", request_options=NO_RETRIES))
+
+    assert error.value.status_code == 429 and error.value.body["detail"]["status"] == "system_busy"
+    assert error.value.headers["retry-after"]
+
+
+def test_the_error_mapping_gives_elevenlabs_statuses_for_every_throttle():
+    from synthesis.api.elevenlabs import elevenlabs_error
+
+    assert elevenlabs_error("concurrency_limited", 429, "Busy.") == (
+        429, {"detail": {"status": "too_many_concurrent_requests", "code": "concurrent_limit_exceeded", "message": "Busy."}}
+    )
+    assert elevenlabs_error("rate_limited", 429, "Slow down.")[1]["detail"]["status"] == "rate_limit_exceeded"
+    assert elevenlabs_error("voice_not_found", 404, "No.", resets_at=None) == (
+        404, {"detail": {"status": "voice_not_found", "code": "voice_not_found", "message": "No."}}
+    )
 
 
 def test_an_invalid_key_is_401_and_a_missing_scope_403(sdk, cast):
@@ -465,3 +490,34 @@ def test_text_to_dialogue_with_an_unknown_voice_is_a_404_and_charges_nothing(ali
 
     assert error.value.status_code == 404 and error.value.body["detail"]["status"] == "voice_not_found"
     assert not UsageRecord.objects.exists()
+
+
+# -- what Voicehub does not implement: a JSON error the SDK raises ------------------------------
+
+
+def test_a_method_voicehub_does_not_implement_is_an_elevenlabs_json_404(alice):
+    with pytest.raises(ApiError) as error:
+        alice.pronunciation_dictionaries.list()
+
+    assert error.value.status_code == 404
+    assert error.value.body["detail"]["status"] == "not_found"
+    assert "docs/compatibility.md" in error.value.body["detail"]["message"]
+
+
+def test_an_unknown_v1_route_without_xi_api_key_is_openais_json_404(server, cast):
+    import openai
+
+    client = openai.OpenAI(api_key=cast.key(cast.alice), base_url=f"{server.url}/v1", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as error:
+        client.files.list()
+
+    assert error.value.body["code"] == "not_found" and error.value.body["type"] == "invalid_request_error"
+
+
+def test_voice_settings_are_kokoros_a_speed(alice):
+    assert alice.voices.settings.get_default().speed == 1.0
+    settings = alice.voices.settings.get("21m00Tcm4TlvDq8ikWAM")
+    assert settings.speed == 1.0 and settings.stability is None
+    with pytest.raises(ApiError) as error:
+        alice.voices.settings.get("nobody")
+    assert error.value.status_code == 404 and error.value.body["detail"]["status"] == "voice_not_found"

@@ -66,7 +66,9 @@ def native(path, streaming=False, **extra):
 
 OPENAI = {"no_credentials": (401, "authentication_required"), "over_quota": (429, "insufficient_quota"),
           "over_request_limit": (400, "string_above_max_length"), "unknown_voice": (400, "voice_not_found")}
-ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded"), "bad_format": (422, "invalid_output_format")}
+ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded"), "bad_format": (422, "invalid_output_format"),
+              "over_quota": (401, "quota_exceeded"), "over_rate": (429, "rate_limit_exceeded"),
+              "over_concurrency": (429, "too_many_concurrent_requests")}
 OPENAI_FORMAT = ("body", "response_format", "mp3")
 ELEVENLABS_FORMAT = ("query", "output_format", "mp3_44100_128")
 
@@ -207,6 +209,12 @@ def test_every_synthesis_route_in_the_urlconf_is_in_the_matrix():
 
 
 def test_every_door_answers_a_synthesis_with_its_headers_and_one_ledger_row(cast, name=None):
+    from accounts.models import Plan
+
+    # One request a door within the minute: more doors than Free's 10 requests a minute.
+    cast.org_a.plan = Plan.objects.get(slug="starter")
+    cast.org_a.save(update_fields=["plan"])
+    assert cast.org_a.plan.requests_per_minute > len(HTTP_DOORS)
     for name in HTTP_DOORS:
         response = call(name, client_for(cast.key(cast.alice)))
         body = body_of(response)
