@@ -266,12 +266,13 @@ class TextToSpeechStreamWithTimestampsView(ElevenLabsMixin, SynthesisView):
         return with_ignored(request, stream_response(request, session, frames, "application/json", filename=None))
 
 
-def timestamped_frame(audio: bytes, alignment: dict, normalized_alignment: dict) -> bytes:
+def timestamped_frame(audio: bytes, alignment: dict, normalized_alignment: dict, **extra) -> bytes:
     """One line of ElevenLabs' stream with timestamps (the SDK reads the body line by line)."""
     frame = {
         "audio_base64": base64.b64encode(audio).decode("ascii"),
         "alignment": alignment,
         "normalized_alignment": normalized_alignment,
+        **extra,
     }
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
@@ -335,7 +336,7 @@ def dialogue_ignored(request, response):
     return response
 
 
-def text_to_dialogue_schema(operation_id, summary, description=""):
+def text_to_dialogue_schema(operation_id, summary, description="", timed=False):
     return extend_schema(
         tags=[ELEVENLABS_TAG],
         operation_id=operation_id,
@@ -345,7 +346,7 @@ def text_to_dialogue_schema(operation_id, summary, description=""):
         "ignored, named in the `x-voicehub-ignored` header.",
         parameters=[OUTPUT_FORMAT, ENABLE_LOGGING],
         request=TextToDialogueSerializer,
-        responses={(200, "audio/*"): BINARY_AUDIO, **ELEVENLABS_TTS_ERRORS},
+        responses={**({200: ELEVENLABS_TIMESTAMPS_RESPONSE} if timed else {(200, "audio/*"): BINARY_AUDIO}), **ELEVENLABS_TTS_ERRORS},
         examples=[
             OpenApiExample(
                 "Two speakers",
@@ -376,6 +377,77 @@ class TextToDialogueStreamView(ElevenLabsMixin, SynthesisView):
         session = session_open(caller=Caller.of(request), order=order, streaming=True)
         stream = stream_response(request, session, session.encoded(), order.fmt.media_type, filename=f"dialogue.{order.fmt.extension}")
         return dialogue_ignored(request, stream)
+
+
+class TextToDialogueWithTimestampsView(ElevenLabsMixin, SynthesisView):
+    @text_to_dialogue_schema(
+        "elevenlabs_text_to_dialogue_with_timestamps", "ElevenLabs: text to dialogue with character timestamps",
+        "The audio as base64, when each character is spoken (over the lines joined by newlines) and `voice_segments`: "
+        "which line each stretch of audio is. ",
+        timed=True,
+    )
+    def post(self, request):
+        order = text_to_dialogue_order(request)
+        session = session_open(caller=Caller.of(request), order=order, timed=True)
+        result = session.render_timed()
+        response = Response(
+            {
+                "audio_base64": base64.b64encode(result.content).decode("ascii"),
+                "alignment": result.alignment,
+                "normalized_alignment": result.normalized_alignment,
+                "voice_segments": voice_segments(order.segments, result.alignment),
+            }
+        )
+        for name, value in session.headers().items():
+            response[name] = value
+        if result.generation is not None:
+            response["history-item-id"] = str(result.generation.id)
+        return dialogue_ignored(request, as_download(response))
+
+
+class TextToDialogueStreamWithTimestampsView(ElevenLabsMixin, SynthesisView):
+    @text_to_dialogue_schema(
+        "elevenlabs_text_to_dialogue_stream_with_timestamps", "ElevenLabs: text to dialogue, streamed with character timestamps",
+        "Newline-delimited JSON objects `{audio_base64, alignment, normalized_alignment, voice_segments}`, sent as they "
+        "are synthesized; times are from the start of the whole audio. ",
+        timed=True,
+    )
+    def post(self, request):
+        order = text_to_dialogue_order(request)
+        session = session_open(caller=Caller.of(request), order=order, streaming=True, timed=True)
+        sent = 0  # characters of the dialogue's text framed so far
+
+        def frame(audio, alignment, normalized_alignment):
+            nonlocal sent
+            segments = voice_segments(order.segments, alignment, first=sent)
+            sent += len(alignment["characters"])
+            return timestamped_frame(audio, alignment, normalized_alignment, voice_segments=segments)
+
+        frames = session.encoded(aligned=frame)
+        return dialogue_ignored(request, stream_response(request, session, frames, "application/json", filename=None))
+
+
+def voice_segments(segments, alignment: dict, first: int = 0) -> list[dict]:
+    """ElevenLabs' voice_segments: the lines (and voices) the characters of `alignment` belong to, and when.
+
+    `alignment` holds the characters of the dialogue's text (its lines joined by
+    newlines) from index `first`; indices are into that whole text.
+    """
+    starts, ends = alignment["character_start_times_seconds"], alignment["character_end_times_seconds"]
+    found, at = [], 0
+    for index, segment in enumerate(segments):
+        low, high = max(at, first), min(at + len(segment.text), first + len(starts))
+        at += len(segment.text) + 1  # the newline after it
+        if low < high:
+            found.append({
+                "voice_id": segment.voice,
+                "start_time_seconds": starts[low - first],
+                "end_time_seconds": ends[high - 1 - first],
+                "character_start_index": low,
+                "character_end_index": high,
+                "dialogue_input_index": index,
+            })
+    return found
 
 
 # --------------------------------------------------------------------------------------------

@@ -54,6 +54,16 @@ urlpatterns = [
     ),
     path("v1/text-to-dialogue", elevenlabs.TextToDialogueView.as_view(), name="elevenlabs-dialogue"),
     path("v1/text-to-dialogue/stream", elevenlabs.TextToDialogueStreamView.as_view(), name="elevenlabs-dialogue-stream"),
+    path(
+        "v1/text-to-dialogue/with-timestamps",
+        elevenlabs.TextToDialogueWithTimestampsView.as_view(),
+        name="elevenlabs-dialogue-timestamps",
+    ),
+    path(
+        "v1/text-to-dialogue/stream/with-timestamps",
+        elevenlabs.TextToDialogueStreamWithTimestampsView.as_view(),
+        name="elevenlabs-dialogue-stream-timestamps",
+    ),
     path("v1/voices", elevenlabs.VoicesView.as_view(), name="elevenlabs-voices"),
     path("v2/voices", elevenlabs.VoicesSearchView.as_view(), name="elevenlabs-voices-search"),
     path("v1/voices/settings/default", elevenlabs.VoiceSettingsDefaultView.as_view(), name="elevenlabs-voice-settings-default"),

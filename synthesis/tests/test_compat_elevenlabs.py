@@ -521,3 +521,42 @@ def test_voice_settings_are_kokoros_a_speed(alice):
     with pytest.raises(ApiError) as error:
         alice.voices.settings.get("nobody")
     assert error.value.status_code == 404 and error.value.body["detail"]["status"] == "voice_not_found"
+
+
+def test_text_to_dialogue_with_timestamps_says_when_each_line_and_character_is_spoken(alice, cast, voices_spoken):
+    import base64
+
+    from elevenlabs import DialogueInput
+
+    result = alice.text_to_dialogue.convert_with_timestamps(
+        inputs=[DialogueInput(**line) for line in DIALOGUE], output_format="wav_24000"
+    )
+
+    seconds, _ = decoded(base64.b64decode(result.audio_base_64))
+    text = "Hello, who is there?\nIt is me, George."
+    assert "".join(result.alignment.characters) == text
+    first, second = result.voice_segments
+    assert (first.voice_id, first.dialogue_input_index, first.character_start_index, first.character_end_index) == (
+        "af_heart", 0, 0, len(DIALOGUE[0]["text"]))
+    assert (second.voice_id, second.character_start_index, second.character_end_index) == (
+        "JBFqnCBsd6RMkjVDRZzb", len(DIALOGUE[0]["text"]) + 1, len(text))
+    assert 0 <= first.start_time_seconds < first.end_time_seconds <= second.start_time_seconds < second.end_time_seconds
+    assert abs(second.end_time_seconds - seconds) < 0.6
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == sum(len(line["text"]) for line in DIALOGUE)
+
+
+def test_text_to_dialogue_stream_with_timestamps_frames_each_piece_with_its_line(alice, voices_spoken):
+    import base64
+
+    from elevenlabs import DialogueInput
+
+    pieces = list(alice.text_to_dialogue.stream_with_timestamps(
+        inputs=[DialogueInput(**line) for line in DIALOGUE], output_format="mp3_44100_128"
+    ))
+
+    assert len(pieces) >= 2 and decoded(b"".join(base64.b64decode(p.audio_base_64) for p in pieces))[0] > 1.0
+    assert "".join(c for p in pieces if p.alignment for c in p.alignment.characters) == "Hello, who is there?\nIt is me, George."
+    lines = [s.dialogue_input_index for p in pieces for s in p.voice_segments]
+    assert lines == sorted(lines) and set(lines) == {0, 1}
+    assert voices_spoken == ["af_heart", "bm_george"]

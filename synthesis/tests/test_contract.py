@@ -97,6 +97,14 @@ DOORS = {
         "/v1/text-to-dialogue/stream", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, True, "elevenlabs",
         ELEVENLABS, ELEVENLABS_FORMAT,
     ),
+    "compat:elevenlabs-dialogue-timestamps": Door(
+        "/v1/text-to-dialogue/with-timestamps", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, False,
+        "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT,
+    ),
+    "compat:elevenlabs-dialogue-stream-timestamps": Door(
+        "/v1/text-to-dialogue/stream/with-timestamps", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, True,
+        "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT,
+    ),
     "compat:elevenlabs-tts-stream-timestamps": Door(
         "/v1/text-to-speech/{voice}/stream/with-timestamps", {"text": "{text}"}, True, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
     ),
