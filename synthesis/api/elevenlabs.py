@@ -173,6 +173,9 @@ class TextToSpeechSerializer(serializers.Serializer):
 # What we act on; any other field (seed, previous_text, language_code, ...) is accepted and ignored.
 USED_FIELDS = {"text", "model_id", "voice_settings", "apply_text_normalization"}
 USED_QUERY = {"output_format", "enable_logging"}
+# A stream of JSON objects, one a line: the SDK reads the body line by line whatever its type, and a client
+# that checks the type should not take the whole body for one JSON document.
+JSON_LINES = "application/x-ndjson"
 # A dialogue's lines: enough for any scene, few enough that planning them stays cheap.
 MAX_DIALOGUE_INPUTS = 100
 
@@ -258,12 +261,13 @@ class TextToSpeechStreamWithTimestampsView(ElevenLabsMixin, SynthesisView):
         "Newline-delimited JSON objects `{audio_base64, alignment, normalized_alignment}`, sent clause by clause as "
         "they are synthesized; character times are from the start of the whole audio, from the model's own phoneme "
         "durations. ",
+        media=JSON_LINES,
     )
     def post(self, request, voice_id):
         order = text_to_speech_order(request, voice_id)
         session = session_open(caller=Caller.of(request), order=order, streaming=True, timed=True)
         frames = session.encoded(aligned=timestamped_frame)
-        return with_ignored(request, stream_response(request, session, frames, "application/json", filename=None))
+        return with_ignored(request, stream_response(request, session, frames, JSON_LINES, filename=None))
 
 
 def timestamped_frame(audio: bytes, alignment: dict, normalized_alignment: dict, **extra) -> bytes:
@@ -336,7 +340,7 @@ def dialogue_ignored(request, response):
     return response
 
 
-def text_to_dialogue_schema(operation_id, summary, description="", timed=False):
+def text_to_dialogue_schema(operation_id, summary, description="", ok=BINARY_AUDIO, media="audio/*"):
     return extend_schema(
         tags=[ELEVENLABS_TAG],
         operation_id=operation_id,
@@ -346,7 +350,7 @@ def text_to_dialogue_schema(operation_id, summary, description="", timed=False):
         "ignored, named in the `x-voicehub-ignored` header.",
         parameters=[OUTPUT_FORMAT, ENABLE_LOGGING],
         request=TextToDialogueSerializer,
-        responses={**({200: ELEVENLABS_TIMESTAMPS_RESPONSE} if timed else {(200, "audio/*"): BINARY_AUDIO}), **ELEVENLABS_TTS_ERRORS},
+        responses={(200, media): ok, **ELEVENLABS_TTS_ERRORS},
         examples=[
             OpenApiExample(
                 "Two speakers",
@@ -384,7 +388,7 @@ class TextToDialogueWithTimestampsView(ElevenLabsMixin, SynthesisView):
         "elevenlabs_text_to_dialogue_with_timestamps", "ElevenLabs: text to dialogue with character timestamps",
         "The audio as base64, when each character is spoken (over the lines joined by newlines) and `voice_segments`: "
         "which line each stretch of audio is. ",
-        timed=True,
+        ok=ELEVENLABS_TIMESTAMPS_RESPONSE, media="application/json",
     )
     def post(self, request):
         order = text_to_dialogue_order(request)
@@ -410,7 +414,7 @@ class TextToDialogueStreamWithTimestampsView(ElevenLabsMixin, SynthesisView):
         "elevenlabs_text_to_dialogue_stream_with_timestamps", "ElevenLabs: text to dialogue, streamed with character timestamps",
         "Newline-delimited JSON objects `{audio_base64, alignment, normalized_alignment, voice_segments}`, sent as they "
         "are synthesized; times are from the start of the whole audio. ",
-        timed=True,
+        ok=ELEVENLABS_TIMESTAMPS_RESPONSE, media=JSON_LINES,
     )
     def post(self, request):
         order = text_to_dialogue_order(request)
@@ -424,7 +428,7 @@ class TextToDialogueStreamWithTimestampsView(ElevenLabsMixin, SynthesisView):
             return timestamped_frame(audio, alignment, normalized_alignment, voice_segments=segments)
 
         frames = session.encoded(aligned=frame)
-        return dialogue_ignored(request, stream_response(request, session, frames, "application/json", filename=None))
+        return dialogue_ignored(request, stream_response(request, session, frames, JSON_LINES, filename=None))
 
 
 def voice_segments(segments, alignment: dict, first: int = 0) -> list[dict]:
