@@ -375,7 +375,10 @@ class TextToDialogueView(ElevenLabsMixin, SynthesisView):
 
 
 class TextToDialogueStreamView(ElevenLabsMixin, SynthesisView):
-    @text_to_dialogue_schema("elevenlabs_text_to_dialogue_stream", "ElevenLabs: text to dialogue, streamed", "Audio is sent clause by clause as it is synthesized. ")
+    @text_to_dialogue_schema(
+        "elevenlabs_text_to_dialogue_stream", "ElevenLabs: text to dialogue, streamed",
+        "Audio is sent clause by clause as it is synthesized. ",
+    )
     def post(self, request):
         order = text_to_dialogue_order(request)
         session = session_open(caller=Caller.of(request), order=order, streaming=True)
@@ -591,7 +594,11 @@ KOKORO_SETTINGS = {"stability": None, "similarity_boost": None, "style": None, "
 class VoiceSettingsDefaultView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
-    @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voice_settings_default", summary="ElevenLabs: default voice settings (Kokoro's: a speed)", examples=[ex.response("Kokoro's settings", KOKORO_SETTINGS)], responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voice_settings_default",
+        summary="ElevenLabs: default voice settings (Kokoro's: a speed)",
+        examples=[ex.response("Kokoro's settings", KOKORO_SETTINGS)], responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS},
+    )
     def get(self, request):
         return Response(KOKORO_SETTINGS)
 
