@@ -105,13 +105,15 @@ _FORMATS: dict[str, OutputFormat] = {
         # ElevenLabs' names.
         *(
             _format(f"mp3_{rate}_{kbps}", "mp3", rate, kbps)
-            for rate, kbps in [(22_050, 32), (44_100, 32), (44_100, 64), (44_100, 96), (44_100, 128), (44_100, 192)]
+            for rate, kbps in [
+                (22_050, 32), (24_000, 48), (44_100, 32), (44_100, 64), (44_100, 96), (44_100, 128), (44_100, 192)
+            ]
         ),
-        *(_format(f"pcm_{rate}", "pcm", rate) for rate in (8_000, 16_000, 22_050, 24_000, 44_100, 48_000)),
+        *(_format(f"pcm_{rate}", "pcm", rate) for rate in (8_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)),
         _format("ulaw_8000", "ulaw", 8_000),
         _format("alaw_8000", "alaw", 8_000),
         *(_format(f"opus_48000_{kbps}", "opus", 48_000, kbps) for kbps in (32, 64, 96, 128, 192)),
-        *(_format(f"wav_{rate}", "wav", rate) for rate in (16_000, 22_050, 24_000, 44_100)),
+        *(_format(f"wav_{rate}", "wav", rate) for rate in (8_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)),
     ]
 }
 

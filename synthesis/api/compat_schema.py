@@ -32,7 +32,8 @@ ELEVENLABS_ERROR = inline_serializer(
         "detail": inline_serializer(
             "ElevenLabsErrorBody",
             {
-                "status": serializers.CharField(help_text="Voicehub's machine-readable code, e.g. voice_not_found."),
+                "status": serializers.CharField(help_text="The machine-readable code, e.g. voice_not_found (ElevenLabs' legacy field)."),
+                "code": serializers.CharField(required=False, help_text="The same code, as ElevenLabs' current errors name it."),
                 "message": serializers.CharField(),
             },
         )
@@ -56,13 +57,12 @@ ELEVENLABS_PARSE_ERROR = {
 
 ELEVENLABS_TTS_ERRORS = {
     **ELEVENLABS_PARSE_ERROR,
-    401: OpenApiResponse(ELEVENLABS_ERROR, description="No valid API key (`xi-api-key` or Bearer)."),
-    402: OpenApiResponse(ELEVENLABS_ERROR, description="`quota_exceeded`: the monthly characters are spent (`resets_at`)."),
+    401: OpenApiResponse(ELEVENLABS_ERROR, description="No valid API key (`xi-api-key` or Bearer), or `quota_exceeded`: the monthly characters are spent (`resets_at`), as ElevenLabs answers it."),
     403: OpenApiResponse(ELEVENLABS_ERROR, description="Missing scope, or the output format is not in the plan."),
     404: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_found`."),
     422: OpenApiResponse(ELEVENLABS_ERROR, description="Invalid body or `output_format`."),
-    429: OpenApiResponse(ELEVENLABS_ERROR, description="`rate_limited` or `concurrency_limited`; see Retry-After."),
-    503: OpenApiResponse(ELEVENLABS_ERROR, description="`overloaded` (the server is at capacity) or `service_unavailable` (a backend is down); see Retry-After."),
+    429: OpenApiResponse(ELEVENLABS_ERROR, description="`rate_limit_exceeded`, `too_many_concurrent_requests` or `system_busy` (the server is at capacity); see Retry-After."),
+    503: OpenApiResponse(ELEVENLABS_ERROR, description="`service_unavailable`: a backend is down; see Retry-After."),
 }
 
 ELEVENLABS_READ_ERRORS = {

@@ -5,17 +5,19 @@ subscription and history, in ElevenLabs' shapes.
 Point the official SDK at us (`ElevenLabs(api_key="vh_...", base_url="https://voicehub...")`)
 and it works unchanged. The SDK sends the key as `xi-api-key`, which ApiKeyAuthentication
 accepts; everything is scoped to the key's organization, with the native API's scopes, limits
-and ledger. Voice ids are Voicehub's (Kokoro's) ids.
+and ledger. Voice ids are Voicehub's (Kokoro's) ids, or ElevenLabs' premade voice ids and names
+(synthesis.engine.premade: each spoken by the closest Kokoro voice).
 """
 
 import base64
+import json
 import uuid
 from datetime import UTC, datetime
 
 from django.db.models import Q
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -52,14 +54,40 @@ from synthesis.api.compat_schema import (
 from synthesis.api.errors import APIError, exception_handler
 from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer
 from synthesis.api.streaming import stream_response
+from synthesis.engine.premade import ELEVENLABS_PREMADE, premade_voice
 from synthesis.engine.voices import VoiceNotFound
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
-from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
+from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, Segment, session_open
 from synthesis.services.voices import available_voices, catalog_voice
 
 # --------------------------------------------------------------------------------------------
-# Errors: {"detail": {"status": "<code>", "message": "..."}}
+# Errors: {"detail": {"status": "<code>", "code": "<code>", "message": "..."}}
+
+# Native code -> (ElevenLabs' HTTP status, its legacy `detail.status`, its `detail.code`), where they differ.
+# ElevenLabs answers a spent quota with 401 quota_exceeded (its help centre's "API Error Code 400 or
+# 401"; real bodies in home-assistant/core#160414), and every throttle with 429: rate_limit_exceeded,
+# too_many_concurrent_requests (code concurrent_limit_exceeded in its current errors page) and, when it
+# is itself overloaded, system_busy (help centre "API Error Code 429"). SDKs and wrappers branch on
+# these: a 429 is retried (the SDK does it), a 401 quota_exceeded is not.
+_ELEVENLABS_ERRORS = {
+    "quota_exceeded": (401, "quota_exceeded", "quota_exceeded"),
+    "rate_limited": (429, "rate_limit_exceeded", "rate_limit_exceeded"),
+    "concurrency_limited": (429, "too_many_concurrent_requests", "concurrent_limit_exceeded"),
+    "overloaded": (429, "system_busy", "system_busy"),
+}
+
+
+def elevenlabs_error(code: str, status: int, message: str, **extra) -> tuple[int, dict]:
+    """(HTTP status, body) of a Voicehub error (native code and status) in ElevenLabs' statuses and shape.
+
+    The one mapping of every ElevenLabs door, REST and websocket alike. `extra`
+    (e.g. resets_at) joins the detail; None values are left out.
+    """
+    status, legacy, current = _ELEVENLABS_ERRORS.get(code, (status, code, code))
+    detail = {"status": legacy, "code": current, "message": message}
+    detail.update({name: value for name, value in extra.items() if value is not None})
+    return status, {"detail": detail}
 
 
 def elevenlabs_exception_handler(exc, context):
@@ -68,17 +96,13 @@ def elevenlabs_exception_handler(exc, context):
     if response is None:
         return None
     native = response.data
-    if isinstance(exc, exceptions.ValidationError):
-        response.status_code = 422
+    status = 422 if isinstance(exc, exceptions.ValidationError) else response.status_code
     code = native.get("code") or "error"
     message = native.get("detail", "")
     voice_id = (context.get("kwargs") or {}).get("voice_id")
     if code == "voice_not_found" and voice_id:
         message = f"A voice with the voice_id {voice_id!r} was not found."
-    detail = {"status": code, "message": message}
-    if native.get("resets_at"):
-        detail["resets_at"] = native["resets_at"]
-    response.data = {"detail": detail}
+    response.status_code, response.data = elevenlabs_error(code, status, message, resets_at=native.get("resets_at"))
     return response
 
 
@@ -149,6 +173,11 @@ class TextToSpeechSerializer(serializers.Serializer):
 # What we act on; any other field (seed, previous_text, language_code, ...) is accepted and ignored.
 USED_FIELDS = {"text", "model_id", "voice_settings", "apply_text_normalization"}
 USED_QUERY = {"output_format", "enable_logging"}
+# A stream of JSON objects, one a line: the SDK reads the body line by line whatever its type, and a client
+# that checks the type should not take the whole body for one JSON document.
+JSON_LINES = "application/x-ndjson"
+# A dialogue's lines: enough for any scene, few enough that planning them stays cheap.
+MAX_DIALOGUE_INPUTS = 100
 
 
 def ignored_parameters(request) -> list[str]:
@@ -223,6 +252,211 @@ class TextToSpeechStreamView(ElevenLabsMixin, SynthesisView):
         return with_ignored(request, stream)
 
 
+class TextToSpeechStreamWithTimestampsView(ElevenLabsMixin, SynthesisView):
+    """ElevenLabs' framing: one JSON object a line, each a piece of audio (base64) with when its characters are spoken."""
+
+    @text_to_speech_schema(
+        "elevenlabs_text_to_speech_stream_with_timestamps", "ElevenLabs: text to speech, streamed with character timestamps",
+        ELEVENLABS_TIMESTAMPS_RESPONSE,
+        "Newline-delimited JSON objects `{audio_base64, alignment, normalized_alignment}`, sent clause by clause as "
+        "they are synthesized; character times are from the start of the whole audio, from the model's own phoneme "
+        "durations. ",
+        media=JSON_LINES,
+    )
+    def post(self, request, voice_id):
+        order = text_to_speech_order(request, voice_id)
+        session = session_open(caller=Caller.of(request), order=order, streaming=True, timed=True)
+        frames = session.encoded(aligned=timestamped_frame)
+        return with_ignored(request, stream_response(request, session, frames, JSON_LINES, filename=None))
+
+
+def timestamped_frame(audio: bytes, alignment: dict, normalized_alignment: dict, **extra) -> bytes:
+    """One line of ElevenLabs' stream with timestamps (the SDK reads the body line by line)."""
+    frame = {
+        "audio_base64": base64.b64encode(audio).decode("ascii"),
+        "alignment": alignment,
+        "normalized_alignment": normalized_alignment,
+        **extra,
+    }
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+# --------------------------------------------------------------------------------------------
+# POST /v1/text-to-dialogue and /v1/text-to-dialogue/stream
+
+
+class DialogueInputSerializer(serializers.Serializer):
+    text = StringField(trim_whitespace=False)
+    voice_id = StringField(max_length=200)
+
+    def validate_text(self, text):
+        if not text.strip():
+            raise serializers.ValidationError("must not be empty or only whitespace.", code="empty_text")
+        return text
+
+
+class TextToDialogueSerializer(serializers.Serializer):
+    inputs = DialogueInputSerializer(many=True, allow_empty=False, max_length=MAX_DIALOGUE_INPUTS)
+    model_id = StringField(required=False, allow_null=True, max_length=100, help_text="Any model id: all are Kokoro-82M here.")
+    apply_text_normalization = serializers.ChoiceField(choices=["auto", "on", "off"], required=False, allow_null=True)
+
+    def validate_inputs(self, inputs):
+        total, limit = sum(len(i["text"]) for i in inputs), self.context["max_characters"]
+        if total > limit:
+            raise serializers.ValidationError(
+                f"are {total:,} characters together; your plan's limit per request is {limit:,}.",
+                code="max_character_limit_exceeded",
+            )
+        return inputs
+
+
+DIALOGUE_FIELDS = {"inputs", "model_id", "apply_text_normalization"}
+
+
+def text_to_dialogue_order(request) -> Order:
+    """ElevenLabs' dialogue as one order: its lines spoken in turn, each in its voice, as one audio."""
+    serializer = TextToDialogueSerializer(
+        data=request.data, context={"max_characters": request.organization.plan.max_characters_per_request}
+    )
+    serializer.is_valid(raise_exception=True)
+    body = serializer.validated_data
+    fmt = output_format(request.query_params.get("output_format", "mp3_44100_128"), status_code=422, code="invalid_output_format")
+    segments = tuple(Segment(text=i["text"], voice=i["voice_id"]) for i in body["inputs"])
+    return Order(
+        text="\n".join(s.text for s in segments),
+        voice=segments[0].voice,
+        fmt=fmt,
+        normalize=(body.get("apply_text_normalization") or "auto") != "off",
+        store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
+        segments=segments,
+    )
+
+
+def dialogue_ignored(request, response):
+    ignored = [name for name, value in request.data.items() if name not in DIALOGUE_FIELDS and value not in (None, "", [], {})]
+    ignored += [name for name, value in request.query_params.items() if name not in USED_QUERY and value]
+    if ignored:
+        response["x-voicehub-ignored"] = ",".join(ignored)
+    return response
+
+
+def text_to_dialogue_schema(operation_id, summary, description="", ok=BINARY_AUDIO, media="audio/*"):
+    return extend_schema(
+        tags=[ELEVENLABS_TAG],
+        operation_id=operation_id,
+        summary=summary,
+        description=description + "The `inputs` are spoken in order, each in its own voice, as one audio (one charge: "
+        "the characters of the lines; one history item). `settings`, `seed` and the other fields are accepted and "
+        "ignored, named in the `x-voicehub-ignored` header.",
+        parameters=[OUTPUT_FORMAT, ENABLE_LOGGING],
+        request=TextToDialogueSerializer,
+        responses={(200, media): ok, **ELEVENLABS_TTS_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Two speakers",
+                value={
+                    "inputs": [
+                        {"text": "Hello, who is there?", "voice_id": "21m00Tcm4TlvDq8ikWAM"},
+                        {"text": "It is me, George.", "voice_id": "JBFqnCBsd6RMkjVDRZzb"},
+                    ],
+                    "model_id": "eleven_v3",
+                },
+                request_only=True,
+            )
+        ],
+    )
+
+
+class TextToDialogueView(ElevenLabsMixin, SynthesisView):
+    @text_to_dialogue_schema("elevenlabs_text_to_dialogue", "ElevenLabs: text to dialogue")
+    def post(self, request):
+        session = session_open(caller=Caller.of(request), order=text_to_dialogue_order(request))
+        return dialogue_ignored(request, audio_response(session.render(), session))
+
+
+class TextToDialogueStreamView(ElevenLabsMixin, SynthesisView):
+    @text_to_dialogue_schema(
+        "elevenlabs_text_to_dialogue_stream", "ElevenLabs: text to dialogue, streamed",
+        "Audio is sent clause by clause as it is synthesized. ",
+    )
+    def post(self, request):
+        order = text_to_dialogue_order(request)
+        session = session_open(caller=Caller.of(request), order=order, streaming=True)
+        stream = stream_response(request, session, session.encoded(), order.fmt.media_type, filename=f"dialogue.{order.fmt.extension}")
+        return dialogue_ignored(request, stream)
+
+
+class TextToDialogueWithTimestampsView(ElevenLabsMixin, SynthesisView):
+    @text_to_dialogue_schema(
+        "elevenlabs_text_to_dialogue_with_timestamps", "ElevenLabs: text to dialogue with character timestamps",
+        "The audio as base64, when each character is spoken (over the lines joined by newlines) and `voice_segments`: "
+        "which line each stretch of audio is. ",
+        ok=ELEVENLABS_TIMESTAMPS_RESPONSE, media="application/json",
+    )
+    def post(self, request):
+        order = text_to_dialogue_order(request)
+        session = session_open(caller=Caller.of(request), order=order, timed=True)
+        result = session.render_timed()
+        response = Response(
+            {
+                "audio_base64": base64.b64encode(result.content).decode("ascii"),
+                "alignment": result.alignment,
+                "normalized_alignment": result.normalized_alignment,
+                "voice_segments": voice_segments(order.segments, result.alignment),
+            }
+        )
+        for name, value in session.headers().items():
+            response[name] = value
+        if result.generation is not None:
+            response["history-item-id"] = str(result.generation.id)
+        return dialogue_ignored(request, as_download(response))
+
+
+class TextToDialogueStreamWithTimestampsView(ElevenLabsMixin, SynthesisView):
+    @text_to_dialogue_schema(
+        "elevenlabs_text_to_dialogue_stream_with_timestamps", "ElevenLabs: text to dialogue, streamed with character timestamps",
+        "Newline-delimited JSON objects `{audio_base64, alignment, normalized_alignment, voice_segments}`, sent as they "
+        "are synthesized; times are from the start of the whole audio. ",
+        ok=ELEVENLABS_TIMESTAMPS_RESPONSE, media=JSON_LINES,
+    )
+    def post(self, request):
+        order = text_to_dialogue_order(request)
+        session = session_open(caller=Caller.of(request), order=order, streaming=True, timed=True)
+        sent = 0  # characters of the dialogue's text framed so far
+
+        def frame(audio, alignment, normalized_alignment):
+            nonlocal sent
+            segments = voice_segments(order.segments, alignment, first=sent)
+            sent += len(alignment["characters"])
+            return timestamped_frame(audio, alignment, normalized_alignment, voice_segments=segments)
+
+        frames = session.encoded(aligned=frame)
+        return dialogue_ignored(request, stream_response(request, session, frames, JSON_LINES, filename=None))
+
+
+def voice_segments(segments, alignment: dict, first: int = 0) -> list[dict]:
+    """ElevenLabs' voice_segments: the lines (and voices) the characters of `alignment` belong to, and when.
+
+    `alignment` holds the characters of the dialogue's text (its lines joined by
+    newlines) from index `first`; indices are into that whole text.
+    """
+    starts, ends = alignment["character_start_times_seconds"], alignment["character_end_times_seconds"]
+    found, at = [], 0
+    for index, segment in enumerate(segments):
+        low, high = max(at, first), min(at + len(segment.text), first + len(starts))
+        at += len(segment.text) + 1  # the newline after it
+        if low < high:
+            found.append({
+                "voice_id": segment.voice,
+                "start_time_seconds": starts[low - first],
+                "end_time_seconds": ends[high - 1 - first],
+                "character_start_index": low,
+                "character_end_index": high,
+                "dialogue_input_index": index,
+            })
+    return found
+
+
 # --------------------------------------------------------------------------------------------
 # Voices
 
@@ -262,12 +496,44 @@ def voice_object(request, voice):
     }
 
 
+def premade_object(request, premade, voice):
+    """An ElevenLabs premade voice under its own id and name, saying which Kokoro voice speaks it."""
+    spoken_by = f"Spoken here by Kokoro's {voice.name} ({voice.id})."
+    return {
+        **voice_object(request, voice),
+        "voice_id": premade.id,
+        "name": premade.name,
+        "labels": {
+            "accent": premade.accent,
+            "gender": premade.gender,
+            "language": language_id(voice.language),
+            "description": premade.character,
+            "voicehub_voice": voice.id,
+        },
+        "description": f"ElevenLabs' {premade.name} ({premade.accent}, {premade.character}). {spoken_by}",
+        "is_mixed": False,
+    }
+
+
+def premade_voices() -> list[tuple]:
+    """(premade, Kokoro voice) for every ElevenLabs premade voice whose Kokoro voice is installed."""
+    return [(p, voice) for p in ELEVENLABS_PREMADE if (voice := catalog_voice(p.voice)) is not None]
+
+
+def listed_voices(request, needle: str = "") -> list[dict]:
+    """Kokoro's voices, then ElevenLabs' premade ones (their ids and names work everywhere)."""
+    needle = needle.lower()
+    kokoro = [v for v in available_voices() if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
+    premade = [(p, v) for p, v in premade_voices() if needle in f"{p.id} {p.name} {p.accent} {p.character}".lower()]
+    return [voice_object(request, v) for v in kokoro] + [premade_object(request, p, v) for p, v in premade]
+
+
 class VoicesView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
     @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_list", summary="ElevenLabs: list voices", examples=ex.ELEVENLABS_VOICES, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
-        return Response({"voices": [voice_object(request, v) for v in available_voices()]})
+        return Response({"voices": listed_voices(request)})
 
 
 class VoicesSearchView(ElevenLabsView):
@@ -278,10 +544,7 @@ class VoicesSearchView(ElevenLabsView):
     @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_search", summary="ElevenLabs: search voices (v2)", examples=ex.ELEVENLABS_VOICES_SEARCH, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         params = request.query_params
-        voices = available_voices()
-        if params.get("search"):
-            needle = params["search"].lower()
-            voices = [v for v in voices if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
+        voices = listed_voices(request, params.get("search") or "")
         if params.get("category") not in (None, "", "premade"):
             voices = []
         start = int_param(params, "next_page_token", default=0, low=0, high=len(voices))
@@ -290,7 +553,7 @@ class VoicesSearchView(ElevenLabsView):
         more = start + size < len(voices)
         return Response(
             {
-                "voices": [voice_object(request, v) for v in page],
+                "voices": page,
                 "has_more": more,
                 "total_count": len(voices),
                 "next_page_token": str(start + size) if more else None,
@@ -315,10 +578,45 @@ class VoiceDetailView(ElevenLabsView):
         examples=ex.ELEVENLABS_VOICE_DETAIL,
     )
     def get(self, request, voice_id):
+        premade = premade_voice(voice_id)
+        if premade is not None and (voice := catalog_voice(premade.voice)) is not None:
+            return Response(premade_object(request, premade, voice))
         voice = catalog_voice(voice_id)
         if voice is None:
             raise voice_not_found(voice_id)
         return Response(voice_object(request, voice))
+
+
+# Kokoro takes a speed and nothing else: ElevenLabs' other settings are accepted and ignored, so they have no value.
+KOKORO_SETTINGS = {"stability": None, "similarity_boost": None, "style": None, "use_speaker_boost": None, "speed": 1.0}
+
+
+class VoiceSettingsDefaultView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voice_settings_default",
+        summary="ElevenLabs: default voice settings (Kokoro's: a speed)",
+        examples=[ex.response("Kokoro's settings", KOKORO_SETTINGS)], responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS},
+    )
+    def get(self, request):
+        return Response(KOKORO_SETTINGS)
+
+
+class VoiceSettingsView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voice_settings", summary="ElevenLabs: a voice's settings (Kokoro's: a speed)",
+        parameters=[VOICE_ID], examples=[ex.response("Kokoro's settings", KOKORO_SETTINGS)],
+        responses={200: JSON_OBJECT, 404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
+    )
+    def get(self, request, voice_id):
+        try:
+            get_voice_library().get(voice_id)
+        except VoiceNotFound:
+            raise voice_not_found(voice_id) from None
+        return Response(KOKORO_SETTINGS)
 
 
 # --------------------------------------------------------------------------------------------

@@ -100,6 +100,24 @@ def page_not_found(request, exception):
     On an API path it is JSON like every other API error: a malformed id (`/api/v1/jobs/not-a-uuid`
     matches no route, since ids are UUIDs) must not answer an HTML page to a client that reads JSON.
     """
+    if request.path.startswith(("/v1/", "/v2/")):
+        return vendor_not_found(request)
     if wants_json(request):
         return JsonResponse({"detail": "Nothing here: check the path and the id in it.", "code": "not_found"}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+def vendor_not_found(request) -> JsonResponse:
+    """A route the vendor APIs' paths (/v1/, /v2/) do not have, in the asking SDK's error shape (so it raises its
+    own API error, not a decoding one): ElevenLabs' when the request carries `xi-api-key`, OpenAI's otherwise."""
+    message = (
+        f"{request.method} {request.path} is not a route of Voicehub's ElevenLabs- or OpenAI-compatible API; "
+        "docs/compatibility.md lists the methods that are."
+    )
+    if "xi-api-key" in request.headers:
+        from synthesis.api.elevenlabs import elevenlabs_error  # the door's mapping; it imports this module
+
+        status, body = elevenlabs_error("not_found", 404, message)
+    else:
+        status, body = 404, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "not_found"}}
+    return JsonResponse(body, status=status)

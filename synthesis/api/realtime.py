@@ -38,6 +38,7 @@ from rest_framework.utils import json
 from accounts.models import ApiKey, UsageRecord
 from accounts.permissions import api_key_refusal
 from accounts.services import api_key_authenticate
+from synthesis.api.elevenlabs import elevenlabs_error
 from synthesis.audio import UnknownFormat, parse_format
 from synthesis.engine.core import EngineError
 from synthesis.engine.voices import LanguageNotSpoken, speaking_language
@@ -560,7 +561,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         return {"isFinal": True, "contextId": context.id} if self.multi else {"isFinal": True}
 
     def error_message(self, error: Rejected) -> dict:
-        return {"message": error.message, "error": error.code, "code": CLOSE_FAILED if error.status >= 500 else CLOSE_REFUSED}
+        # ElevenLabs' codes for the same refusals (quota_exceeded, rate_limit_exceeded, system_busy, ...): the
+        # one mapping its REST routes use too.
+        _, body = elevenlabs_error(error.code, error.status, error.message)
+        return {"message": error.message, "error": body["detail"]["status"],
+                "code": CLOSE_FAILED if error.status >= 500 else CLOSE_REFUSED}
 
 
 class ElevenLabsStreamInput(RealtimeConsumer):

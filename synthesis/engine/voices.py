@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .assets import VOICE_BYTES, VOICE_SHAPE
+from .premade import premade_voice
 
 
 class VoiceNotFound(LookupError):
@@ -132,8 +133,14 @@ class VoiceLibrary:
         ]
 
     def get(self, voice_id: str) -> Voice:
-        """A catalog voice, or a mix such as "af_bella(2)+af_sky(1)" of available voices."""
+        """A catalog voice, or a mix such as "af_bella(2)+af_sky(1)" of available voices.
+
+        An ElevenLabs premade voice (by id or name, synthesis.engine.premade) is
+        the Kokoro voice that speaks it: every door resolves voices here.
+        """
         voice = self.voices.get(voice_id)
+        if voice is None and (premade := premade_voice(voice_id)) is not None:
+            voice = self.voices.get(premade.voice)
         if voice is None and "+" in voice_id:
             return self._mix(voice_id)
         if voice is None or not voice.available:

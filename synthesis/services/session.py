@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -81,6 +81,9 @@ HEARTBEAT_SECONDS = 20.0
 # up-front ceiling check assumes 20: it may let a text through that then stops at the
 # ceiling, but never refuses one that would have fit.
 PHONEMES_PER_SECOND_BOUND = 20.0
+# The silence added between two speakers of a dialogue: a beat longer than the one added after a sentence
+# (0.1 s), shorter than a paragraph's (0.6 s; synthesis.engine.chunking).
+TURN_PAUSE = 0.3
 
 
 class Refused(Exception):
@@ -129,8 +132,22 @@ class Caller:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A part of an order spoken in its own voice (a line of a dialogue)."""
+
+    text: str
+    voice: str
+
+
+@dataclass(frozen=True)
 class Order:
-    """What to say, how, and what to keep."""
+    """What to say, how, and what to keep.
+
+    A dialogue is one order whose `segments` are spoken in turn, each in its
+    own voice, as one audio: one reservation, one charge for what was
+    delivered, one history item. Its `text` is the lines joined by newlines
+    (what history shows) and `voice` the first line's.
+    """
 
     text: str
     voice: str
@@ -145,6 +162,16 @@ class Order:
     phonemes: bool = False
     language: str | None = None  # a language tag the voice must speak (an English voice: en-GB or en-US words)
     foreign_language: bool = False  # `language` may be another than the voice's (Kokoro-FastAPI's lang_code)
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def characters(self) -> int:
+        """What the whole order costs: its text's characters (a dialogue's: its lines', not the joins between them)."""
+        return sum(len(s.text) for s in self.segments) if self.segments else len(self.text)
+
+    @property
+    def parts(self) -> tuple[Segment, ...]:
+        return self.segments or (Segment(self.text, self.voice),)
 
 
 def split_speed(speed: float) -> tuple[float, float]:
@@ -231,11 +258,16 @@ def session_open(
         with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
             if order.phonemes:
                 _, planned = engine.prepare_phonemes(order.text, voice.id)
+                parts = [(voice.id, planned)]
             else:
-                _, planned = engine.prepare(
-                    order.text, voice.id, normalize=order.normalize, quick_start=streaming, speed=model_speed,
-                    language=order.language, foreign=order.foreign_language,
-                )
+                parts = []  # (voice id, planned chunks) of each segment: only the first needs a quick start
+                for part in order.parts:
+                    part_voice, chunks = engine.prepare(
+                        part.text, part.voice, normalize=order.normalize, quick_start=streaming and not parts,
+                        speed=model_speed, language=order.language, foreign=order.foreign_language,
+                    )
+                    parts.append((part_voice.id, chunks))
+                planned = [chunk for _, chunks in parts for chunk in chunks]
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
         if ceiling is not None and estimate > ceiling:
@@ -253,7 +285,7 @@ def session_open(
             slot = limits.concurrency_acquire(organization=organization)
             with span("db"):
                 record = quota_reserve(
-                    organization=organization, characters=len(order.text), voice=voice.id, user=caller.user,
+                    organization=organization, characters=order.characters, voice=voice.id, user=caller.user,
                     api_key=caller.api_key, source=caller.source,
                 )
     except GUARD_ERRORS as error:
@@ -268,7 +300,7 @@ def session_open(
             slot.release()
         raise
     return Session(
-        caller=caller, order=order, engine=engine, voice_id=voice.id, planned=planned, model_speed=model_speed,
+        caller=caller, order=order, engine=engine, voice_id=voice.id, planned=planned, parts=parts, model_speed=model_speed,
         stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route, log_request=log_request,
     )
 
@@ -351,7 +383,8 @@ class Session:
     """One admitted synthesis: holds a concurrency slot and a reservation until it ends (exactly once)."""
 
     def __init__(
-        self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, planned: list[Chunk], model_speed: float,
+        self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, planned: list[Chunk],
+        parts: list[tuple[str, list[Chunk]]], model_speed: float,
         stretch: float, rate: limits.RateState | None, slot: limits.Slot | None, record: UsageRecord | None,
         ceiling: float | None, route: str, log_request: bool,
     ) -> None:
@@ -360,13 +393,14 @@ class Session:
         self.engine = engine
         self.voice_id = voice_id
         self.planned = planned
+        self._parts = parts
         self.model_speed = model_speed
         self.stretch = stretch
         self.rate = rate
         self.record = record
         self.route = route
         self.sample_rate = engine.sample_rate
-        self.progress = Progress(characters_total=len(order.text))
+        self.progress = Progress(characters_total=order.characters)
         self.token = CancelToken(deadline=time.monotonic() + settings.VOICEHUB_REQUEST_DEADLINE_SECONDS)
         self._slot = slot
         self._ceiling = ceiling
@@ -385,7 +419,7 @@ class Session:
     # -- headers every door sends ----------------------------------------------------
 
     def headers(self) -> dict[str, str]:
-        headers = {"character-cost": str(len(self.order.text))}
+        headers = {"character-cost": str(self.order.characters)}
         if self.rate is not None:
             headers.update(self.rate.headers())
         return headers
@@ -404,10 +438,7 @@ class Session:
         Stops with `output_too_long` past the plan's audio ceiling. A chunk
         counts as delivered only once the door calls delivered().
         """
-        stream = self.engine.stream(
-            self.order.text, self.voice_id, self.model_speed, normalize=self.order.normalize, cancel=self.token,
-            chunks=self.planned,
-        )
+        stream = self._spoken()
         try:
             for chunk in stream:
                 audio = chunk.audio
@@ -431,6 +462,18 @@ class Session:
                 yield chunk
         finally:
             stream.close()
+
+    def _spoken(self) -> Iterator[AudioChunk]:
+        """The model's chunks, segment after segment, each in its voice; a dialogue's turns are TURN_PAUSE apart."""
+        for number, (voice_id, planned) in enumerate(self._parts):
+            last_part = number == len(self._parts) - 1
+            for chunk in self.engine.stream(
+                "", voice_id, self.model_speed, normalize=self.order.normalize, cancel=self.token, chunks=planned
+            ):
+                if not last_part and chunk.index == chunk.total - 1:
+                    pause = np.zeros(int(TURN_PAUSE / self.model_speed * self.sample_rate), dtype=np.float32)
+                    chunk = AudioChunk(np.concatenate([chunk.audio, pause]), chunk.text, chunk.index, chunk.total, chunk.words)
+                yield chunk
 
     def delivered(self) -> None:
         """Everything produced so far reached the client (it was sent): it will be charged."""
@@ -464,18 +507,25 @@ class Session:
 
     def _share(self, spoken: int) -> int:
         if spoken >= self._planned_spoken:
-            return len(self.order.text)
-        return round(len(self.order.text) * spoken / self._planned_spoken)
+            return self.order.characters
+        return round(self.order.characters * spoken / self._planned_spoken)
 
-    def encoded(self, fmt: OutputFormat | None = None) -> Iterator[bytes]:
+    def encoded(
+        self, fmt: OutputFormat | None = None, *, aligned: Callable[[bytes, dict, dict], bytes] | None = None
+    ) -> Iterator[bytes]:
         """The audio as bytes of `fmt` (the order's format), as it is made; ends the session.
 
         A chunk is delivered once the consumer asks for the bytes after it (the
         transport sent it). Closing the iterator early (client gone) ends the
         session with what was delivered, even before its first byte; errors end
         it too and are re-raised.
+
+        `aligned(audio, alignment, normalized_alignment)` frames each piece of
+        audio with when its characters are spoken (ElevenLabs' alignment
+        objects, times from the start of the whole audio; needs a session
+        opened with `timed=True`): what it returns is sent instead of the bytes.
         """
-        return _Stream(self, self._encoded(fmt, timed=False))
+        return _Stream(self, self._encoded(fmt, timed=False) if aligned is None else self._aligned(fmt, aligned))
 
     def encoded_timed(self, fmt: OutputFormat | None = None) -> Iterator[tuple[bytes, list[timing.WordTiming]]]:
         """encoded(), each piece of bytes with the words it completes, timed from the start of the whole audio
@@ -502,6 +552,28 @@ class Session:
                     words = []
                 elif data:
                     yield data
+        finally:
+            pieces.close()
+
+    def _aligned(self, fmt: OutputFormat | None, aligned: Callable[[bytes, dict, dict], bytes]) -> Iterator[bytes]:
+        pieces = self._pieces(fmt)
+        aligner = _Aligner(self)
+        held = b""  # a framed stream sends the header with the first audio
+        started = False
+        try:
+            for data, chunk in pieces:
+                if chunk is not None:
+                    started = True
+                    aligner.add(chunk)
+                    if data:
+                        yield aligned(held + data, *aligner.take())
+                        held = b""
+                elif not started:
+                    held += data
+                else:  # the encoder's tail
+                    aligner.finish()
+                    if held or data or aligner.pending:
+                        yield aligned(held + data, *aligner.take())
         finally:
             pieces.close()
 
@@ -576,7 +648,7 @@ class Session:
             self.end(outcome="complete", error_code="", content=content)
         except ServiceUnavailable as error:
             raise _refusal(error) from None
-        generated = Generated(content, fmt.media_type, fmt.extension, len(self.order.text), self.progress.seconds,
+        generated = Generated(content, fmt.media_type, fmt.extension, self.order.characters, self.progress.seconds,
                               self.progress.generation)
         return generated, chunks
 
@@ -607,7 +679,7 @@ class Session:
         seconds = self._delivered_samples / self.sample_rate
         complete = outcome == "complete"
         whole_file = content is not None  # render(): not sent yet, so a failure here refunds it all
-        characters = len(self.order.text) if complete else (progress.characters_done if charge else 0)
+        characters = self.order.characters if complete else (progress.characters_done if charge else 0)
         if self.record is None:  # the demo: nobody is charged
             progress.characters_charged = 0
             return
@@ -671,7 +743,7 @@ class Session:
             voice=self.voice_id,
             speed=order.speed,
             output_format=fmt.name,
-            characters=len(order.text) if complete else self.progress.characters_done,
+            characters=order.characters if complete else self.progress.characters_done,
             content_type=fmt.media_type,
             audio_seconds=seconds,
             status=status,
@@ -692,6 +764,101 @@ class Session:
             ttfb_ms=round((self._first_delivery - self._started) * 1000) if self._first_delivery else None,
             total_ms=round((now - self._started) * 1000),
         )
+
+
+class _Aligner:
+    """When each character of a stream's pieces is spoken, on the whole audio's clock (for encoded(aligned=...)).
+
+    The normalized alignment of a piece is its chunk's own text (a space before
+    every chunk but the first, as render_timed() joins them). The alignment over
+    the text as written needs carry_over: a piece gets the written characters up
+    to the end of the last written word timed so far (a character's time depends
+    only on the words up to it, so later chunks cannot move them), and the rest
+    goes with the last piece. carry_over then starts again after that word, on
+    the chunks that follow, on a clock that starts where that word ends: the
+    same times as over the whole text, at 1.7 ms a chunk instead of 85 ms on
+    5,000 characters, whose every chunk redid the whole (bench/alignment_bench.py).
+    """
+
+    def __init__(self, session: Session) -> None:
+        voice = session.engine.voices.get(session.voice_id)
+        normalize = session.order.normalize
+        self._say = lambda text: session.engine.spoken_form(text, voice, normalize=normalize)
+        self._text = session.order.text
+        self._rate = session.sample_rate
+        self._first = True
+        self._seconds = 0.0  # audio so far
+        self._written_at = 0  # written characters handed out: they end with a word, which ends at...
+        self._written_until = 0.0  # ...this time
+        self._window: list[tuple[str, tuple, float]] = []  # the chunks since then (text, words, seconds)
+        self._window_start = 0.0  # when the first of them starts
+        self._alignment: tuple[list, list, list] = ([], [], [])
+        self._normalized: tuple[list, list, list] = ([], [], [])
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._alignment[0] or self._normalized[0])
+
+    def add(self, chunk: AudioChunk) -> None:
+        seconds = len(chunk.audio) / self._rate
+        text = chunk.text if self._first else " " + chunk.text
+        self._first = False
+        chars, starts, ends = timing.characters(chunk.words, text, seconds)
+        self._extend(self._normalized, chars, [t + self._seconds for t in starts], [t + self._seconds for t in ends])
+        self._window.append((chunk.text, chunk.words, seconds))
+        self._seconds += seconds
+        self._written(final=False)
+
+    def finish(self) -> None:
+        self._written(final=True)
+
+    def take(self) -> tuple[dict, dict]:
+        """(alignment, normalized_alignment) of what was added since the last take()."""
+        taken = _alignment_object(*self._alignment), _alignment_object(*self._normalized)
+        self._alignment, self._normalized = ([], [], []), ([], [], [])
+        return taken
+
+    def _written(self, *, final: bool) -> None:
+        rest = self._text[self._written_at:]
+        if not rest:
+            return
+        spoken, words = timing.timeline(self._window)
+        # On a clock that starts where the last word handed out ends: the characters before the
+        # first word share the gap from there, as they would over the whole text.
+        origin = self._written_until
+        written = timing.shifted(timing.carry_over(words, spoken, rest, self._say), self._window_start - origin)
+        cut = len(rest) if final else self._end_of_last(written, rest)
+        if cut == 0:
+            return  # no written word timed yet: wait for the next chunk
+        chars, starts, ends = timing.characters(written, rest, self._seconds - origin)
+        self._extend(self._alignment, chars[:cut], [t + origin for t in starts[:cut]], [t + origin for t in ends[:cut]])
+        self._written_at += cut
+        self._written_until = origin + ends[cut - 1]
+        self._window, self._window_start = [], self._seconds
+
+    @staticmethod
+    def _end_of_last(words, text: str) -> int:
+        """Where the last of `words` ends in `text` (found as timing.characters finds them)."""
+        position = 0
+        for word in words:
+            at = text.find(word.text, position) if word.text else -1
+            if at >= 0:
+                position = at + len(word.text)
+        return position
+
+    @staticmethod
+    def _extend(into, chars, starts, ends) -> None:
+        into[0].extend(chars)
+        into[1].extend(starts)
+        into[2].extend(ends)
+
+
+def _alignment_object(chars: list, starts: list, ends: list) -> dict:
+    return {
+        "characters": chars,
+        "character_start_times_seconds": [round(t, 3) for t in starts],
+        "character_end_times_seconds": [round(t, 3) for t in ends],
+    }
 
 
 class _Stream:

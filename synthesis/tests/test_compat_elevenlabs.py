@@ -112,11 +112,14 @@ def test_enable_logging_false_keeps_nothing_in_history(alice, engine):
 
 def test_an_unknown_voice_is_a_404_in_elevenlabs_shape(alice):
     with pytest.raises(ApiError) as error:
-        b"".join(alice.text_to_speech.convert(voice_id="JBFqnCBsd6RMkjVDRZzb", text="Hello."))
+        b"".join(alice.text_to_speech.convert(voice_id="NotAVoiceCsd6RMkjVDRZ", text="Hello."))
 
     assert error.value.status_code == 404
     assert error.value.body == {
-        "detail": {"status": "voice_not_found", "message": "A voice with the voice_id 'JBFqnCBsd6RMkjVDRZzb' was not found."}
+        "detail": {
+            "status": "voice_not_found", "code": "voice_not_found",
+            "message": "A voice with the voice_id 'NotAVoiceCsd6RMkjVDRZ' was not found.",
+        }
     }
     assert not UsageRecord.objects.exists()
 
@@ -146,15 +149,37 @@ def test_a_format_outside_the_plan_is_403(alice, engine):
     assert error.value.status_code == 403 and error.value.body["detail"]["status"] == "format_not_allowed"
 
 
-@pytest.mark.model
-def test_an_exhausted_quota_is_402_with_the_reset_time(alice, cast, engine):
+def test_an_exhausted_quota_is_elevenlabs_401_quota_exceeded_with_the_reset_time(alice, cast, fake_engine):
     Organization.objects.filter(pk=cast.org_a.pk).update(characters_used=cast.org_a.plan.monthly_characters)
 
     with pytest.raises(ApiError) as error:
         b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello.", request_options=NO_RETRIES))
 
-    assert error.value.status_code == 402
-    assert error.value.body["detail"]["status"] == "quota_exceeded" and error.value.body["detail"]["resets_at"]
+    assert error.value.status_code == 401  # what ElevenLabs answers, so clients' quota handling works unchanged
+    detail = error.value.body["detail"]
+    assert detail["status"] == detail["code"] == "quota_exceeded" and detail["resets_at"]
+
+
+def test_a_saturated_machine_is_elevenlabs_429_system_busy(alice, fake_engine):
+    fake_engine.max_queued = 0  # every slot of its queue taken
+
+    with pytest.raises(ApiError) as error:
+        b"".join(alice.text_to_speech.stream(voice_id="af_heart", text="Hello.", request_options=NO_RETRIES))
+
+    assert error.value.status_code == 429 and error.value.body["detail"]["status"] == "system_busy"
+    assert error.value.headers["retry-after"]
+
+
+def test_the_error_mapping_gives_elevenlabs_statuses_for_every_throttle():
+    from synthesis.api.elevenlabs import elevenlabs_error
+
+    assert elevenlabs_error("concurrency_limited", 429, "Busy.") == (
+        429, {"detail": {"status": "too_many_concurrent_requests", "code": "concurrent_limit_exceeded", "message": "Busy."}}
+    )
+    assert elevenlabs_error("rate_limited", 429, "Slow down.")[1]["detail"]["status"] == "rate_limit_exceeded"
+    assert elevenlabs_error("voice_not_found", 404, "No.", resets_at=None) == (
+        404, {"detail": {"status": "voice_not_found", "code": "voice_not_found", "message": "No."}}
+    )
 
 
 def test_an_invalid_key_is_401_and_a_missing_scope_403(sdk, cast):
@@ -308,3 +333,229 @@ def test_convert_with_timestamps_gives_the_audio_and_when_each_character_is_spok
     assert len(starts) == len(ends) == len(text)
     assert all(a <= b for a, b in zip(starts, starts[1:])) and all(s <= e for s, e in zip(starts, ends))
     assert abs(ends[-1] - seconds) < 0.6
+
+
+@pytest.mark.model
+def test_stream_with_timestamps_sends_audio_with_each_pieces_characters_on_the_whole_clock(alice, cast, engine):
+    import base64
+
+    text = "Hello there, friend. This is the second sentence, a little longer than the first."
+
+    pieces = list(alice.text_to_speech.stream_with_timestamps(voice_id="af_heart", text=text, output_format="mp3_44100_128"))
+
+    assert len(pieces) >= 2  # streamed clause by clause, not one whole file
+    seconds, _ = decoded(b"".join(base64.b64decode(p.audio_base_64) for p in pieces))
+    written = [p.alignment for p in pieces if p.alignment and p.alignment.characters]
+    assert "".join(c for a in written for c in a.characters) == text
+    starts = [t for a in written for t in a.character_start_times_seconds]
+    ends = [t for a in written for t in a.character_end_times_seconds]
+    assert all(a <= b for a, b in zip(starts, starts[1:])) and all(s <= e for s, e in zip(starts, ends))
+    assert written[-1].character_start_times_seconds[0] > 1.0  # the later piece is timed from the start of the audio
+    assert abs(ends[-1] - seconds) < 0.6
+    spoken = "".join(c for p in pieces if p.normalized_alignment for c in p.normalized_alignment.characters)
+    assert spoken.split() == text.split()
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == len(text)
+    assert Generation.objects.get().text == text
+
+
+# -- ElevenLabs' premade voices ---------------------------------------------------------------
+
+
+def test_premade_voice_ids_and_names_are_spoken_by_their_kokoro_voice(alice, fake_engine):
+    b"".join(alice.text_to_speech.convert(voice_id="21m00Tcm4TlvDq8ikWAM", text="Rachel here.", output_format="wav_16000"))
+    b"".join(alice.text_to_speech.convert(voice_id="George", text="George here.", output_format="wav_16000"))
+
+    voices = dict(Generation.objects.values_list("text", "voice"))
+    assert voices == {"Rachel here.": "af_heart", "George here.": "bm_george"}
+
+
+def test_the_voice_library_resolves_premade_voices_for_every_door():
+    from synthesis.services.engine import get_voice_library
+
+    library = get_voice_library()
+    assert library.get("pNInz6obpgDQGcFmaJgB").id == "am_fenrir"  # Adam: Kokoro's own Adam is graded F+
+    assert library.get("rachel").id == library.get("Rachel").id == "af_heart"
+    with pytest.raises(LookupError):
+        library.get("21m00Tcm4TlvDq8ikWAX")
+
+
+def test_voices_list_and_get_premade_voices_under_their_own_id_saying_who_speaks_them(alice):
+    listed = {v.voice_id: v for v in alice.voices.get_all().voices}
+    rachel = alice.voices.get("21m00Tcm4TlvDq8ikWAM")
+
+    assert listed["21m00Tcm4TlvDq8ikWAM"].name == rachel.name == "Rachel"
+    assert rachel.labels["voicehub_voice"] == "af_heart" and rachel.labels["gender"] == "female"
+    assert "af_heart" in rachel.description
+    assert listed["JBFqnCBsd6RMkjVDRZzb"].labels["accent"] == "british"
+    assert [v.voice_id for v in alice.voices.search(search="rachel").voices] == ["21m00Tcm4TlvDq8ikWAM"]
+
+
+# -- output formats ----------------------------------------------------------------------------
+
+
+def sdk_formats():
+    """Every output_format the SDK's text-to-speech methods can send (its own enums, read from the installed SDK)."""
+    import typing
+
+    from elevenlabs.text_to_speech.types import (
+        TextToSpeechConvertRequestOutputFormat,
+        TextToSpeechStreamRequestOutputFormat,
+        TextToSpeechStreamWithTimestampsRequestOutputFormat,
+    )
+
+    names = set()
+    for union in (TextToSpeechConvertRequestOutputFormat, TextToSpeechStreamRequestOutputFormat,
+                  TextToSpeechStreamWithTimestampsRequestOutputFormat):
+        literal = next(arg for arg in typing.get_args(union) if typing.get_origin(arg) is typing.Literal)
+        names.update(typing.get_args(literal))
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", sdk_formats())
+def test_every_output_format_of_the_sdk_comes_back_at_its_rate(alice, cast, fake_engine, name):
+    cast.org_a.plan = Plan.objects.get(slug="pro")  # every format family
+    cast.org_a.save(update_fields=["plan"])
+
+    content = b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello there.", output_format=name))
+
+    codec, rate = name.split("_")[0], int(name.split("_")[1])
+    if codec in ("pcm", "ulaw", "alaw"):  # headerless samples: 2 bytes each for PCM, 1 for G.711
+        assert len(content) > rate * 0.3 * (2 if codec == "pcm" else 1)
+    else:
+        assert decoded(content)[1] == rate
+
+
+def test_an_unknown_output_format_is_a_422_naming_the_formats_that_work(alice):
+    with pytest.raises(UnprocessableEntityError) as error:
+        b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello.", output_format="mp3_48000_240"))
+
+    message = error.value.body["detail"]["message"]
+    assert "mp3_48000_240" in message and "mp3_24000_48" in message and "opus_48000_192" in message
+
+
+# -- text to dialogue ---------------------------------------------------------------------------
+
+DIALOGUE = [{"text": "Hello, who is there?", "voice_id": "af_heart"}, {"text": "It is me, George.", "voice_id": "JBFqnCBsd6RMkjVDRZzb"}]
+
+
+@pytest.fixture
+def voices_spoken(fake_engine, monkeypatch):
+    """The voices whose style the engine loads, in order: who spoke each line."""
+    spoken = []
+    style = fake_engine.voices.style
+
+    def recorded(voice_id):
+        spoken.append(voice_id)
+        return style(voice_id)
+
+    monkeypatch.setattr(fake_engine.voices, "style", recorded)
+    return spoken
+
+
+def test_text_to_dialogue_speaks_the_lines_in_turn_as_one_audio_charged_once(alice, cast, voices_spoken):
+    from elevenlabs import DialogueInput
+
+    content = b"".join(alice.text_to_dialogue.convert(
+        inputs=[DialogueInput(**line) for line in DIALOGUE], output_format="wav_24000", seed=3
+    ))
+
+    assert decoded(content)[0] > 1.0
+    assert voices_spoken == ["af_heart", "bm_george"]
+    characters = sum(len(line["text"]) for line in DIALOGUE)
+    generation = Generation.objects.get()
+    assert generation.text == "Hello, who is there?\nIt is me, George." and generation.characters == characters
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == characters
+    assert UsageRecord.objects.get().status == "succeeded"
+
+
+def test_text_to_dialogue_stream_sends_the_lines_as_they_are_spoken(alice, cast, voices_spoken):
+    from elevenlabs import DialogueInput
+
+    chunks = list(alice.text_to_dialogue.stream(inputs=[DialogueInput(**line) for line in DIALOGUE], output_format="mp3_22050_32"))
+
+    assert len(chunks) >= 2 and decoded(b"".join(chunks))[1] == 22050
+    assert voices_spoken == ["af_heart", "bm_george"]
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == sum(len(line["text"]) for line in DIALOGUE)
+
+
+def test_text_to_dialogue_with_an_unknown_voice_is_a_404_and_charges_nothing(alice):
+    from elevenlabs import DialogueInput
+
+    with pytest.raises(ApiError) as error:
+        b"".join(alice.text_to_dialogue.convert(inputs=[DialogueInput(text="Hi.", voice_id="af_heart"), DialogueInput(text="Yo.", voice_id="nobody")]))
+
+    assert error.value.status_code == 404 and error.value.body["detail"]["status"] == "voice_not_found"
+    assert not UsageRecord.objects.exists()
+
+
+# -- what Voicehub does not implement: a JSON error the SDK raises ------------------------------
+
+
+def test_a_method_voicehub_does_not_implement_is_an_elevenlabs_json_404(alice):
+    with pytest.raises(ApiError) as error:
+        alice.pronunciation_dictionaries.list()
+
+    assert error.value.status_code == 404
+    assert error.value.body["detail"]["status"] == "not_found"
+    assert "docs/compatibility.md" in error.value.body["detail"]["message"]
+
+
+def test_an_unknown_v1_route_without_xi_api_key_is_openais_json_404(server, cast):
+    import openai
+
+    client = openai.OpenAI(api_key=cast.key(cast.alice), base_url=f"{server.url}/v1", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as error:
+        client.files.list()
+
+    assert error.value.body["code"] == "not_found" and error.value.body["type"] == "invalid_request_error"
+
+
+def test_voice_settings_are_kokoros_a_speed(alice):
+    assert alice.voices.settings.get_default().speed == 1.0
+    settings = alice.voices.settings.get("21m00Tcm4TlvDq8ikWAM")
+    assert settings.speed == 1.0 and settings.stability is None
+    with pytest.raises(ApiError) as error:
+        alice.voices.settings.get("nobody")
+    assert error.value.status_code == 404 and error.value.body["detail"]["status"] == "voice_not_found"
+
+
+def test_text_to_dialogue_with_timestamps_says_when_each_line_and_character_is_spoken(alice, cast, voices_spoken):
+    import base64
+
+    from elevenlabs import DialogueInput
+
+    result = alice.text_to_dialogue.convert_with_timestamps(
+        inputs=[DialogueInput(**line) for line in DIALOGUE], output_format="wav_24000"
+    )
+
+    seconds, _ = decoded(base64.b64decode(result.audio_base_64))
+    text = "Hello, who is there?\nIt is me, George."
+    assert "".join(result.alignment.characters) == text
+    first, second = result.voice_segments
+    assert (first.voice_id, first.dialogue_input_index, first.character_start_index, first.character_end_index) == (
+        "af_heart", 0, 0, len(DIALOGUE[0]["text"]))
+    assert (second.voice_id, second.character_start_index, second.character_end_index) == (
+        "JBFqnCBsd6RMkjVDRZzb", len(DIALOGUE[0]["text"]) + 1, len(text))
+    assert 0 <= first.start_time_seconds < first.end_time_seconds <= second.start_time_seconds < second.end_time_seconds
+    assert abs(second.end_time_seconds - seconds) < 0.6
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == sum(len(line["text"]) for line in DIALOGUE)
+
+
+def test_text_to_dialogue_stream_with_timestamps_frames_each_piece_with_its_line(alice, voices_spoken):
+    import base64
+
+    from elevenlabs import DialogueInput
+
+    pieces = list(alice.text_to_dialogue.stream_with_timestamps(
+        inputs=[DialogueInput(**line) for line in DIALOGUE], output_format="mp3_44100_128"
+    ))
+
+    assert len(pieces) >= 2 and decoded(b"".join(base64.b64decode(p.audio_base_64) for p in pieces))[0] > 1.0
+    assert "".join(c for p in pieces if p.alignment for c in p.alignment.characters) == "Hello, who is there?\nIt is me, George."
+    lines = [s.dialogue_input_index for p in pieces for s in p.voice_segments]
+    assert lines == sorted(lines) and set(lines) == {0, 1}
+    assert voices_spoken == ["af_heart", "bm_george"]

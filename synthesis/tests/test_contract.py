@@ -66,7 +66,9 @@ def native(path, streaming=False, **extra):
 
 OPENAI = {"no_credentials": (401, "authentication_required"), "over_quota": (429, "insufficient_quota"),
           "over_request_limit": (400, "string_above_max_length"), "unknown_voice": (400, "voice_not_found")}
-ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded"), "bad_format": (422, "invalid_output_format")}
+ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded"), "bad_format": (422, "invalid_output_format"),
+              "over_quota": (401, "quota_exceeded"), "over_rate": (429, "rate_limit_exceeded"),
+              "over_concurrency": (429, "too_many_concurrent_requests")}
 OPENAI_FORMAT = ("body", "response_format", "mp3")
 ELEVENLABS_FORMAT = ("query", "output_format", "mp3_44100_128")
 
@@ -90,6 +92,25 @@ DOORS = {
     "compat:kokoro-captioned-speech": Door("/dev/captioned_speech", {"input": "{text}", "voice": "{voice}"}, True, format=OPENAI_FORMAT),
     # The text goes in as phonemes: what is outside the model's vocabulary is dropped (as Kokoro does), the rest spoken.
     "compat:kokoro-generate-from-phonemes": Door("/dev/generate_from_phonemes", {"phonemes": "{text}", "voice": "{voice}"}, format=None),
+    "compat:elevenlabs-dialogue": Door(
+        "/v1/text-to-dialogue", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, False, "elevenlabs", ELEVENLABS,
+        ELEVENLABS_FORMAT,
+    ),
+    "compat:elevenlabs-dialogue-stream": Door(
+        "/v1/text-to-dialogue/stream", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, True, "elevenlabs",
+        ELEVENLABS, ELEVENLABS_FORMAT,
+    ),
+    "compat:elevenlabs-dialogue-timestamps": Door(
+        "/v1/text-to-dialogue/with-timestamps", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, False,
+        "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT,
+    ),
+    "compat:elevenlabs-dialogue-stream-timestamps": Door(
+        "/v1/text-to-dialogue/stream/with-timestamps", {"inputs": [{"text": "{text}", "voice_id": "{voice}"}]}, True,
+        "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT,
+    ),
+    "compat:elevenlabs-tts-stream-timestamps": Door(
+        "/v1/text-to-speech/{voice}/stream/with-timestamps", {"text": "{text}"}, True, "elevenlabs", ELEVENLABS, ELEVENLABS_FORMAT
+    ),
 }
 # The anonymous demo has its own contract (test_the_demo_*); the websocket is WS below.
 ANONYMOUS = {"marketing:demo_speak"}
@@ -125,6 +146,10 @@ def _isolated(fake_engine, isolated_media):
 def fill(value, text, voice):
     if isinstance(value, str):
         return value.replace("{text}", text).replace("{voice}", voice)
+    if isinstance(value, list):
+        return [fill(item, text, voice) for item in value]
+    if isinstance(value, dict):
+        return {key: fill(item, text, voice) for key, item in value.items()}
     return value
 
 
@@ -195,6 +220,12 @@ def test_every_synthesis_route_in_the_urlconf_is_in_the_matrix():
 
 
 def test_every_door_answers_a_synthesis_with_its_headers_and_one_ledger_row(cast, name=None):
+    from accounts.models import Plan
+
+    # One request a door within the minute: more doors than Free's 10 requests a minute.
+    cast.org_a.plan = Plan.objects.get(slug="starter")
+    cast.org_a.save(update_fields=["plan"])
+    assert cast.org_a.plan.requests_per_minute > len(HTTP_DOORS)
     for name in HTTP_DOORS:
         response = call(name, client_for(cast.key(cast.alice)))
         body = body_of(response)
@@ -411,8 +442,8 @@ def test_every_door_answers_with_a_download_that_no_cache_keeps(name, cast):
     response = call(name, client_for(cast.key(cast.alice)))
     body_of(response)
     assert response.status_code == 200
-    # The with-timestamps doors answer JSON carrying the audio: not a file, yet just as private.
-    assert_private_download(response, named=not response["Content-Type"].startswith("application/json"))
+    # The with-timestamps doors answer JSON (or JSON lines) carrying the audio: not a file, yet just as private.
+    assert_private_download(response, named=not response["Content-Type"].startswith(("application/json", "application/x-ndjson")))
 
 
 def test_the_openai_event_stream_is_kept_by_no_cache(cast):

@@ -404,7 +404,7 @@ def test_the_connection_counts_once_against_the_rate_limit_and_its_pieces_do_not
     assert close == 1000 and settled(cast.org_a) == len("One.Two.Three.")
     with connect(url(live), additional_headers={"xi-api-key": key}) as socket:  # a second connection this minute
         received, close = messages(socket)
-    assert close == 1008 and received[-1]["error"] == "rate_limited"
+    assert close == 1008 and received[-1]["error"] == "rate_limit_exceeded"  # ElevenLabs' code for it
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
