@@ -69,6 +69,10 @@ def output_format(name: str, *, param: str | None = None, status_code: int = 400
         raise APIError(str(error), code=code, status_code=status_code, **extra) from None
 
 
+# A stream of JSON objects, one a line (the timestamp streams): SDKs read the body line by line whatever its
+# type, and a client that checks the type should not take the whole body for one JSON document.
+JSON_LINES = "application/x-ndjson"
+
 # An organization's audio and files are nobody else's: no shared cache (a CDN, a proxy) may keep them,
 # nor the browser's disk cache.
 PRIVATE = "private, no-store"

@@ -26,6 +26,7 @@ from accounts.models import ApiKey, Plan
 from accounts.permissions import HasScope
 from synthesis.api import examples as ex
 from synthesis.api.common import (
+    JSON_LINES,
     IgnoreAccept,
     SynthesisView,
     api_key_of,
@@ -166,16 +167,18 @@ class TextToSpeechSerializer(serializers.Serializer):
     model_id = StringField(required=False, allow_null=True, max_length=100, help_text="Any model id: all are Kokoro-82M here.")
     voice_settings = VoiceSettingsSerializer(required=False, allow_null=True)
     apply_text_normalization = serializers.ChoiceField(choices=["auto", "on", "off"], required=False, allow_null=True)
+    language_code = StringField(
+        required=False, allow_null=True, max_length=35,
+        help_text="ISO 639-1 (or BCP 47): the voice must speak it (400 unsupported_language otherwise); en-GB/en-US "
+        "choose English words.",
+    )
 
     validate_text = TTSRequestSerializer.validate_text  # empty text, the plan's per-request limit
 
 
-# What we act on; any other field (seed, previous_text, language_code, ...) is accepted and ignored.
-USED_FIELDS = {"text", "model_id", "voice_settings", "apply_text_normalization"}
+# What we act on; any other field (seed, previous_text, ...) is accepted and ignored.
+USED_FIELDS = {"text", "model_id", "voice_settings", "apply_text_normalization", "language_code"}
 USED_QUERY = {"output_format", "enable_logging"}
-# A stream of JSON objects, one a line: the SDK reads the body line by line whatever its type, and a client
-# that checks the type should not take the whole body for one JSON document.
-JSON_LINES = "application/x-ndjson"
 # A dialogue's lines: enough for any scene, few enough that planning them stays cheap.
 MAX_DIALOGUE_INPUTS = 100
 
@@ -205,6 +208,7 @@ def text_to_speech_order(request, voice_id) -> Order:
         normalize=(body.get("apply_text_normalization") or "auto") != "off",
         # enable_logging=false is ElevenLabs' zero-retention mode: nothing kept in history.
         store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
+        language=body.get("language_code"),
     )
 
 

@@ -28,6 +28,7 @@ from accounts.models import ApiKey
 from accounts.permissions import HasScope
 from synthesis.api.common import (
     ERROR_RESPONSE,
+    JSON_LINES,
     IgnoreAccept,
     SynthesisView,
     as_download,
@@ -291,11 +292,11 @@ class CaptionedSpeechView(SynthesisView):
         tags=[KOKORO_TAG],
         operation_id="kokoro_captioned_speech",
         summary="Kokoro-FastAPI: speech with word timestamps",
-        description="With `stream` (the default) one JSON object per line as each piece is spoken: `{audio (base64), "
+        description="With `stream` (the default) one JSON object per line (application/x-ndjson) as each piece is spoken: `{audio (base64), "
         "audio_format, timestamps: [{word, start_time, end_time}]}`, times from the start of the whole audio. With "
         "`stream: false` one such object for the whole file. The other fields are those of POST /v1/audio/speech.",
         request=CaptionedSpeechSerializer,
-        responses={(200, "application/json"): CAPTIONED, **ERRORS},
+        responses={(200, "application/json"): CAPTIONED, (200, JSON_LINES): CAPTIONED, **ERRORS},
         examples=[
             OpenApiExample("hello", value={"input": "Hello world.", "voice": "af_heart", "stream": False}, request_only=True),
             OpenApiExample(
@@ -325,7 +326,7 @@ class CaptionedSpeechView(SynthesisView):
         session = session_open(caller=Caller.of(request), order=order, streaming=body["stream"], timed=True)
         if body["stream"]:
             lines = captioned_lines(session.encoded_timed(), fmt.media_type, body["return_timestamps"])
-            response = stream_response(request, session, lines, "application/json", filename=None)
+            response = stream_response(request, session, lines, JSON_LINES, filename=None)
         else:
             result = session.render_timed()
             response = audio_response(result, session)

@@ -559,3 +559,11 @@ def test_text_to_dialogue_stream_with_timestamps_frames_each_piece_with_its_line
     lines = [s.dialogue_input_index for p in pieces for s in p.voice_segments]
     assert lines == sorted(lines) and set(lines) == {0, 1}
     assert voices_spoken == ["af_heart", "bm_george"]
+
+
+def test_language_code_must_be_the_voices_and_picks_english_words(alice, cast, fake_engine):
+    with pytest.raises(ApiError) as error:
+        b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hola.", language_code="es", request_options=NO_RETRIES))
+    assert error.value.status_code == 400 and error.value.body["detail"]["status"] == "unsupported_language"
+    audio = b"".join(alice.text_to_speech.convert(voice_id="af_heart", text="Hello.", language_code="en-GB"))
+    assert audio and UsageRecord.objects.get(status="succeeded").characters == len("Hello.")

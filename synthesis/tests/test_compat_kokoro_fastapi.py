@@ -297,6 +297,7 @@ def test_captioned_speech_streams_json_lines_of_audio_and_word_timestamps(cast, 
 
     lines = [json.loads(line) for line in content.splitlines()]
     assert status == 200 and "content-length" not in headers and len(lines) >= 2
+    assert headers["content-type"] == "application/x-ndjson"  # one JSON object a line, not one JSON document
     assert {line["audio_format"] for line in lines} == {"audio/wav"}
     audio, rate = sf.read(io.BytesIO(b"".join(base64.b64decode(line["audio"]) for line in lines)))
     assert_words_in_order([s for line in lines for s in line["timestamps"]], CAPTIONED, len(audio) / rate)

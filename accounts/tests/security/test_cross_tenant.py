@@ -135,6 +135,11 @@ def generation(acme):
     return acme.generation.pk
 
 
+def generation_file(acme):
+    """A history item as Kokoro-FastAPI's download links name it: <id>.<extension>."""
+    return f"{acme.generation.pk}.{acme.generation.audio.name.rsplit('.', 1)[-1]}"
+
+
 def job(acme):
     return acme.job.pk
 
@@ -181,6 +186,7 @@ BY_ROUTE = {
     "accounts:invitation_resend": {"pk": invitation},
     "accounts:invitation_revoke": {"pk": invitation},
     "accounts:invitation_accept": {"token": invitation_token},
+    "compat:kokoro-download": {"filename": generation_file},
 }
 # Who in A reaches the object (the control request), where it is not A's owner.
 REACHED_BY = {"accounts:invitation_accept": "invitee"}
