@@ -46,9 +46,8 @@ def pieces() -> list[tuple[str, tuple, float]]:
 
 
 def main() -> None:
-    engine = SimpleNamespace(voices=SimpleNamespace(get=lambda v: VOICE), spoken_form=Engine.spoken_form)
-    order = SimpleNamespace(text=TEXT, normalize=True)
-    aligner = _Aligner(SimpleNamespace(engine=engine, voice_id=VOICE.id, order=order, sample_rate=RATE))
+    order = SimpleNamespace(text=TEXT)
+    aligner = _Aligner(SimpleNamespace(order=order, sample_rate=RATE, spoken_form=say))
     chunks = pieces()
     frames = []
     started = time.perf_counter()

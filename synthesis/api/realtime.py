@@ -43,7 +43,6 @@ from synthesis.audio import UnknownFormat, parse_format
 from synthesis.engine.core import EngineError
 from synthesis.engine.voices import LanguageNotSpoken, speaking_language
 from synthesis.services import realtime, strictjson
-from synthesis.services.engine import get_engine
 from synthesis.services.pump import drain
 from synthesis.services.session import (
     COMPAT_MAX_SPEED,
@@ -434,11 +433,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         context.session = session
         if self.closed or context.closed:
             session.cancel("client_closed" if self.closed else "cancelled")
-        engine = get_engine()
-        voice = engine.voices.get(session.voice_id)
-        aligner = realtime.ChunkAligner(
-            piece, lambda t: engine.spoken_form(t, voice, normalize=self.options.normalize, language=self.options.language)
-        )
+        aligner = realtime.ChunkAligner(piece, session.spoken_form)
         rate = session.sample_rate
         pieces = drain(
             session.encoded_chunks(), cancel=lambda: session.cancel("client_closed"), thread_sensitive=False,

@@ -610,17 +610,20 @@ class Session:
         generated, _ = self._render(timed=False)
         return generated
 
+    def spoken_form(self, text: str) -> str:
+        """`text` as this session's engine says it (its voice, normalization and language): what timing.carry_over
+        needs to tell which written words a run of spoken words stands for."""
+        return self.engine.spoken_form(
+            text, self.engine.voices.get(self.voice_id), normalize=self.order.normalize, language=self.order.language,
+            foreign=self.order.foreign_language,
+        )
+
     def render_timed(self) -> GeneratedWithTimestamps:
         """render(), plus when each character is spoken, from the model's own durations."""
         generated, chunks = self._render(timed=True)
         rate = self.sample_rate
-        voice = self.engine.voices.get(self.voice_id)
         spoken, words = timing.timeline([(c.text, c.words, len(c.audio) / rate) for c in chunks])
-        written = timing.carry_over(
-            words, spoken, self.order.text, lambda t: self.engine.spoken_form(
-                t, voice, normalize=self.order.normalize, language=self.order.language, foreign=self.order.foreign_language
-            )
-        )
+        written = timing.carry_over(words, spoken, self.order.text, self.spoken_form)
         return GeneratedWithTimestamps(
             **vars(generated),
             alignment=timing.alignment(written, self.order.text, generated.seconds),
@@ -781,9 +784,7 @@ class _Aligner:
     """
 
     def __init__(self, session: Session) -> None:
-        voice = session.engine.voices.get(session.voice_id)
-        normalize = session.order.normalize
-        self._say = lambda text: session.engine.spoken_form(text, voice, normalize=normalize)
+        self._say = session.spoken_form
         self._text = session.order.text
         self._rate = session.sample_rate
         self._first = True
