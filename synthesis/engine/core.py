@@ -34,6 +34,7 @@ from kokoro_onnx.sliding import token_edges
 
 from .assets import TIMED_OUTPUT, timed_model_path
 from .chunking import DEFAULT_COSTS, Chunk, plan_chunks
+from .lexicon import Lexicon, Marked, Pin
 from .normalize import normalize as normalize_english
 from .phonemes import MAX_TOKENS, VOCAB, phonemize, tokenize
 from .scheduler import BACKGROUND, FIRST, STREAM, Scheduler, Shape
@@ -348,28 +349,50 @@ class Engine:
 
     @staticmethod
     def spoken_form(
-        text: str, voice: Voice, *, normalize: bool = True, language: str | None = None, foreign: bool = False
+        text: str, voice: Voice, *, normalize: bool = True, language: str | None = None, foreign: bool = False,
+        lexicon: Lexicon | None = None,
     ) -> str:
-        """The text as the engine will say it: unspeakable characters gone, English normalized."""
-        text = clean_text(text)
-        if normalize and speaking_language(voice, language, foreign=foreign).startswith("en"):
-            text = normalize_english(text)
-        return text
+        """The text as the engine will say it: unspeakable characters gone, aliases applied, English normalized."""
+        marked = Engine._marked(text, voice, normalize=normalize, language=language, foreign=foreign, lexicon=lexicon)
+        return marked.restore(marked.text)
+
+    @staticmethod
+    def _marked(
+        text: str, voice: Voice, *, normalize: bool, language: str | None, foreign: bool, lexicon: Lexicon | None,
+        pins: tuple[Pin, ...] = (),
+    ) -> Marked:
+        """The text to plan: cleaned, the lexicon's aliases applied and its phoneme words pinned, then normalized
+        (a pinned word is one character the normalizer leaves alone; synthesis.engine.lexicon)."""
+        spoken_in = speaking_language(voice, language, foreign=foreign)
+        english = spoken_in.startswith("en")
+        marked = Marked(clean_text(text), list(pins))
+        if lexicon:
+            lexicon.mark(marked.text, english=english, into=marked)
+        if normalize and english:
+            marked.text = normalize_english(marked.text)
+        return marked
 
     def prepare(
         self, text: str, voice_id: str, *, normalize: bool = True, quick_start: bool = False, speed: float = 1.0,
-        language: str | None = None, foreign: bool = False,
+        language: str | None = None, foreign: bool = False, lexicon: Lexicon | None = None, pins: tuple[Pin, ...] = (),
     ) -> tuple[Voice, list[Chunk]]:
         """The voice and the chunks for `text`: progressive for a stream (`quick_start`), even for a whole file.
 
         `language` (a BCP 47 tag) must be the voice's (LanguageNotSpoken otherwise); an English
         voice may be asked for en-GB or en-US words. `foreign`: any language is read, in the voice's
-        timbre (Kokoro-FastAPI's lang_code).
+        timbre (Kokoro-FastAPI's lang_code). `lexicon`: words said as its rules say; `pins`: words of
+        `text` already pinned (SSML's <phoneme>), each a private-use character (synthesis.engine.lexicon).
         """
         voice = self.voices.get(voice_id)
         spoken_in = speaking_language(voice, language, foreign=foreign)
-        text = self.spoken_form(text, voice, normalize=normalize, language=language, foreign=foreign)
-        chunks = plan_chunks(text, lambda t: phonemize(t, spoken_in), quick_start=quick_start, speed=speed)
+        marked = self._marked(text, voice, normalize=normalize, language=language, foreign=foreign, lexicon=lexicon,
+                              pins=pins)
+        say = marked.phonemizer(
+            lambda t, fragment=False: phonemize(t, spoken_in, fragment=fragment), english=spoken_in.startswith("en")
+        )
+        chunks = plan_chunks(marked.text, say, quick_start=quick_start, speed=speed)
+        if marked.pins:
+            chunks = [Chunk(marked.restore(c.text), c.phonemes, c.ends_paragraph) for c in chunks]
         if not chunks:
             raise NothingToSay("the text contains nothing that can be spoken")
         return voice, chunks

@@ -107,8 +107,12 @@ def _stress_bare_phrase(m: re.Match) -> str:
     return phrase
 
 
-def phonemize(text: str, language: str) -> str:
-    """Kokoro phonemes for `text`, restricted to the model's vocabulary."""
+def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
+    """Kokoro phonemes for `text`, restricted to the model's vocabulary.
+
+    `fragment`: a part of a phrase whose other words are said as given (synthesis.engine.lexicon); its
+    stress is eSpeak's, not the one a short phrase of its own would get.
+    """
     if not text.strip():
         return ""
     backend = _backend(language)
@@ -127,7 +131,8 @@ def phonemize(text: str, language: str) -> str:
             raw = pattern.sub(replacement, raw)
         if language == "en-us":
             raw = _US_NINETY.sub("di", raw)
-        raw = _PHRASES.sub(_stress_bare_phrase, raw)
+        if not fragment:
+            raw = _PHRASES.sub(_stress_bare_phrase, raw)
     else:
         for tied, symbol in _TIED:
             raw = raw.replace(tied, symbol)

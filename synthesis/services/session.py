@@ -58,6 +58,7 @@ from synthesis.engine.core import (
     check_speed,
     limit_peaks,
 )
+from synthesis.engine.lexicon import Lexicon
 from synthesis.engine.voices import InvalidVoiceMix, LanguageNotSpoken, Voice, VoiceNotFound
 from synthesis.models import Generation
 from synthesis.services import limits
@@ -163,6 +164,8 @@ class Order:
     language: str | None = None  # a language tag the voice must speak (an English voice: en-GB or en-US words)
     foreign_language: bool = False  # `language` may be another than the voice's (Kokoro-FastAPI's lang_code)
     segments: tuple[Segment, ...] = ()
+    # Words said as the organization's pronunciation dictionaries say (pronunciation_dictionary_locators).
+    lexicon: Lexicon | None = None
 
     @property
     def characters(self) -> int:
@@ -264,7 +267,7 @@ def session_open(
                 for part in order.parts:
                     part_voice, chunks = engine.prepare(
                         part.text, part.voice, normalize=order.normalize, quick_start=streaming and not parts,
-                        speed=model_speed, language=order.language, foreign=order.foreign_language,
+                        speed=model_speed, language=order.language, foreign=order.foreign_language, lexicon=order.lexicon,
                     )
                     parts.append((part_voice.id, chunks))
                 planned = [chunk for _, chunks in parts for chunk in chunks]
@@ -615,7 +618,7 @@ class Session:
         needs to tell which written words a run of spoken words stands for."""
         return self.engine.spoken_form(
             text, self.engine.voices.get(self.voice_id), normalize=self.order.normalize, language=self.order.language,
-            foreign=self.order.foreign_language,
+            foreign=self.order.foreign_language, lexicon=self.order.lexicon,
         )
 
     def render_timed(self) -> GeneratedWithTimestamps:
