@@ -60,6 +60,7 @@ from synthesis.engine.voices import VoiceNotFound
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, Segment, session_open
+from synthesis.services.ssml import scripted
 from synthesis.services.voices import available_voices, catalog_voice
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +201,7 @@ def text_to_speech_order(request, voice_id) -> Order:
     serializer.is_valid(raise_exception=True)
     body = serializer.validated_data
     fmt = output_format(request.query_params.get("output_format", "mp3_44100_128"), status_code=422, code="invalid_output_format")
-    return Order(
+    order = Order(
         text=body["text"],
         voice=voice_id,
         fmt=fmt,
@@ -210,6 +211,8 @@ def text_to_speech_order(request, voice_id) -> Order:
         store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
         language=body.get("language_code"),
     )
+    # ElevenLabs reads its <break time="1.5s" /> and <phoneme> tags in ordinary text.
+    return scripted(order, markup="elevenlabs")
 
 
 def with_ignored(request, response):

@@ -47,6 +47,7 @@ from synthesis.api.serializers import (
 from synthesis.api.streaming import stream_response
 from synthesis.services.history import generation_delete, usage_per_day
 from synthesis.services.session import Caller, Order, session_open
+from synthesis.services.ssml import scripted
 from synthesis.services.voices import available_voices, catalog_voice
 
 SYNTHESIS_ERRORS = {
@@ -70,10 +71,11 @@ def synthesis_order(request) -> Order:
     )
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    return Order(
+    order = Order(
         text=data["text"], voice=data["voice"], fmt=output_format(data["format"]), speed=data["speed"],
         normalize=data["normalize"] != "off", store=data["store"], language=data.get("language"),
     )
+    return scripted(order, markup=data["text_type"])
 
 
 class SynthesizeView(SynthesisView):

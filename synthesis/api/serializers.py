@@ -203,6 +203,11 @@ class SynthesisSerializer(TTSRequestSerializer):
         help_text="The language of the text, a BCP 47 tag (en, en-GB, es, pt-BR, ...). It must be the voice's "
         "(400 unsupported_language otherwise); an English voice reads en-GB or en-US words. Default: the voice's.",
     )
+    text_type = serializers.ChoiceField(
+        choices=["text", "ssml"], default="text",
+        help_text="ssml: `text` is SSML (speak, p, s, break, phoneme, sub, say-as, prosody rate, lang; see docs/ssml.md): "
+        "the characters charged are its text's, not the markup's. text (default): markup stays text.",
+    )
 
 
 class GenerationSerializer(serializers.Serializer):

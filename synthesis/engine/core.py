@@ -370,6 +370,7 @@ class Engine:
             lexicon.mark(marked.text, english=english, into=marked)
         if normalize and english:
             marked.text = normalize_english(marked.text)
+            marked.pins = [Pin(p.written, p.phonemes, normalize_english(p.say)) if p.say else p for p in marked.pins]
         return marked
 
     def prepare(

@@ -4,16 +4,17 @@ Words said as someone decided: pronunciation rules (a dictionary's, or SSML's) a
 Two kinds of rule, as in a W3C Pronunciation Lexicon (PLS) and ElevenLabs'
 pronunciation dictionaries:
 
-- an **alias** replaces the written word by other text before it is
-  normalized ("UN" → "United Nations", "Dr." → "Doctor");
+- an **alias** says other text in place of the written word ("UN" →
+  "United Nations", "Dr." → "Doctor"), normalized and phonemized on its own;
 - a **phoneme** rule gives the word's sounds (IPA, or CMU ARPAbet), said as
   given whatever eSpeak would make of the word.
 
-A phoneme rule must survive normalization untouched (the normalizer would
+A rule's word must survive normalization untouched (the normalizer would
 spell "SQL" out), so `Lexicon.mark()` puts a *pin* in place of each matching
 word: one private-use character the normalizer leaves alone, which the
-phonemizer (`pinned()`) replaces by the rule's phonemes and `restore()` turns
-back into the word for every text a client sees (chunk texts, timestamps).
+phonemizer (`Marked.phonemizer`) replaces by the rule's phonemes (or the
+alias's) and `restore()` turns back into the word for every text a client
+sees (chunk texts, timestamps): the written word keeps its place.
 
 The rules are matched longest first (so "New York City" beats "New York"),
 each word once, case-sensitively unless the rule says otherwise, and at word
@@ -77,10 +78,12 @@ class Rule:
 
 @dataclass(frozen=True)
 class Pin:
-    """A word said as given: its written form and its phonemes (in the model's symbols)."""
+    """A word said as given: its written form and either its phonemes (in the model's symbols) or the text
+    to say instead (an alias, SSML's <sub> and <say-as>), phonemized on its own."""
 
     written: str
-    phonemes: str
+    phonemes: str = ""
+    say: str = ""
 
 
 @dataclass
@@ -110,7 +113,7 @@ class Marked:
             for match in _PIN.finditer(text):
                 out.append(phonemize(text[position:match.start()], fragment=True))
                 pin = self.pins[ord(match.group()) - PIN_BASE]
-                sounds = pin.phonemes
+                sounds = pin.phonemes or phonemize(pin.say, fragment=True)
                 position = match.end()
                 suffix = _SUFFIX.match(text[position:])
                 if suffix:  # the plural or possessive of a pinned word: "Voicehub's"
@@ -165,18 +168,18 @@ class Lexicon:
         def replace(match: re.Match) -> str:
             rule = self._rules[int(match.lastgroup[1:])]
             if rule.is_alias:
-                return rule.alias
+                return pin(marked, match.group(), say=rule.alias)
             return pin(marked, match.group(), kokoro_phonemes(rule.phonemes, rule.alphabet, english=english))
 
         marked.text = self._pattern.sub(replace, text)
         return marked
 
 
-def pin(marked: Marked, written: str, phonemes: str) -> str:
+def pin(marked: Marked, written: str, phonemes: str = "", *, say: str = "") -> str:
     """Add a pinned word to `marked`; the character that stands for it in the text."""
     if len(marked.pins) >= MAX_PINS:
         raise InvalidRule("Too many words with given pronunciations in one text.")
-    marked.pins.append(Pin(written, phonemes))
+    marked.pins.append(Pin(written, phonemes, say))
     return chr(PIN_BASE + len(marked.pins) - 1)
 
 

@@ -58,7 +58,7 @@ from synthesis.engine.core import (
     check_speed,
     limit_peaks,
 )
-from synthesis.engine.lexicon import Lexicon
+from synthesis.engine.lexicon import Lexicon, Marked, Pin
 from synthesis.engine.voices import InvalidVoiceMix, LanguageNotSpoken, Voice, VoiceNotFound
 from synthesis.models import Generation
 from synthesis.services import limits
@@ -134,10 +134,31 @@ class Caller:
 
 @dataclass(frozen=True)
 class Segment:
-    """A part of an order spoken in its own voice (a line of a dialogue)."""
+    """A part of an order spoken in its own voice (a line of a dialogue), or a part of an SSML script
+    (synthesis.engine.ssml: its own language, rate, pinned words and pause)."""
 
-    text: str
+    text: str  # each pinned word one private-use character standing for pins[i] (synthesis.engine.lexicon)
     voice: str
+    pins: tuple[Pin, ...] = ()
+    language: str | None = None  # read in this language, in the voice's timbre (SSML's <lang>)
+    rate: float = 1.0  # times the order's speed (SSML's <prosody rate>)
+    pause: float | None = None  # seconds of silence after it; None: a dialogue's turn (TURN_PAUSE at speed 1.0)
+
+    @property
+    def written(self) -> str:
+        """The text as a reader sees it (what is charged)."""
+        return Marked(self.text, list(self.pins)).restore(self.text) if self.pins else self.text
+
+
+@dataclass(frozen=True)
+class SpokenPart:
+    """A segment as planned: its voice, chunks, the model's speed and the stretch after it, the pause after it."""
+
+    voice_id: str
+    chunks: list[Chunk]
+    model_speed: float
+    stretch: float
+    pause: float  # seconds, after stretching
 
 
 @dataclass(frozen=True)
@@ -166,11 +187,13 @@ class Order:
     segments: tuple[Segment, ...] = ()
     # Words said as the organization's pronunciation dictionaries say (pronunciation_dictionary_locators).
     lexicon: Lexicon | None = None
+    lead: float = 0.0  # seconds of silence before the first word (an SSML <break> before any text)
 
     @property
     def characters(self) -> int:
-        """What the whole order costs: its text's characters (a dialogue's: its lines', not the joins between them)."""
-        return sum(len(s.text) for s in self.segments) if self.segments else len(self.text)
+        """What the whole order costs: its text's characters (a dialogue's: its lines', not the joins between them;
+        an SSML script's: its text's, not the markup's)."""
+        return sum(len(s.written) for s in self.segments) if self.segments else len(self.text)
 
     @property
     def parts(self) -> tuple[Segment, ...]:
@@ -261,16 +284,10 @@ def session_open(
         with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
             if order.phonemes:
                 _, planned = engine.prepare_phonemes(order.text, voice.id)
-                parts = [(voice.id, planned)]
+                parts = [SpokenPart(voice.id, planned, model_speed, stretch, 0.0)]
             else:
-                parts = []  # (voice id, planned chunks) of each segment: only the first needs a quick start
-                for part in order.parts:
-                    part_voice, chunks = engine.prepare(
-                        part.text, part.voice, normalize=order.normalize, quick_start=streaming and not parts,
-                        speed=model_speed, language=order.language, foreign=order.foreign_language, lexicon=order.lexicon,
-                    )
-                    parts.append((part_voice.id, chunks))
-                planned = [chunk for _, chunks in parts for chunk in chunks]
+                parts = _plan(engine, order, streaming=streaming)
+                planned = [chunk for part in parts for chunk in part.chunks]
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
         if ceiling is not None and estimate > ceiling:
@@ -306,6 +323,28 @@ def session_open(
         caller=caller, order=order, engine=engine, voice_id=voice.id, planned=planned, parts=parts, model_speed=model_speed,
         stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route, log_request=log_request,
     )
+
+
+def _plan(engine: Engine, order: Order, *, streaming: bool) -> list[SpokenPart]:
+    """Each segment's chunks (only the first needs a quick start), at its speed, with the pause after it."""
+    parts: list[SpokenPart] = []
+    for part in order.parts:
+        speed = order.speed * part.rate
+        if not COMPAT_MIN_SPEED <= speed <= COMPAT_MAX_SPEED:
+            raise Refused(
+                "invalid_speed", 400,
+                f"A rate of {part.rate:g} at speed {order.speed:g} makes {speed:g}; the speed must stay within "
+                f"{COMPAT_MIN_SPEED}-{COMPAT_MAX_SPEED}.",
+            )
+        model_speed, stretch = split_speed(speed)
+        voice, chunks = engine.prepare(
+            part.text, part.voice, normalize=order.normalize, quick_start=streaming and not parts, speed=model_speed,
+            language=part.language or order.language, foreign=order.foreign_language or part.language is not None,
+            lexicon=order.lexicon, pins=part.pins,
+        )
+        pause = TURN_PAUSE / order.speed if part.pause is None else part.pause
+        parts.append(SpokenPart(voice.id, chunks, model_speed, stretch, pause))
+    return parts
 
 
 def _validate(engine, caller: Caller, voice_id: str, speed: float, formats) -> tuple:
@@ -387,7 +426,7 @@ class Session:
 
     def __init__(
         self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, planned: list[Chunk],
-        parts: list[tuple[str, list[Chunk]]], model_speed: float,
+        parts: list[SpokenPart], model_speed: float,
         stretch: float, rate: limits.RateState | None, slot: limits.Slot | None, record: UsageRecord | None,
         ceiling: float | None, route: str, log_request: bool,
     ) -> None:
@@ -443,16 +482,22 @@ class Session:
         """
         stream = self._spoken()
         try:
-            for chunk in stream:
+            for chunk, stretch, before, after in stream:
                 audio = chunk.audio
-                if self.stretch != 1.0:
+                if stretch != 1.0:
                     # Chunk by chunk: chunks are trimmed and faded at their ends, so they stretch alone.
-                    audio = limit_peaks(time_stretch(audio, self.sample_rate, self.stretch))
+                    audio = limit_peaks(time_stretch(audio, self.sample_rate, stretch))
                     words = tuple(timing.shifted(chunk.words, 0.0, len(audio) / max(1, len(chunk.audio))))
                     chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=words)
                 if self.order.volume != 1.0:
                     audio = limit_peaks((audio * self.order.volume).astype(np.float32))
                     chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=chunk.words)
+                if before or after:  # silence the stretch must not touch: a turn's pause, an SSML <break>
+                    head = np.zeros(int(before * self.sample_rate), dtype=np.float32)
+                    tail = np.zeros(int(after * self.sample_rate), dtype=np.float32)
+                    audio = np.concatenate([head, audio, tail])
+                    words = tuple(timing.shifted(chunk.words, len(head) / self.sample_rate))
+                    chunk = AudioChunk(audio=audio, text=chunk.text, index=chunk.index, total=chunk.total, words=words)
                 seconds = self.progress.seconds + len(audio) / self.sample_rate
                 if self._ceiling is not None and seconds > self._ceiling:
                     raise OutputTooLong(
@@ -466,17 +511,17 @@ class Session:
         finally:
             stream.close()
 
-    def _spoken(self) -> Iterator[AudioChunk]:
-        """The model's chunks, segment after segment, each in its voice; a dialogue's turns are TURN_PAUSE apart."""
-        for number, (voice_id, planned) in enumerate(self._parts):
+    def _spoken(self) -> Iterator[tuple[AudioChunk, float, float, float]]:
+        """The model's chunks, segment after segment, each in its voice at its speed: (chunk, its stretch, seconds
+        of silence before it, after it). A dialogue's turns are TURN_PAUSE apart; an SSML part's pause is its own."""
+        for number, part in enumerate(self._parts):
             last_part = number == len(self._parts) - 1
             for chunk in self.engine.stream(
-                "", voice_id, self.model_speed, normalize=self.order.normalize, cancel=self.token, chunks=planned
+                "", part.voice_id, part.model_speed, normalize=self.order.normalize, cancel=self.token, chunks=part.chunks
             ):
-                if not last_part and chunk.index == chunk.total - 1:
-                    pause = np.zeros(int(TURN_PAUSE / self.model_speed * self.sample_rate), dtype=np.float32)
-                    chunk = AudioChunk(np.concatenate([chunk.audio, pause]), chunk.text, chunk.index, chunk.total, chunk.words)
-                yield chunk
+                before = self.order.lead if number == 0 and chunk.index == 0 else 0.0
+                after = part.pause if not last_part and chunk.index == chunk.total - 1 else 0.0
+                yield chunk, part.stretch, before, after
 
     def delivered(self) -> None:
         """Everything produced so far reached the client (it was sent): it will be charged."""
