@@ -53,6 +53,7 @@ from synthesis.services.session import (
     job_admit,
     session_open,
 )
+from synthesis.services.ssml import scripted
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Options:
     store: bool = True
     speed: float = 1.0
     language: str | None = None
+    ssml: bool = False  # ElevenLabs' enable_ssml_parsing: its inline <break> and <phoneme> tags are read
     ignored: list[str] = field(default_factory=list)
 
 
@@ -197,8 +199,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 raise Rejected("invalid_speed", "'speed' must be a number.") from None
             self._check_speed(options.speed)
         options.language = query.get("language" if self.native else "language_code") or None
+        options.ssml = _flag(query.get("enable_ssml_parsing"), "enable_ssml_parsing") is True
         used = {"model_id", "output_format", "format", "voice", "inactivity_timeout", "auto_mode", "sync_alignment",
-                "apply_text_normalization", "normalize", "enable_logging", "store", "speed", "language", "language_code"}
+                "apply_text_normalization", "normalize", "enable_logging", "store", "speed", "language", "language_code",
+                "enable_ssml_parsing"}
         options.ignored = sorted(name for name in query if name not in used)
         return options
 
@@ -358,7 +362,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 raise Rejected("invalid_speed", "'speed' must be a number.", close=False)
             self._check_speed(speed)
         context = Context(
-            id=context_id, buffer=realtime.InputBuffer(schedule=schedule, auto_mode=self.options.auto_mode), speed=float(speed)
+            id=context_id, buffer=realtime.InputBuffer(
+                schedule=schedule, auto_mode=self.options.auto_mode, markup=self.options.ssml
+            ), speed=float(speed)
         )
         self.contexts[context_id] = context
         return context
@@ -433,7 +439,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         context.session = session
         if self.closed or context.closed:
             session.cancel("client_closed" if self.closed else "cancelled")
-        aligner = realtime.ChunkAligner(piece, session.spoken_form)
+        aligner = realtime.ChunkAligner(session.order.text, session.spoken_form)  # the text, not its tags
         rate = session.sample_rate
         pieces = drain(
             session.encoded_chunks(), cancel=lambda: session.cancel("client_closed"), thread_sensitive=False,
@@ -482,6 +488,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             text=piece, voice=self.options.voice, fmt=self.options.fmt, speed=context.speed, normalize=self.options.normalize,
             store=self.options.store, language=self.options.language,
         )
+        if self.options.ssml:
+            order = scripted(order, markup="elevenlabs")
         return session_open(
             caller=caller, order=order, streaming=True, route=self.route, log_request=True, count_request=False
         )

@@ -39,6 +39,8 @@ _CLOSERS = "\"'”’)]}»"
 _SENTENCE_END = re.compile(rf"[.!?…]+[{re.escape(_CLOSERS)}]*(?=\s)")
 _CLAUSE_END = re.compile(rf"[,;:—–]+[{re.escape(_CLOSERS)}]*(?=\s)")
 _WORD_END = re.compile(r"\S(?=\s)")
+_PHONEME_OPEN = re.compile(r"<phoneme\b", re.IGNORECASE)
+_PHONEME_CLOSE = re.compile(r"</phoneme\s*>", re.IGNORECASE)
 # Words whose period does not end a sentence ("Dr. Smith").
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st mt vs etc no nos vol fig approx dept est inc ltd co corp jan feb mar apr jun jul aug "
@@ -75,12 +77,22 @@ def _is_abbreviation(text: str, end: int) -> bool:
     return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 
 
-def _last_end(pattern: re.Pattern, text: str) -> int:
-    """The index just after the last match of `pattern` in `text` (0: none)."""
+def _last_end(pattern: re.Pattern, text: str, *, markup: bool = False) -> int:
+    """The index just after the last match of `pattern` in `text` (0: none); with `markup`, never inside a tag
+    or a <phoneme> element (enable_ssml_parsing)."""
     last = 0
     for match in pattern.finditer(text):
-        last = match.end()
+        if not markup or _outside_markup(text, match.end()):
+            last = match.end()
     return last
+
+
+def _outside_markup(text: str, end: int) -> bool:
+    """Whether a cut at `end` leaves every tag and <phoneme>…</phoneme> whole."""
+    head = text[:end]
+    if head.rfind("<") > head.rfind(">"):
+        return False
+    return len(_PHONEME_OPEN.findall(head)) == len(_PHONEME_CLOSE.findall(head))
 
 
 @dataclass
@@ -89,6 +101,7 @@ class InputBuffer:
 
     schedule: tuple[int, ...] = DEFAULT_SCHEDULE
     auto_mode: bool = False
+    markup: bool = False  # ElevenLabs' enable_ssml_parsing: never cut inside a <break/> or <phoneme> element
     text: str = ""
     pieces: int = 0  # how many pieces were taken (the schedule's position)
 
@@ -120,7 +133,9 @@ class InputBuffer:
         last = 0
         for match in _SENTENCE_END.finditer(self.text):
             marks_end = match.start() + len(match.group().rstrip(_CLOSERS))
-            if not _is_abbreviation(self.text, marks_end):
+            if not _is_abbreviation(self.text, marks_end) and (
+                not self.markup or _outside_markup(self.text, match.end())
+            ):
                 last = match.end()
         return last
 
@@ -128,7 +143,7 @@ class InputBuffer:
         """Where to cut a buffer once it holds `at_least` characters of complete words: after its last clause
         mark if that leaves enough, else after its last complete word (0: not yet)."""
         for pattern in (_CLAUSE_END, _WORD_END):
-            cut = _last_end(pattern, self.text)
+            cut = _last_end(pattern, self.text, markup=self.markup)
             if cut and len(self.text[:cut].strip()) >= at_least:
                 return cut
         return 0

@@ -5,11 +5,12 @@ import base64
 import json
 import time
 
+import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from accounts.models import Organization, UsageRecord
+from accounts.models import Organization, Plan, UsageRecord
 from synthesis.api.routing import websocket_urlpatterns
 from synthesis.engine.timing import WordTiming
 from synthesis.models import Generation
@@ -58,6 +59,19 @@ def test_the_schedule_cuts_a_long_sentence_at_a_word_boundary_never_inside_a_wor
     assert all(len(piece) >= 50 for piece in pieces[:1])
     spoken = " ".join(pieces + [buffer.flush()]).split()
     assert spoken == words  # nothing dropped, repeated, or cut inside a word
+
+
+def test_with_ssml_parsing_the_buffer_never_cuts_inside_a_tag_or_a_phoneme_element():
+    tokens = ["Wait for it ", '<break time="1.5s" /> ', "and say ", '<phoneme alphabet="ipa" ph="təˈmɑːtoʊ">', "to",
+              "mato</phoneme> ", "now. ", "Then more words to fill a schedule of fifty characters or so, and then some"]
+    buffer = InputBuffer(schedule=(50,), markup=True)
+    pieces = feed(buffer, tokens) + [buffer.flush()]
+    assert "".join(pieces).replace(" ", "") == "".join(tokens).replace(" ", "")
+    for piece in pieces:
+        assert piece.count("<") == piece.count(">") and piece.count("<phoneme") == piece.count("</phoneme>")
+    # Without it, markup is text like any other and may be cut anywhere between words.
+    plain = InputBuffer(schedule=(50,))
+    assert any(p.count("<") != p.count(">") for p in feed(plain, tokens) + [plain.flush()])
 
 
 def test_the_schedule_prefers_a_clause_boundary():
@@ -188,6 +202,29 @@ def test_the_key_may_come_in_the_first_message_and_flush_speaks_a_short_buffer(l
     assert code == 1000 and rest[-1] == {"isFinal": True}
     assert "".join("".join(m["alignment"]["chars"]) for m in [reply] + rest if m.get("alignment")) == "Hi"
     assert settled(cast.org_a) == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_enable_ssml_parsing_reads_inline_breaks_and_charges_the_text_not_the_tags(live, cast):
+    def speak(**query):
+        with connect(url(live, output_format="pcm_24000", **query), additional_headers={"xi-api-key": cast.key(cast.alice)}) as socket:
+            socket.send(json.dumps({"text": " "}))
+            socket.send(json.dumps({"text": 'Hello there. <break time="1s" /> General Kenobi. '}))
+            socket.send(json.dumps({"text": ""}))
+            received, _ = messages(socket)
+        return received
+
+    cast.org_a.plan = Plan.objects.get(slug="pro")  # pcm
+    cast.org_a.save()
+    parsed = speak(enable_ssml_parsing="true")
+    assert settled(cast.org_a) == len("Hello there.") + len("General Kenobi.")
+    assert "".join("".join(m["alignment"]["chars"]) for m in parsed if m.get("alignment")).replace(" ", "") == (
+        "Hellothere.GeneralKenobi."
+    )
+    # The tag was read as a second of silence, not as words.
+    samples = np.frombuffer(audio_of(parsed), dtype=np.int16)
+    gaps = np.diff(np.flatnonzero(samples != 0))  # samples between two that are not silent
+    assert gaps.max() / 24000 == pytest.approx(1.0, abs=0.1)
 
 
 @pytest.mark.parametrize(
