@@ -60,7 +60,14 @@ from synthesis.engine.voices import VoiceNotFound
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, Segment, session_open
-from synthesis.services.voices import available_voices, catalog_voice
+from synthesis.services.voices import (
+    SAVED_PREFIX,
+    available_voices,
+    catalog_voice,
+    resolve_voice,
+    saved_voice,
+    saved_voices_of,
+)
 
 # --------------------------------------------------------------------------------------------
 # Errors: {"detail": {"status": "<code>", "code": "<code>", "message": "..."}}
@@ -524,12 +531,56 @@ def premade_voices() -> list[tuple]:
     return [(p, voice) for p in ELEVENLABS_PREMADE if (voice := catalog_voice(p.voice)) is not None]
 
 
-def listed_voices(request, needle: str = "") -> list[dict]:
-    """Kokoro's voices, then ElevenLabs' premade ones (their ids and names work everywhere)."""
+def saved_voice_object(request, saved):
+    """An organization's saved voice (a blend it designed) as ElevenLabs shows a voice made with Voice Design:
+    category "generated", owned by the caller's workspace."""
+    parts = [v for v in (catalog_voice(part) for part in saved.weights) if v is not None]
+    first = parts[0] if parts else None
+    return {
+        "voice_id": saved.public_id,
+        "name": saved.name,
+        "category": "generated",
+        "labels": {
+            "accent": first.accent.lower() if first else "",
+            "gender": first.gender.lower() if first and len({v.gender for v in parts}) == 1 else "mixed",
+            "language": language_id(saved.language),
+            "description": saved.description,
+            "voicehub_blend": saved.spec,
+        },
+        "description": saved.description or f"A blend of {saved.spec}.",
+        "preview_url": request.build_absolute_uri(
+            reverse("api_v1:saved-voice-preview", kwargs={"saved_voice_id": saved.public_id})
+        ),
+        "available_for_tiers": [],
+        "settings": None,
+        "samples": None,
+        "high_quality_base_model_ids": [],
+        "verified_languages": [
+            {"language": language_id(saved.language), "model_id": "kokoro", "accent": first.accent.lower() if first else "",
+             "locale": saved.language}
+        ],
+        "is_owner": True,
+        "is_legacy": False,
+        "is_mixed": True,
+        "created_at_unix": unix(saved.created_at),
+    }
+
+
+def listed_voices(request, needle: str = "", *, categories: set[str] | None = None) -> list[dict]:
+    """Kokoro's voices, then ElevenLabs' premade ones (their ids and names work everywhere), then the organization's
+    saved voices ("generated"). `categories`: only these ElevenLabs categories (None: all)."""
     needle = needle.lower()
-    kokoro = [v for v in available_voices() if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
-    premade = [(p, v) for p, v in premade_voices() if needle in f"{p.id} {p.name} {p.accent} {p.character}".lower()]
-    return [voice_object(request, v) for v in kokoro] + [premade_object(request, p, v) for p, v in premade]
+    voices = []
+    if categories is None or "premade" in categories:
+        kokoro = [v for v in available_voices() if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
+        premade = [(p, v) for p, v in premade_voices() if needle in f"{p.id} {p.name} {p.accent} {p.character}".lower()]
+        voices += [voice_object(request, v) for v in kokoro] + [premade_object(request, p, v) for p, v in premade]
+    if categories is None or "generated" in categories:
+        saved = saved_voices_of(request.organization)
+        voices += [
+            saved_voice_object(request, v) for v in saved if needle in f"{v.public_id} {v.name} {v.description}".lower()
+        ]
+    return voices
 
 
 class VoicesView(ElevenLabsView):
@@ -548,9 +599,8 @@ class VoicesSearchView(ElevenLabsView):
     @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_search", summary="ElevenLabs: search voices (v2)", examples=ex.ELEVENLABS_VOICES_SEARCH, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         params = request.query_params
-        voices = listed_voices(request, params.get("search") or "")
-        if params.get("category") not in (None, "", "premade"):
-            voices = []
+        category = params.get("category") or None
+        voices = listed_voices(request, params.get("search") or "", categories=None if category is None else {category})
         start = int_param(params, "next_page_token", default=0, low=0, high=len(voices))
         size = int_param(params, "page_size", default=10, low=1, high=100)
         page = voices[start : start + size]
@@ -585,6 +635,9 @@ class VoiceDetailView(ElevenLabsView):
         premade = premade_voice(voice_id)
         if premade is not None and (voice := catalog_voice(premade.voice)) is not None:
             return Response(premade_object(request, premade, voice))
+        saved = saved_voice(request.organization, voice_id)
+        if saved is not None:
+            return Response(saved_voice_object(request, saved))
         voice = catalog_voice(voice_id)
         if voice is None:
             raise voice_not_found(voice_id)
@@ -617,7 +670,7 @@ class VoiceSettingsView(ElevenLabsView):
     )
     def get(self, request, voice_id):
         try:
-            get_voice_library().get(voice_id)
+            get_voice_library().get(resolve_voice(request.organization, voice_id)[0])
         except VoiceNotFound:
             raise voice_not_found(voice_id) from None
         return Response(KOKORO_SETTINGS)
@@ -747,7 +800,10 @@ def unix(moment) -> int:
     return int(moment.timestamp())
 
 
-def voice_name(voice_id):
+def voice_name(voice_id, organization=None):
+    saved = saved_voice(organization, voice_id)
+    if saved is not None:  # the name its organization gave it (one query, for saved voices' items only)
+        return saved.name
     try:
         return get_voice_library().get(voice_id).name
     except VoiceNotFound:  # a voice since removed from the catalog
@@ -755,12 +811,13 @@ def voice_name(voice_id):
 
 
 def history_item(generation):
+    saved = generation.voice.startswith(SAVED_PREFIX)
     return {
         "history_item_id": str(generation.id),
         "request_id": None,  # not kept; the response's request-id header carried it
         "voice_id": generation.voice,
-        "voice_name": voice_name(generation.voice),
-        "voice_category": "premade",
+        "voice_name": voice_name(generation.voice, generation.organization if saved else None),
+        "voice_category": "generated" if saved else "premade",
         "model_id": "kokoro",
         "text": generation.text,
         "date_unix": unix(generation.created_at),
