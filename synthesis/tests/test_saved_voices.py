@@ -1,8 +1,11 @@
 """Saved voices: an organization's named blends, a voice id on every door, invisible to every other organization."""
 
+import io
 import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from accounts.models import UsageRecord
 from synthesis.audio import parse_format
@@ -332,6 +335,28 @@ def test_the_jobs_api_takes_it_as_the_voice(alice, charlie, narrator):
     assert refused.status_code == 404 and refused.json()["code"] == "voice_not_found"
 
 
+@pytest.mark.model
+def test_with_the_real_model_it_sounds_exactly_as_its_blend_given_inline_and_its_preview_is_speech(alice, cast, engine):
+    created = create(alice, spec="af_bella(2)+af_sky(1)")
+    assert created.status_code == 201, created.content
+    preview = b"".join(alice.get(f"/api/v1/voices/saved/{created.json()['id']}/preview").streaming_content)
+
+    saved = post(alice, "/api/v1/tts", {"text": TEXT, "voice": created.json()["id"], "format": "wav"})
+    inline = post(alice, "/api/v1/tts", {"text": TEXT, "voice": "af_bella(2)+af_sky(1)", "format": "wav"})
+    sky = post(alice, "/api/v1/tts", {"text": TEXT, "voice": "af_sky", "format": "wav"})
+
+    assert saved.status_code == inline.status_code == sky.status_code == 200
+    samples, rate = sf.read(io.BytesIO(saved.content))
+    assert rate == 24000 and len(samples) / rate > 1.0 and np.abs(samples).max() > 0.05  # speech, not silence
+    np.testing.assert_array_equal(samples, sf.read(io.BytesIO(inline.content))[0])  # the same samples: the same voice
+    one_voice = sf.read(io.BytesIO(sky.content))[0]
+    shortest = min(len(samples), len(one_voice))
+    assert not np.allclose(samples[:shortest], one_voice[:shortest])  # a blend is not its loudest part
+    heard, preview_rate = sf.read(io.BytesIO(preview))
+    assert len(heard) / preview_rate > 1.5  # the preview sentence, spoken
+    assert list(Generation.objects.order_by("created_at").values_list("voice", flat=True))[0] == created.json()["id"]
+
+
 # -- changing and deleting it -------------------------------------------------------------------------------
 
 
@@ -384,3 +409,53 @@ def test_a_key_without_the_tts_scope_may_list_but_not_create(cast, fake_engine):
     assert reader.get("/api/v1/voices/saved").status_code == 200
     refused = create(reader)
     assert refused.status_code == 403 and refused.json()["code"] == "missing_scope"
+
+
+# -- the websockets -----------------------------------------------------------------------------------------
+
+SOCKETS = {
+    "elevenlabs stream-input": lambda live, voice, key: (
+        f"{live.ws_url}/v1/text-to-speech/{voice}/stream-input?output_format=mp3_22050_32",
+        {"xi-api-key": key},
+    ),
+    "native realtime": lambda live, voice, key: (
+        f"{live.ws_url}/api/v1/tts/realtime?voice={voice}&format=mp3",
+        {"Authorization": f"Bearer {key}"},
+    ),
+}
+
+
+def socket_messages(socket):
+    """Every message until the server closes the socket; (messages, close code)."""
+    from websockets.exceptions import ConnectionClosed
+
+    received = []
+    try:
+        while True:
+            received.append(json.loads(socket.recv(timeout=120)))
+    except ConnectionClosed as closed:
+        return received, closed.rcvd.code if closed.rcvd else None
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("route", sorted(SOCKETS))
+def test_the_realtime_sockets_speak_with_it_and_refuse_it_to_another_organization(live_asgi, cast, narrator, route):
+    from websockets.sync.client import connect
+
+    target, headers = SOCKETS[route](live_asgi, narrator["id"], cast.key(cast.alice))
+    with connect(target, additional_headers=headers) as socket:
+        socket.send(json.dumps({"text": "Hello there, this is a test. "}))
+        socket.send(json.dumps({"text": ""}))
+        if route == "native realtime":  # the native socket stays open for the next reply until told
+            socket.send(json.dumps({"close_socket": True}))
+        received, close = socket_messages(socket)
+    assert close == 1000, received
+    assert any(m.get("audio") for m in received)
+    generation = Generation.objects.get(organization=cast.org_a)
+    assert generation.voice == narrator["id"]
+
+    target, headers = SOCKETS[route](live_asgi, narrator["id"], cast.key(cast.charlie))
+    with connect(target, additional_headers=headers) as socket:
+        received, close = socket_messages(socket)
+    assert close == 1008 and "voice_not_found" in json.dumps(received[-1])
+    assert not UsageRecord.objects.filter(organization=cast.org_b).exists()
