@@ -459,3 +459,79 @@ def test_the_realtime_sockets_speak_with_it_and_refuse_it_to_another_organizatio
         received, close = socket_messages(socket)
     assert close == 1008 and "voice_not_found" in json.dumps(received[-1])
     assert not UsageRecord.objects.filter(organization=cast.org_b).exists()
+
+
+# -- the studio ---------------------------------------------------------------------------------------------
+
+
+def studio_form(**fields):
+    form = {"name": "Storyteller", "description": "For bedtime.", "preview_text": ""}
+    for index in range(5):
+        form[f"voice_{index}"], form[f"weight_{index}"] = "", "1"
+    form.update(fields)
+    return form
+
+
+def test_the_studio_picker_shows_the_organizations_saved_voices_in_their_own_group(cast, narrator):
+    from accounts.tests.helpers import signed_in
+
+    mine = signed_in(cast.bob).get("/studio/")  # bob: another member of Acme
+    theirs = signed_in(cast.charlie).get("/studio/")
+
+    assert mine.status_code == 200
+    page = mine.content.decode()
+    assert "Acme’s voices" in page and f'value="{narrator["id"]}"' in page
+    assert page.index(narrator["id"]) < page.index('value="af_heart"')  # the group comes before the catalog
+    assert f"/studio/voices/{narrator['id']}/preview" in page
+    assert narrator["id"] not in theirs.content.decode()
+
+
+def test_a_voice_made_on_the_studio_voices_page_is_saved_charged_to_the_studio_and_listed(cast, fake_engine):
+    from accounts.tests.helpers import signed_in
+
+    browser = signed_in(cast.alice)
+    assert browser.get("/studio/voices/").status_code == 200
+
+    response = browser.post(
+        "/studio/voices/", studio_form(voice_0="am_adam", weight_0="3", voice_1="am_michael", weight_1="1"), follow=True
+    )
+
+    assert response.status_code == 200
+    voice = SavedVoice.objects.get(organization=cast.org_a)
+    assert (voice.name, voice.spec, voice.created_by) == ("Storyteller", "am_adam(3)+am_michael(1)", cast.alice)
+    assert "Storyteller" in response.content.decode() and voice.public_id in response.content.decode()
+    assert UsageRecord.objects.get(organization=cast.org_a).source == UsageRecord.Source.STUDIO
+    preview = browser.get(f"/studio/voices/{voice.public_id}/preview")
+    assert preview.status_code == 200 and preview["Content-Type"] == "audio/mpeg"
+
+
+def test_the_studio_voices_page_says_why_a_blend_of_two_languages_is_refused(cast, fake_engine):
+    from accounts.tests.helpers import signed_in
+
+    response = signed_in(cast.alice).post("/studio/voices/", studio_form(voice_0="af_bella", voice_1="ef_dora"))
+
+    assert response.status_code == 400
+    assert "A mix speaks one language" in response.content.decode()
+    assert not SavedVoice.objects.exists()
+
+
+def test_a_voice_is_deleted_from_the_studio_and_another_organization_cannot_reach_it(cast, narrator):
+    from accounts.tests.helpers import signed_in
+
+    outsider = signed_in(cast.charlie)
+    assert outsider.get(f"/studio/voices/{narrator['id']}/preview").status_code == 404
+    assert outsider.post(f"/studio/voices/{narrator['id']}/delete").status_code == 404
+    assert SavedVoice.objects.exists()
+
+    response = signed_in(cast.alice).post(f"/studio/voices/{narrator['id']}/delete")
+
+    assert response.status_code == 302
+    assert not SavedVoice.objects.exists()
+
+
+def test_the_studio_jobs_form_offers_the_saved_voices(cast, narrator):
+    from accounts.tests.helpers import signed_in
+
+    page = signed_in(cast.alice).get("/studio/jobs/").content.decode()
+
+    assert f'value="{narrator["id"]}"' in page
