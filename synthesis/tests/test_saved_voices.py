@@ -535,3 +535,45 @@ def test_the_studio_jobs_form_offers_the_saved_voices(cast, narrator):
     page = signed_in(cast.alice).get("/studio/jobs/").content.decode()
 
     assert f'value="{narrator["id"]}"' in page
+
+
+# -- the vendors' SDKs, against a live server ---------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_elevenlabs_sdk_lists_gets_and_speaks_with_it_and_another_workspace_cannot(server, cast, narrator):
+    from elevenlabs.client import ElevenLabs
+    from elevenlabs.core.api_error import ApiError
+
+    mine = ElevenLabs(api_key=cast.key(cast.alice), base_url=server.url)
+    theirs = ElevenLabs(api_key=cast.key(cast.charlie), base_url=server.url)
+
+    listed = {v.voice_id: v for v in mine.voices.get_all().voices}
+    searched = mine.voices.search(category="generated").voices
+    one = mine.voices.get(narrator["id"])
+    audio = b"".join(mine.text_to_speech.convert(voice_id=narrator["id"], text=TEXT, output_format="mp3_44100_128"))
+
+    assert listed[narrator["id"]].category == "generated" and listed[narrator["id"]].name == "Narrator"
+    assert [v.voice_id for v in searched] == [narrator["id"]]
+    assert one.name == "Narrator" and one.description == "Warm and calm."
+    assert len(audio) > 1000 and Generation.objects.get(organization=cast.org_a).voice == narrator["id"]
+    assert narrator["id"] not in [v.voice_id for v in theirs.voices.get_all().voices]
+    with pytest.raises(ApiError) as refused:
+        b"".join(theirs.text_to_speech.convert(voice_id=narrator["id"], text=TEXT))
+    assert refused.value.status_code == 404 and refused.value.body["detail"]["status"] == "voice_not_found"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_openai_sdk_takes_it_as_the_voice_and_another_organization_gets_a_bad_request(server, cast, narrator):
+    import openai as openai_sdk
+
+    def client(user):
+        return openai_sdk.OpenAI(base_url=server.url + "/v1", api_key=cast.key(user), max_retries=0)
+
+    with client(cast.alice) as mine:
+        speech = mine.audio.speech.create(model="tts-1", voice=narrator["id"], input=TEXT, response_format="wav")
+    assert sf.read(io.BytesIO(speech.content))[0].size > 0
+    assert Generation.objects.get(organization=cast.org_a).voice == narrator["id"]
+    with client(cast.charlie) as theirs, pytest.raises(openai_sdk.APIStatusError) as refused:
+        theirs.audio.speech.create(model="tts-1", voice=narrator["id"], input=TEXT)
+    assert refused.value.status_code in (400, 404) and refused.value.body["code"] == "voice_not_found"
