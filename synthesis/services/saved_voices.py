@@ -5,8 +5,9 @@ organization (`organization.saved_voices`). Resolution of a saved id to its blen
 is synthesis.services.voices.resolve_voice.
 
 The preview is a normal synthesis: it goes through session_open (rate limit, concurrency,
-quota) and its characters are charged like any request's (at most PREVIEW_MAX_CHARACTERS). A
-free preview would be a way round the quota: create, delete, create again.
+quota) and its characters are charged like any request's (at most PREVIEW_MAX_CHARACTERS), once
+the preview and the voice are kept (if they cannot be, nothing is). A free preview would be a
+way round the quota: create, delete, create again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from synthesis.audio import parse_format
 from synthesis.engine.voices import InvalidVoiceMix, VoiceNotFound
 from synthesis.models import SavedVoice
 from synthesis.services.engine import get_voice_library
+from synthesis.services.errors import StorageUnavailable
 from synthesis.services.session import Caller, Order, Refused, session_open, voice_not_found
 
 MAX_SAVED_VOICES = 100  # per organization: the listings of every door carry them all
@@ -110,9 +112,6 @@ def saved_voice_create(
             409,
             f"An organization keeps at most {MAX_SAVED_VOICES} saved voices; delete one first.",
         )
-    fmt = parse_format("mp3")
-    order = Order(text=preview_text, voice=spec, fmt=fmt, store=False)
-    content = session_open(caller=caller, order=order).render().content
     voice = SavedVoice(
         organization=organization,
         name=name,
@@ -122,13 +121,24 @@ def saved_voice_create(
         preview_text=preview_text,
         created_by=caller.user,
     )
-    voice.preview.save("preview.mp3", ContentFile(content), save=False)
-    try:
-        with transaction.atomic():
-            voice.save()
-    except IntegrityError:  # the same name, created by someone else since _check_name
-        voice.preview.delete(save=False)
-        raise _name_taken(name) from None
+
+    def keep(content: bytes) -> None:
+        # Run by the session before it charges: if the preview cannot be kept, or the name was taken
+        # meanwhile, the preview is not charged (the ledger's rule: what the client has, and no more).
+        try:
+            voice.preview.save("preview.mp3", ContentFile(content), save=False)
+        except OSError as error:
+            raise StorageUnavailable("The preview could not be stored; nothing was charged. Retry shortly.") from error
+        try:
+            with transaction.atomic():
+                voice.save()
+        except IntegrityError:  # the same name, saved by someone else since _check_name
+            voice.preview.delete(save=False)
+            raise _name_taken(name) from None
+
+    session_open(
+        caller=caller, order=Order(text=preview_text, voice=spec, fmt=parse_format("mp3"), store=False)
+    ).render(keep=keep)
     return voice
 
 

@@ -619,9 +619,13 @@ class Session:
         finally:
             self.end(outcome=outcome, error_code=error_code)
 
-    def render(self) -> Generated:
-        """The whole file; charged once it is complete and kept, everything refunded if that fails."""
-        generated, _ = self._render(timed=False)
+    def render(self, *, keep: Callable[[bytes], None] | None = None) -> Generated:
+        """The whole file; charged once it is complete and kept, everything refunded if that fails.
+
+        `keep(content)`: the caller keeps the file itself (a saved voice's preview), before the charge;
+        if it raises, nothing is charged and the error goes on to the caller.
+        """
+        generated, _ = self._render(timed=False, keep=keep)
         return generated
 
     def spoken_form(self, text: str) -> str:
@@ -645,7 +649,9 @@ class Session:
             words=words,
         )
 
-    def _render(self, *, timed: bool) -> tuple[Generated, list[AudioChunk]]:
+    def _render(
+        self, *, timed: bool, keep: Callable[[bytes], None] | None = None
+    ) -> tuple[Generated, list[AudioChunk]]:
         fmt = self.order.fmt
         try:
             with span("engine"):
@@ -659,6 +665,13 @@ class Session:
         except BaseException:
             self.end(outcome="interrupted", error_code="internal_error", charge=False)
             raise
+        if keep is not None:
+            try:
+                keep(content)
+            except BaseException as error:
+                code = error.code if isinstance(error, (Refused, ServiceUnavailable)) else "internal_error"
+                self.end(outcome="interrupted", error_code=code, charge=False)
+                raise
         # The file is complete: it is what the client gets, so it is charged whole (if it can be kept).
         self.delivered()
         try:

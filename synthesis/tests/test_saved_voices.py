@@ -56,6 +56,36 @@ def test_a_blend_is_saved_with_its_preview_and_the_preview_is_charged_as_a_reque
     assert not Generation.objects.exists()  # a preview is not a history item
 
 
+def test_a_name_taken_while_the_preview_was_made_is_409_and_the_preview_is_not_charged(
+    alice, cast, monkeypatch, narrator
+):
+    from synthesis.services import saved_voices
+
+    monkeypatch.setattr(saved_voices, "_check_name", lambda organization, name, exclude=None: name)  # the race
+    response = create(alice, name="NARRATOR")
+
+    assert response.status_code == 409 and response.json()["code"] == "voice_name_taken"
+    assert SavedVoice.objects.count() == 1
+    refunded = UsageRecord.objects.filter(organization=cast.org_a).order_by("created_at").last()
+    assert refunded.status == UsageRecord.Status.REFUNDED and refunded.error_code == "voice_name_taken"
+
+
+def test_a_preview_that_cannot_be_stored_is_503_saves_nothing_and_charges_nothing(
+    alice, cast, fake_engine, monkeypatch
+):
+    from django.core.files.storage import FileSystemStorage
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FileSystemStorage, "_save", full_disk)
+    response = create(alice)
+
+    assert response.status_code == 503 and response.json()["code"] == "service_unavailable"
+    assert not SavedVoice.objects.exists()
+    assert UsageRecord.objects.get(organization=cast.org_a).status == UsageRecord.Status.REFUNDED
+
+
 def test_the_preview_says_the_text_its_creator_gives(alice, cast, fake_engine):
     response = create(alice, preview_text="Chapter one.")
 
