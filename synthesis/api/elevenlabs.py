@@ -19,6 +19,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -53,12 +54,14 @@ from synthesis.api.compat_schema import (
     VOICE_ID,
 )
 from synthesis.api.errors import APIError, exception_handler
+from synthesis.api.parsers import StrictJSONParser
 from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer
 from synthesis.api.streaming import stream_response
 from synthesis.engine.premade import ELEVENLABS_PREMADE, premade_voice
 from synthesis.engine.voices import VoiceNotFound
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
+from synthesis.services.saved_voices import saved_voice_delete, saved_voice_update
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, Segment, session_open
 from synthesis.services.voices import (
     SAVED_PREFIX,
@@ -624,7 +627,9 @@ def int_param(params, name, *, default, low, high):
 
 
 class VoiceDetailView(ElevenLabsView):
-    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+    def get_permissions(self):
+        scope = ApiKey.Scope.TTS if self.request.method == "DELETE" else ApiKey.Scope.VOICES_READ
+        return [HasScope.of(scope)()]
 
     @extend_schema(
         tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_get", summary="ElevenLabs: one voice", parameters=[VOICE_ID],
@@ -642,6 +647,79 @@ class VoiceDetailView(ElevenLabsView):
         if voice is None:
             raise voice_not_found(voice_id)
         return Response(voice_object(request, voice))
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_delete",
+        summary="ElevenLabs: delete one of your organization's saved voices", parameters=[VOICE_ID],
+        description="Only a saved voice (`sv_…`) can be deleted; history keeps its id, new requests naming it get 404.",
+        responses={
+            200: JSON_OBJECT, 400: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_deletable`: a catalog voice."),
+            404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS,
+        },
+        examples=[ex.response("Deleted", {"status": "ok"}), *ex.ELEVENLABS_VOICE_DETAIL[1:]],
+    )
+    def delete(self, request, voice_id):
+        saved_voice_delete(voice=owned_saved_voice(request, voice_id))
+        return Response({"status": "ok"})
+
+
+def owned_saved_voice(request, voice_id):
+    """The organization's saved voice `voice_id`: 400 for a catalog or premade voice, 404 for anything else
+    (another organization's saved voice included)."""
+    saved = saved_voice(request.organization, voice_id)
+    if saved is not None:
+        return saved
+    if catalog_voice(voice_id) is not None or premade_voice(voice_id) is not None:
+        raise APIError(
+            f"{voice_id!r} is a catalog voice: only your organization's saved voices can be changed or deleted.",
+            code="voice_not_deletable",
+        )
+    raise voice_not_found(voice_id)
+
+
+class VoiceEditRequest(serializers.Serializer):
+    name = StringField(max_length=100)
+    description = StringField(required=False, allow_blank=True, allow_null=True, max_length=1000)
+
+
+class VoiceEditView(ElevenLabsView):
+    """POST /v1/voices/{voice_id}/edit (the SDK's voices.update): rename a saved voice, change its description.
+
+    ElevenLabs sends it as a multipart form. Samples (`files`), `labels` and `remove_background_noise`
+    cannot change a blend: they are accepted and named in x-voicehub-ignored.
+    """
+
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+    parser_classes = [MultiPartParser, FormParser, StrictJSONParser]
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_edit",
+        summary="ElevenLabs: rename one of your organization's saved voices", parameters=[VOICE_ID],
+        request={"multipart/form-data": VoiceEditRequest, "application/json": VoiceEditRequest},
+        responses={
+            200: JSON_OBJECT,
+            400: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_deletable` (a catalog voice) or a bad body."),
+            404: OpenApiResponse(ELEVENLABS_ERROR), 409: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_name_taken`."),
+            415: OpenApiResponse(ELEVENLABS_ERROR), 422: OpenApiResponse(ELEVENLABS_ERROR, description="Invalid body."),
+            **ELEVENLABS_READ_ERRORS,
+        },
+        examples=[
+            OpenApiExample("Rename", value={"name": "Storyteller"}, request_only=True),
+            ex.response("Renamed", {"status": "ok"}),
+        ],
+    )
+    def post(self, request, voice_id):
+        voice = owned_saved_voice(request, voice_id)
+        serializer = VoiceEditRequest(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        saved_voice_update(voice=voice, name=data["name"], description=data.get("description"))
+        response = Response({"status": "ok"})
+        sent = {name: request.data.get(name) for name in ("files", "labels", "remove_background_noise")}
+        ignored = sorted(name for name, value in sent.items() if value not in (None, "", "null"))
+        if ignored:
+            response["x-voicehub-ignored"] = ",".join(ignored)
+        return response
 
 
 # Kokoro takes a speed and nothing else: ElevenLabs' other settings are accepted and ignored, so they have no value.

@@ -594,6 +594,31 @@ def test_the_elevenlabs_sdk_lists_gets_and_speaks_with_it_and_another_workspace_
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_elevenlabs_sdk_renames_and_deletes_it_and_another_workspace_cannot(server, cast, narrator):
+    from elevenlabs.client import ElevenLabs
+    from elevenlabs.core.api_error import ApiError
+
+    mine = ElevenLabs(api_key=cast.key(cast.alice), base_url=server.url)
+    theirs = ElevenLabs(api_key=cast.key(cast.charlie), base_url=server.url)
+
+    for call in (
+        lambda: theirs.voices.update(narrator["id"], name="Mine"),
+        lambda: theirs.voices.delete(narrator["id"]),
+    ):
+        with pytest.raises(ApiError) as refused:
+            call()
+        assert refused.value.status_code == 404 and refused.value.body["detail"]["status"] == "voice_not_found"
+    with pytest.raises(ApiError) as catalog:
+        mine.voices.delete("af_heart")
+    assert catalog.value.status_code == 400 and catalog.value.body["detail"]["status"] == "voice_not_deletable"
+
+    assert mine.voices.update(narrator["id"], name="Storyteller", description="Slow.").status == "ok"
+    assert (mine.voices.get(narrator["id"]).name, SavedVoice.objects.get().description) == ("Storyteller", "Slow.")
+    assert mine.voices.delete(narrator["id"]).status == "ok"
+    assert not SavedVoice.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_openai_sdk_takes_it_as_the_voice_and_another_organization_gets_a_bad_request(server, cast, narrator):
     import openai as openai_sdk
 
