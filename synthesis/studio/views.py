@@ -49,6 +49,7 @@ def studio(request, membership):
             "plan": plan,
             "voices": voices,
             "saved_voices": saved_voices,
+            "voice_total": len(voices) + len(saved_voices),
             "default_voice": DEFAULT_VOICE if DEFAULT_VOICE in ids else (voices[0].id if voices else ""),
             "languages": sorted({v.language_name for v in voices}),
             "accents": sorted({v.accent for v in voices}),

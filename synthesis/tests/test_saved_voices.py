@@ -632,3 +632,19 @@ def test_the_openai_sdk_takes_it_as_the_voice_and_another_organization_gets_a_ba
     with client(cast.charlie) as theirs, pytest.raises(openai_sdk.APIStatusError) as refused:
         theirs.audio.speech.create(model="tts-1", voice=narrator["id"], input=TEXT)
     assert refused.value.status_code in (400, 404) and refused.value.body["code"] == "voice_not_found"
+
+
+def test_the_operator_sees_saved_voices_in_the_admin_read_only(cast, narrator):
+    from accounts.tests.helpers import signed_in
+
+    cast.charlie.is_staff = cast.charlie.is_superuser = True
+    cast.charlie.save()
+    operator = signed_in(cast.charlie)
+    voice = SavedVoice.objects.get()
+
+    listing = operator.get("/admin/synthesis/savedvoice/")
+    detail = operator.get(f"/admin/synthesis/savedvoice/{voice.pk}/change/")
+
+    assert listing.status_code == 200 and narrator["id"] in listing.content.decode()
+    assert detail.status_code == 200 and BLEND in detail.content.decode()
+    assert operator.get("/admin/synthesis/savedvoice/add/").status_code == 403
