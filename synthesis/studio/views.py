@@ -82,6 +82,10 @@ def history(request, membership):
     organization = membership.organization
     generations, filters = _history_filters(request, organization)
     page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    saved = dict(organization.saved_voices.values_list("public_id", "name"))
+    for generation in page.object_list:  # a saved voice by its name (its id stays beside it, and in the filter)
+        name = saved.get(generation.voice)
+        generation.voice_name = f"{name} ({generation.voice})" if name else generation.voice
     query = urlencode({name: value for name, value in filters.items() if value})
     context = {"organization": organization, "page": page, "filters": filters, "query": query}
     if request.htmx and request.htmx.target == "history-results":

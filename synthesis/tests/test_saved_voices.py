@@ -648,3 +648,13 @@ def test_the_operator_sees_saved_voices_in_the_admin_read_only(cast, narrator):
     assert listing.status_code == 200 and narrator["id"] in listing.content.decode()
     assert detail.status_code == 200 and BLEND in detail.content.decode()
     assert operator.get("/admin/synthesis/savedvoice/add/").status_code == 403
+
+
+def test_the_studio_history_names_a_saved_voice(cast, narrator, alice):
+    from accounts.tests.helpers import signed_in
+
+    assert native(alice, narrator["id"], None).status_code == 200
+
+    page = signed_in(cast.alice).get("/studio/history/").content.decode()
+
+    assert f"Narrator ({narrator['id']})" in page
