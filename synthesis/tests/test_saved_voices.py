@@ -658,3 +658,48 @@ def test_the_studio_history_names_a_saved_voice(cast, narrator, alice):
     page = signed_in(cast.alice).get("/studio/history/").content.decode()
 
     assert f"Narrator ({narrator['id']})" in page
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_studio_socket_speaks_with_it_and_refuses_it_to_another_organization(cast, narrator, settings):
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from voicehub_site.asgi import application
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+    def socket(user):
+        browser = Client()
+        browser.force_login(user)
+        cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+        headers = [(b"origin", b"http://testserver"), (b"cookie", cookie.encode())]
+        return WebsocketCommunicator(application, "/ws/tts/", headers=headers)
+
+    async def generate(communicator):
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        await communicator.send_json_to(
+            {
+                "type": "generate",
+                "text": "Hello from the studio.",
+                "voice": narrator["id"],
+                "speed": 1.0,
+                "format": "mp3",
+            }
+        )
+        while True:  # until the generation's end: done or error (audio frames are bytes)
+            output = await communicator.receive_output(120)
+            if output.get("text") and json.loads(output["text"])["type"] in ("done", "error"):
+                await communicator.disconnect()
+                return json.loads(output["text"])
+
+    mine, theirs = socket(cast.alice), socket(cast.charlie)
+    done = async_to_sync(generate)(mine)
+    refused = async_to_sync(generate)(theirs)
+
+    assert done["type"] == "done", done
+    assert Generation.objects.get(organization=cast.org_a).voice == narrator["id"]
+    assert refused["type"] == "error" and refused["code"] == "voice_not_found"
+    assert not UsageRecord.objects.filter(organization=cast.org_b).exists()
