@@ -559,8 +559,10 @@ def saved_voice_object(request, saved):
         "samples": None,
         "high_quality_base_model_ids": [],
         "verified_languages": [
-            {"language": language_id(saved.language), "model_id": "kokoro", "accent": first.accent.lower() if first else "",
-             "locale": saved.language}
+            {
+                "language": language_id(saved.language), "model_id": "kokoro",
+                "accent": first.accent.lower() if first else "", "locale": saved.language,
+            }
         ],
         "is_owner": True,
         "is_legacy": False,
@@ -653,7 +655,8 @@ class VoiceDetailView(ElevenLabsView):
         summary="ElevenLabs: delete one of your organization's saved voices", parameters=[VOICE_ID],
         description="Only a saved voice (`sv_…`) can be deleted; history keeps its id, new requests naming it get 404.",
         responses={
-            200: JSON_OBJECT, 400: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_deletable`: a catalog voice."),
+            200: JSON_OBJECT,
+            400: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_deletable`: a catalog voice."),
             404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS,
         },
         examples=[ex.response("Deleted", {"status": "ok"}), *ex.ELEVENLABS_VOICE_DETAIL[1:]],
@@ -698,8 +701,9 @@ class VoiceEditView(ElevenLabsView):
         request={"multipart/form-data": VoiceEditRequest, "application/json": VoiceEditRequest},
         responses={
             200: JSON_OBJECT,
-            400: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_deletable` (a catalog voice) or a bad body."),
-            404: OpenApiResponse(ELEVENLABS_ERROR), 409: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_name_taken`."),
+            400: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_deletable` (a catalog voice), a bad body."),
+            404: OpenApiResponse(ELEVENLABS_ERROR),
+            409: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_name_taken`."),
             415: OpenApiResponse(ELEVENLABS_ERROR), 422: OpenApiResponse(ELEVENLABS_ERROR, description="Invalid body."),
             **ELEVENLABS_READ_ERRORS,
         },

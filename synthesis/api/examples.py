@@ -89,10 +89,14 @@ SAVED_VOICE_CREATE = [
     response("Saved", SAVED_VOICE, 201),
     error(
         "Two languages",
-        "A mix speaks one language: af_bella speaks English and ef_dora speaks Spanish. Mix voices of the same language.",
+        "A mix speaks one language: af_bella speaks English and ef_dora speaks Spanish. "
+        "Mix voices of the same language.",
         "invalid_voice_mix", 400,
     ),
-    error("Name taken", "Your organization already has a voice named 'Narrator'; choose another name.", "voice_name_taken", 409),
+    error(
+        "Name taken", "Your organization already has a voice named 'Narrator'; choose another name.",
+        "voice_name_taken", 409,
+    ),
 ]
 SAVED_VOICE_DETAIL = [response("One saved voice", SAVED_VOICE), SAVED_VOICE_NOT_FOUND]
 SAVED_VOICE_UPDATE = [

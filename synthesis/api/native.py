@@ -153,9 +153,15 @@ class VoicePreviewView(APIView):
 
 
 SAVED_VOICE_ERRORS = {
-    400: OpenApiResponse(ERROR_RESPONSE, description="`invalid_voice_mix` (e.g. voices of two languages, with the reason), `invalid_name`, invalid body."),
-    404: OpenApiResponse(ERROR_RESPONSE, description="`voice_not_found`: a voice of the blend, or the saved voice, does not exist in your organization."),
-    409: OpenApiResponse(ERROR_RESPONSE, description="`voice_name_taken` (names are unique per organization, case-insensitive) or `saved_voice_limit`."),
+    400: OpenApiResponse(
+        ERROR_RESPONSE, description="`invalid_voice_mix` (e.g. voices of two languages, with the reason), invalid body."
+    ),
+    404: OpenApiResponse(
+        ERROR_RESPONSE, description="`voice_not_found`: a voice of the blend, or the saved voice in your organization."
+    ),
+    409: OpenApiResponse(
+        ERROR_RESPONSE, description="`voice_name_taken` (unique in an organization, any case), `saved_voice_limit`."
+    ),
 }
 
 
@@ -172,17 +178,21 @@ class SavedVoicesView(APIView):
         scope = ApiKey.Scope.TTS if self.request.method == "POST" else ApiKey.Scope.VOICES_READ
         return [HasScope.of(scope)()]
 
-    @extend_schema(operation_id="v1_saved_voices_list", summary="Your organization's saved voices", responses={200: SavedVoiceSerializer(many=True)},
-                   examples=ex.SAVED_VOICES_LIST)
+    @extend_schema(
+        operation_id="v1_saved_voices_list", summary="Your organization's saved voices",
+        responses={200: SavedVoiceSerializer(many=True)}, examples=ex.SAVED_VOICES_LIST,
+    )
     def get(self, request):
         voices = saved_voices_of(request.organization)
         return Response(SavedVoiceSerializer(voices, many=True, context={"request": request}).data)
 
     @extend_schema(
         operation_id="v1_saved_voices_create", summary="Save a blend of voices as a voice of your own",
-        description="A named blend of 2-5 catalog voices of one language (`af_bella(2)+af_sky(1)`), usable as `voice` on "
-        "every door. Its preview is synthesized now, once, and charged as a request (the characters of `preview_text`).",
-        request=SavedVoiceCreateSerializer, responses={201: SavedVoiceSerializer, **SAVED_VOICE_ERRORS, **SYNTHESIS_ERRORS},
+        description="A named blend of 2-5 catalog voices of one language (`af_bella(2)+af_sky(1)`), usable as "
+        "`voice` on every door. Its preview is synthesized now, once, and charged as a request (the characters of "
+        "`preview_text`).",
+        request=SavedVoiceCreateSerializer,
+        responses={201: SavedVoiceSerializer, **SYNTHESIS_ERRORS, **SAVED_VOICE_ERRORS},
         examples=ex.SAVED_VOICE_CREATE,
     )
     def post(self, request):
@@ -201,10 +211,13 @@ class SavedVoiceDetailView(APIView):
         scope = ApiKey.Scope.VOICES_READ if self.request.method == "GET" else ApiKey.Scope.TTS
         return [HasScope.of(scope)()]
 
-    @extend_schema(operation_id="v1_saved_voices_get", summary="One saved voice", responses={200: SavedVoiceSerializer, 404: OpenApiResponse(ERROR_RESPONSE)},
-                   examples=ex.SAVED_VOICE_DETAIL)
+    @extend_schema(
+        operation_id="v1_saved_voices_get", summary="One saved voice",
+        responses={200: SavedVoiceSerializer, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.SAVED_VOICE_DETAIL,
+    )
     def get(self, request, saved_voice_id):
-        return Response(SavedVoiceSerializer(saved_voice_of(request, saved_voice_id), context={"request": request}).data)
+        voice = saved_voice_of(request, saved_voice_id)
+        return Response(SavedVoiceSerializer(voice, context={"request": request}).data)
 
     @extend_schema(
         operation_id="v1_saved_voices_update", summary="Rename a saved voice or change its description",

@@ -364,7 +364,8 @@ def _claim(job: Job, token: str) -> JobChunk | None:
 def _render(engine, job: Job, chunk: JobChunk) -> tuple[np.ndarray, list]:
     """The chunk's audio (with its pause after) and its words' times, from the real model."""
     # The chunk text is already in spoken form (normalized when the job was planned).
-    parts = list(engine.stream(chunk.text, job.voice_spec or job.voice, job.speed, normalize=False, quick_start=False, background=True))
+    voice = job.voice_spec or job.voice  # a saved voice's blend as the job was created
+    parts = list(engine.stream(chunk.text, voice, job.speed, normalize=False, quick_start=False, background=True))
     rate = engine.sample_rate
     _, words = timing.timeline([(p.text, p.words, len(p.audio) / rate) for p in parts])
     audio = np.concatenate([p.audio for p in parts]) if parts else np.zeros(0, dtype=np.float32)

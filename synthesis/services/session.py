@@ -257,7 +257,9 @@ def session_open(
             )
         organization = caller.organization
         # The plan's formats apply to what is kept (the studio plays raw PCM whatever it keeps).
-        voice, shown, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt])
+        voice, shown, model_speed, stretch = _validate(
+            engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt]
+        )
         # Plan before charging: text with nothing to say is a 400, not a refund.
         with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
             if order.phonemes:
@@ -306,8 +308,8 @@ def session_open(
         raise
     return Session(
         caller=caller, order=order, engine=engine, voice_id=voice.id, shown_voice=shown, planned=planned, parts=parts,
-        model_speed=model_speed,
-        stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route, log_request=log_request,
+        model_speed=model_speed, stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route,
+        log_request=log_request,
     )
 
 
@@ -787,7 +789,8 @@ class Session:
 
         now = time.monotonic()
         request_log_write(
-            caller=self.caller, route=self.route, voice=self.shown_voice, characters=self.progress.characters_charged or 0,
+            caller=self.caller, route=self.route, voice=self.shown_voice,
+            characters=self.progress.characters_charged or 0,
             status_code=200 if self.progress.outcome == "complete" else 499 if self.progress.outcome in (
                 "cancelled", "client_closed") else 500,
             error_code="" if self.progress.outcome == "complete" else error_code,

@@ -181,7 +181,8 @@ def jobs_page(request, membership):
     if request.method == "GET":
         return _render(request, membership)
     organization = membership.organization
-    form = JobForm(request.POST, request.FILES, voices=voices_with_saved(organization), formats=organization.plan.allowed_formats)
+    voices = voices_with_saved(organization)
+    form = JobForm(request.POST, request.FILES, voices=voices, formats=organization.plan.allowed_formats)
     job = form.is_valid() and _create(request, organization, form)
     if not job:
         return _render(request, membership, job_form=form, status=400)
