@@ -703,3 +703,14 @@ def test_the_studio_socket_speaks_with_it_and_refuses_it_to_another_organization
     assert Generation.objects.get(organization=cast.org_a).voice == narrator["id"]
     assert refused["type"] == "error" and refused["code"] == "voice_not_found"
     assert not UsageRecord.objects.filter(organization=cast.org_b).exists()
+
+
+def test_an_anonymous_session_does_not_know_it(narrator):
+    from synthesis.services.session import Caller, Order, Refused, session_open
+
+    with pytest.raises(Refused) as refused:  # the landing demo's caller: no organization
+        session_open(
+            caller=Caller.anonymous("client"), order=Order(text="Hi.", voice=narrator["id"], fmt=parse_format("mp3"))
+        )
+
+    assert (refused.value.status, refused.value.code) == (404, "voice_not_found")
