@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .api.common import audio_file_response
-from .models import Generation
+from .models import Generation, SavedVoice
 
 
 @admin.register(Generation)
@@ -60,3 +60,23 @@ class GenerationAdmin(admin.ModelAdmin):
     @admin.display(description="audio")
     def audio_hidden(self, obj):
         return "hidden: needs the “Can listen to stored generation audio” permission"
+
+
+@admin.register(SavedVoice)
+class SavedVoiceAdmin(admin.ModelAdmin):
+    """Organizations' saved voices, read-only (they change through the API and the studio, which check the blend).
+    The preview file is left out: media is never served publicly."""
+
+    list_display = ("name", "public_id", "organization", "spec", "language", "created_by", "created_at")
+    list_filter = ("language",)
+    search_fields = ("name", "public_id", "organization__name", "spec")
+    list_select_related = ("organization", "created_by")
+    fields = ("public_id", "organization", "name", "description", "spec", "language", "preview_text", "created_by",
+              "created_at", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

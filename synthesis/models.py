@@ -1,6 +1,7 @@
 import uuid
 
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, UsageRecord, User
@@ -96,6 +97,9 @@ class Job(models.Model):
     title = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     voice = models.CharField(max_length=200)
+    # What the engine speaks when `voice` is a saved voice (its blend as the job was created: deleting
+    # or editing the saved voice later does not change a job under way); blank: `voice` itself.
+    voice_spec = models.CharField(max_length=200, blank=True)
     speed = models.FloatField(default=1.0)
     normalize = models.BooleanField(default=True)
     output_format = models.CharField(max_length=32)
@@ -252,3 +256,59 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.key} ({self.status})"
+
+
+# -- saved voices -----------------------------------------------------------------
+
+
+def saved_voice_upload_to(voice: "SavedVoice", filename: str) -> str:
+    # Under the organization, named by the voice's own random id (as generations are).
+    return f"saved-voices/{voice.organization_id}/{voice.public_id}{filename[filename.rfind('.'):]}"
+
+
+def new_saved_voice_id() -> str:
+    """`sv_` + 12 random base-32 characters: the underscore after two letters matches no catalog voice
+    (their prefixes name a language: af_, bm_, ...), no ElevenLabs premade id (20 alphanumerics), and a
+    mix spec has a `+`."""
+    import secrets
+
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    return "sv_" + "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+class SavedVoice(models.Model):
+    """An organization's named blend of catalog voices (one language), a voice id on every door.
+
+    `spec` is the blend as VoiceLibrary canonicalizes it ("af_bella(2)+af_sky(1)"); the voice is
+    resolved to it in one place, synthesis.services.voices.resolve_voice, for the organization
+    of the credentials only.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="saved_voices")
+    public_id = models.CharField(max_length=20, unique=True, default=new_saved_voice_id, editable=False)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=1000)
+    spec = models.CharField(max_length=200, help_text="The blend, canonical: af_bella(2)+af_sky(1).")
+    language = models.CharField(max_length=12, help_text="eSpeak NG code of the blend's voices, e.g. en-us.")
+    preview_text = models.CharField(max_length=200)
+    preview = models.FileField(upload_to=saved_voice_upload_to, max_length=255, blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"), "organization", name="saved_voice_unique_name_per_organization"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.public_id})"
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """{voice id: weight} of the blend, from its canonical spec."""
+        parts = (part.rstrip(")").split("(") for part in self.spec.split("+"))
+        return {voice: float(weight) for voice, weight in parts}

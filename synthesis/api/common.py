@@ -147,6 +147,15 @@ def preview_response(voice_id: str) -> HttpResponse:
     return as_download(HttpResponse(voice_preview(voice), content_type="audio/mpeg"), f"{voice.id}-preview.mp3", cache=PUBLIC)
 
 
+def saved_voice_preview_response(voice) -> FileResponse:
+    """A saved voice's preview from storage: the organization's own, so private (unlike the catalog's)."""
+    try:
+        audio = voice.preview.open("rb")
+    except (FileNotFoundError, ValueError):  # ValueError: no file recorded
+        raise Http404("This preview is no longer kept.") from None
+    return as_download(FileResponse(audio, content_type="audio/mpeg"), f"{voice.public_id}-preview.mp3")
+
+
 def stored_file_response(field, filename: str, content_type: str) -> FileResponse:
     """A job's result file (a FieldFile) as a download; 409 while the job has not made it yet."""
     if not field:

@@ -19,6 +19,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -53,15 +54,24 @@ from synthesis.api.compat_schema import (
     VOICE_ID,
 )
 from synthesis.api.errors import APIError, exception_handler
+from synthesis.api.parsers import StrictJSONParser
 from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer
 from synthesis.api.streaming import stream_response
 from synthesis.engine.premade import ELEVENLABS_PREMADE, premade_voice
 from synthesis.engine.voices import VoiceNotFound
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
+from synthesis.services.saved_voices import saved_voice_delete, saved_voice_update
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, Segment, session_open
 from synthesis.services.ssml import scripted
-from synthesis.services.voices import available_voices, catalog_voice
+from synthesis.services.voices import (
+    SAVED_PREFIX,
+    available_voices,
+    catalog_voice,
+    resolve_voice,
+    saved_voice,
+    saved_voices_of,
+)
 
 # --------------------------------------------------------------------------------------------
 # Errors: {"detail": {"status": "<code>", "code": "<code>", "message": "..."}}
@@ -527,12 +537,58 @@ def premade_voices() -> list[tuple]:
     return [(p, voice) for p in ELEVENLABS_PREMADE if (voice := catalog_voice(p.voice)) is not None]
 
 
-def listed_voices(request, needle: str = "") -> list[dict]:
-    """Kokoro's voices, then ElevenLabs' premade ones (their ids and names work everywhere)."""
+def saved_voice_object(request, saved):
+    """An organization's saved voice (a blend it designed) as ElevenLabs shows a voice made with Voice Design:
+    category "generated", owned by the caller's workspace."""
+    parts = [v for v in (catalog_voice(part) for part in saved.weights) if v is not None]
+    first = parts[0] if parts else None
+    return {
+        "voice_id": saved.public_id,
+        "name": saved.name,
+        "category": "generated",
+        "labels": {
+            "accent": first.accent.lower() if first else "",
+            "gender": first.gender.lower() if first and len({v.gender for v in parts}) == 1 else "mixed",
+            "language": language_id(saved.language),
+            "description": saved.description,
+            "voicehub_blend": saved.spec,
+        },
+        "description": saved.description or f"A blend of {saved.spec}.",
+        "preview_url": request.build_absolute_uri(
+            reverse("api_v1:saved-voice-preview", kwargs={"saved_voice_id": saved.public_id})
+        ),
+        "available_for_tiers": [],
+        "settings": None,
+        "samples": None,
+        "high_quality_base_model_ids": [],
+        "verified_languages": [
+            {
+                "language": language_id(saved.language), "model_id": "kokoro",
+                "accent": first.accent.lower() if first else "", "locale": saved.language,
+            }
+        ],
+        "is_owner": True,
+        "is_legacy": False,
+        "is_mixed": True,
+        "created_at_unix": unix(saved.created_at),
+    }
+
+
+def listed_voices(request, needle: str = "", *, categories: set[str] | None = None) -> list[dict]:
+    """Kokoro's voices, then ElevenLabs' premade ones (their ids and names work everywhere), then the organization's
+    saved voices ("generated"). `categories`: only these ElevenLabs categories (None: all)."""
     needle = needle.lower()
-    kokoro = [v for v in available_voices() if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
-    premade = [(p, v) for p, v in premade_voices() if needle in f"{p.id} {p.name} {p.accent} {p.character}".lower()]
-    return [voice_object(request, v) for v in kokoro] + [premade_object(request, p, v) for p, v in premade]
+    voices = []
+    if categories is None or "premade" in categories:
+        kokoro = [v for v in available_voices() if needle in f"{v.id} {v.name} {v.description} {v.accent}".lower()]
+        premade = [(p, v) for p, v in premade_voices() if needle in f"{p.id} {p.name} {p.accent} {p.character}".lower()]
+        voices += [voice_object(request, v) for v in kokoro] + [premade_object(request, p, v) for p, v in premade]
+    if categories is None or "generated" in categories:
+        saved = saved_voices_of(request.organization)
+        voices += [
+            saved_voice_object(request, v) for v in saved if needle in f"{v.public_id} {v.name} {v.description}".lower()
+        ]
+    return voices
 
 
 class VoicesView(ElevenLabsView):
@@ -551,9 +607,8 @@ class VoicesSearchView(ElevenLabsView):
     @extend_schema(tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_search", summary="ElevenLabs: search voices (v2)", examples=ex.ELEVENLABS_VOICES_SEARCH, responses={200: JSON_OBJECT, **ELEVENLABS_READ_ERRORS})
     def get(self, request):
         params = request.query_params
-        voices = listed_voices(request, params.get("search") or "")
-        if params.get("category") not in (None, "", "premade"):
-            voices = []
+        category = params.get("category") or None
+        voices = listed_voices(request, params.get("search") or "", categories=None if category is None else {category})
         start = int_param(params, "next_page_token", default=0, low=0, high=len(voices))
         size = int_param(params, "page_size", default=10, low=1, high=100)
         page = voices[start : start + size]
@@ -577,7 +632,9 @@ def int_param(params, name, *, default, low, high):
 
 
 class VoiceDetailView(ElevenLabsView):
-    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+    def get_permissions(self):
+        scope = ApiKey.Scope.TTS if self.request.method == "DELETE" else ApiKey.Scope.VOICES_READ
+        return [HasScope.of(scope)()]
 
     @extend_schema(
         tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_get", summary="ElevenLabs: one voice", parameters=[VOICE_ID],
@@ -588,10 +645,88 @@ class VoiceDetailView(ElevenLabsView):
         premade = premade_voice(voice_id)
         if premade is not None and (voice := catalog_voice(premade.voice)) is not None:
             return Response(premade_object(request, premade, voice))
+        saved = saved_voice(request.organization, voice_id)
+        if saved is not None:
+            return Response(saved_voice_object(request, saved))
         voice = catalog_voice(voice_id)
         if voice is None:
             raise voice_not_found(voice_id)
         return Response(voice_object(request, voice))
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_delete",
+        summary="ElevenLabs: delete one of your organization's saved voices", parameters=[VOICE_ID],
+        description="Only a saved voice (`sv_…`) can be deleted; history keeps its id, new requests naming it get 404.",
+        responses={
+            200: JSON_OBJECT,
+            400: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_deletable`: a catalog voice."),
+            404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS,
+        },
+        examples=[ex.response("Deleted", {"status": "ok"}), *ex.ELEVENLABS_VOICE_DETAIL[1:]],
+    )
+    def delete(self, request, voice_id):
+        saved_voice_delete(voice=owned_saved_voice(request, voice_id))
+        return Response({"status": "ok"})
+
+
+def owned_saved_voice(request, voice_id):
+    """The organization's saved voice `voice_id`: 400 for a catalog or premade voice, 404 for anything else
+    (another organization's saved voice included)."""
+    saved = saved_voice(request.organization, voice_id)
+    if saved is not None:
+        return saved
+    if catalog_voice(voice_id) is not None or premade_voice(voice_id) is not None:
+        raise APIError(
+            f"{voice_id!r} is a catalog voice: only your organization's saved voices can be changed or deleted.",
+            code="voice_not_deletable",
+        )
+    raise voice_not_found(voice_id)
+
+
+class VoiceEditRequest(serializers.Serializer):
+    name = StringField(max_length=100)
+    description = StringField(required=False, allow_blank=True, allow_null=True, max_length=1000)
+
+
+class VoiceEditView(ElevenLabsView):
+    """POST /v1/voices/{voice_id}/edit (the SDK's voices.update): rename a saved voice, change its description.
+
+    ElevenLabs sends it as a multipart form. Samples (`files`), `labels` and `remove_background_noise`
+    cannot change a blend: they are accepted and named in x-voicehub-ignored.
+    """
+
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+    parser_classes = [MultiPartParser, FormParser, StrictJSONParser]
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_voices_edit",
+        summary="ElevenLabs: rename one of your organization's saved voices", parameters=[VOICE_ID],
+        request={"multipart/form-data": VoiceEditRequest, "application/json": VoiceEditRequest},
+        responses={
+            200: JSON_OBJECT,
+            400: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_deletable` (a catalog voice), a bad body."),
+            404: OpenApiResponse(ELEVENLABS_ERROR),
+            409: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_name_taken`."),
+            415: OpenApiResponse(ELEVENLABS_ERROR), 422: OpenApiResponse(ELEVENLABS_ERROR, description="Invalid body."),
+            **ELEVENLABS_READ_ERRORS,
+        },
+        examples=[
+            OpenApiExample("Rename", value={"name": "Storyteller"}, request_only=True),
+            ex.response("Renamed", {"status": "ok"}),
+        ],
+    )
+    def post(self, request, voice_id):
+        voice = owned_saved_voice(request, voice_id)
+        serializer = VoiceEditRequest(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        saved_voice_update(voice=voice, name=data["name"], description=data.get("description"))
+        response = Response({"status": "ok"})
+        sent = {name: request.data.get(name) for name in ("files", "labels", "remove_background_noise")}
+        ignored = sorted(name for name, value in sent.items() if value not in (None, "", "null"))
+        if ignored:
+            response["x-voicehub-ignored"] = ",".join(ignored)
+        return response
 
 
 # Kokoro takes a speed and nothing else: ElevenLabs' other settings are accepted and ignored, so they have no value.
@@ -620,7 +755,7 @@ class VoiceSettingsView(ElevenLabsView):
     )
     def get(self, request, voice_id):
         try:
-            get_voice_library().get(voice_id)
+            get_voice_library().get(resolve_voice(request.organization, voice_id)[0])
         except VoiceNotFound:
             raise voice_not_found(voice_id) from None
         return Response(KOKORO_SETTINGS)
@@ -750,7 +885,10 @@ def unix(moment) -> int:
     return int(moment.timestamp())
 
 
-def voice_name(voice_id):
+def voice_name(voice_id, organization=None):
+    saved = saved_voice(organization, voice_id)
+    if saved is not None:  # the name its organization gave it (one query, for saved voices' items only)
+        return saved.name
     try:
         return get_voice_library().get(voice_id).name
     except VoiceNotFound:  # a voice since removed from the catalog
@@ -758,12 +896,13 @@ def voice_name(voice_id):
 
 
 def history_item(generation):
+    saved = generation.voice.startswith(SAVED_PREFIX)
     return {
         "history_item_id": str(generation.id),
         "request_id": None,  # not kept; the response's request-id header carried it
         "voice_id": generation.voice,
-        "voice_name": voice_name(generation.voice),
-        "voice_category": "premade",
+        "voice_name": voice_name(generation.voice, generation.organization if saved else None),
+        "voice_category": "generated" if saved else "premade",
         "model_id": "kokoro",
         "text": generation.text,
         "date_unix": unix(generation.created_at),

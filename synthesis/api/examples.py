@@ -62,6 +62,50 @@ HISTORY_DOWNLOAD = [
 VOICES_LIST = [response("Voices", VOICE), UNAUTHENTICATED]
 VOICE_DETAIL = [response("One voice", VOICE), error("Unknown voice", "Voice 'xx_nobody' was not found.", "voice_not_found", 404)]
 VOICE_PREVIEW = [error("Unknown voice", "Voice 'xx_nobody' was not found.", "voice_not_found", 404)]
+SAVED_VOICE = {
+    "id": "sv_k3n7q2xw9d4m",
+    "name": "Narrator",
+    "language": "en-us",
+    "language_name": "English",
+    "accent": "American",
+    "gender": "Female",
+    "description": "Warm and calm, for audiobooks.",
+    "quality_grade": None,
+    "original": False,
+    "mix": {"af_bella": 2.0, "af_sky": 1.0},
+    "saved": True,
+    "spec": "af_bella(2)+af_sky(1)",
+    "preview_text": "Hello! This is my new voice. I hope you like how it sounds.",
+    "preview_url": "https://voicehub.example/api/v1/voices/saved/sv_k3n7q2xw9d4m/preview",
+    "created_at": "2026-12-06T10:15:00Z",
+}
+SAVED_VOICE_NOT_FOUND = error("Unknown saved voice", "Voice 'sv_k3n7q2xw9d4m' was not found.", "voice_not_found", 404)
+SAVED_VOICES_LIST = [response("Saved voices", SAVED_VOICE), UNAUTHENTICATED]
+SAVED_VOICE_CREATE = [
+    OpenApiExample(
+        "A blend", value={"name": "Narrator", "spec": "af_bella(2)+af_sky(1)", "description": "Warm and calm."},
+        request_only=True,
+    ),
+    response("Saved", SAVED_VOICE, 201),
+    error(
+        "Two languages",
+        "A mix speaks one language: af_bella speaks English and ef_dora speaks Spanish. "
+        "Mix voices of the same language.",
+        "invalid_voice_mix", 400,
+    ),
+    error(
+        "Name taken", "Your organization already has a voice named 'Narrator'; choose another name.",
+        "voice_name_taken", 409,
+    ),
+]
+SAVED_VOICE_DETAIL = [response("One saved voice", SAVED_VOICE), SAVED_VOICE_NOT_FOUND]
+SAVED_VOICE_UPDATE = [
+    OpenApiExample("Rename", value={"name": "Storyteller"}, request_only=True),
+    response("Renamed", {**SAVED_VOICE, "name": "Storyteller"}),
+    SAVED_VOICE_NOT_FOUND,
+]
+SAVED_VOICE_DELETE = [SAVED_VOICE_NOT_FOUND]
+SAVED_VOICE_PREVIEW = [SAVED_VOICE_NOT_FOUND]
 USAGE = [
     response(
         "This period",

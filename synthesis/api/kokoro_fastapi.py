@@ -51,7 +51,7 @@ from synthesis.api.serializers import (
 from synthesis.api.streaming import stream_response
 from synthesis.engine.voices import VoiceNotFound
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
-from synthesis.services.voices import available_voices, text_phonemes, voice_table
+from synthesis.services.voices import available_voices, saved_voices_of, text_phonemes, voice_table
 
 KOKORO_TAG = "Kokoro-FastAPI compatible"
 ERRORS = {status: OpenApiResponse(ERROR_RESPONSE) for status in (400, 401, 402, 403, 404, 429, 503)}
@@ -118,7 +118,8 @@ class VoicesView(APIView):
         examples=[OpenApiExample("voices", value={"voices": [{"id": "af_heart", "name": "af_heart"}]}, response_only=True)],
     )
     def get(self, request):
-        ids = sorted(v.id for v in available_voices())
+        # The catalog, then the organization's saved voices (their ids speak on every door).
+        ids = sorted(v.id for v in available_voices()) + [v.public_id for v in saved_voices_of(request.organization)]
         if request.query_params.get("legacy", "").lower() in ("1", "true"):
             return Response({"voices": ids})
         return Response({"voices": [{"id": v, "name": v} for v in ids]})

@@ -32,6 +32,7 @@ from synthesis.api.common import (
     history_of,
     output_format,
     preview_response,
+    saved_voice_preview_response,
     voice_not_found,
     zip_response,
 )
@@ -39,6 +40,9 @@ from synthesis.api.errors import APIError
 from synthesis.api.serializers import (
     DownloadSerializer,
     GenerationSerializer,
+    SavedVoiceCreateSerializer,
+    SavedVoiceSerializer,
+    SavedVoiceUpdateSerializer,
     SynthesisSerializer,
     UsageSerializer,
     UserInfoSerializer,
@@ -46,9 +50,10 @@ from synthesis.api.serializers import (
 )
 from synthesis.api.streaming import stream_response
 from synthesis.services.history import generation_delete, usage_per_day
+from synthesis.services.saved_voices import saved_voice_create, saved_voice_delete, saved_voice_update
 from synthesis.services.session import Caller, Order, session_open
 from synthesis.services.ssml import scripted
-from synthesis.services.voices import available_voices, catalog_voice
+from synthesis.services.voices import available_voices, catalog_voice, saved_voice, saved_voices_of
 
 SYNTHESIS_ERRORS = {
     400: OpenApiResponse(ERROR_RESPONSE, description="Invalid body (`parse_error` for hostile JSON): empty text, over the per-request characters or audio (`output_too_long`), bad speed or format."),
@@ -112,9 +117,14 @@ class StreamView(SynthesisView):
 class VoicesView(APIView):
     permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
 
-    @extend_schema(operation_id="v1_voices_list", summary="List voices", responses={200: VoiceSerializer(many=True)}, examples=ex.VOICES_LIST)
+    @extend_schema(
+        operation_id="v1_voices_list", summary="List voices",
+        description="The catalog, then your organization's saved voices (`saved: true`, with their blend and preview).",
+        responses={200: VoiceSerializer(many=True)}, examples=ex.VOICES_LIST,
+    )
     def get(self, request):
-        return Response(VoiceSerializer(available_voices(), many=True).data)
+        saved = SavedVoiceSerializer(saved_voices_of(request.organization), many=True, context={"request": request})
+        return Response(VoiceSerializer(available_voices(), many=True).data + saved.data)
 
 
 class VoiceDetailView(APIView):
@@ -124,7 +134,10 @@ class VoiceDetailView(APIView):
     def get(self, request, voice_id):
         voice = catalog_voice(voice_id)
         if voice is None:
-            raise voice_not_found(voice_id)
+            saved = saved_voice(request.organization, voice_id)
+            if saved is None:
+                raise voice_not_found(voice_id)
+            return Response(SavedVoiceSerializer(saved, context={"request": request}).data)
         data = VoiceSerializer(voice).data
         data["preview_url"] = request.build_absolute_uri(reverse("synthesis:voice-preview", kwargs={"voice_id": voice.id}))
         return Response(data)
@@ -136,7 +149,108 @@ class VoicePreviewView(APIView):
     @extend_schema(operation_id="v1_voices_preview", summary="A short MP3 of the voice (free, cached)",
                    responses={(200, "audio/mpeg"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.VOICE_PREVIEW)
     def get(self, request, voice_id):
+        if catalog_voice(voice_id) is None and (saved := saved_voice(request.organization, voice_id)) is not None:
+            return saved_voice_preview_response(saved)
         return preview_response(voice_id)
+
+
+SAVED_VOICE_ERRORS = {
+    400: OpenApiResponse(
+        ERROR_RESPONSE, description="`invalid_voice_mix` (e.g. voices of two languages, with the reason), invalid body."
+    ),
+    404: OpenApiResponse(
+        ERROR_RESPONSE, description="`voice_not_found`: a voice of the blend, or the saved voice in your organization."
+    ),
+    409: OpenApiResponse(
+        ERROR_RESPONSE, description="`voice_name_taken` (unique in an organization, any case), `saved_voice_limit`."
+    ),
+}
+
+
+def saved_voice_of(request, saved_voice_id):
+    """One of the organization's saved voices; another organization's is a 404 voice_not_found, as an unknown one."""
+    voice = saved_voice(request.organization, saved_voice_id)
+    if voice is None:
+        raise voice_not_found(saved_voice_id)
+    return voice
+
+
+class SavedVoicesView(APIView):
+    def get_permissions(self):
+        scope = ApiKey.Scope.TTS if self.request.method == "POST" else ApiKey.Scope.VOICES_READ
+        return [HasScope.of(scope)()]
+
+    @extend_schema(
+        operation_id="v1_saved_voices_list", summary="Your organization's saved voices",
+        responses={200: SavedVoiceSerializer(many=True)}, examples=ex.SAVED_VOICES_LIST,
+    )
+    def get(self, request):
+        voices = saved_voices_of(request.organization)
+        return Response(SavedVoiceSerializer(voices, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="v1_saved_voices_create", summary="Save a blend of voices as a voice of your own",
+        description="A named blend of 2-5 catalog voices of one language (`af_bella(2)+af_sky(1)`), usable as "
+        "`voice` on every door. Its preview is synthesized now, once, and charged as a request (the characters of "
+        "`preview_text`).",
+        request=SavedVoiceCreateSerializer,
+        responses={201: SavedVoiceSerializer, **SYNTHESIS_ERRORS, **SAVED_VOICE_ERRORS},
+        examples=ex.SAVED_VOICE_CREATE,
+    )
+    def post(self, request):
+        serializer = SavedVoiceCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        voice = saved_voice_create(
+            caller=Caller.of(request), name=data["name"], spec=data["spec"], description=data["description"],
+            preview_text=data["preview_text"],
+        )
+        return Response(SavedVoiceSerializer(voice, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class SavedVoiceDetailView(APIView):
+    def get_permissions(self):
+        scope = ApiKey.Scope.VOICES_READ if self.request.method == "GET" else ApiKey.Scope.TTS
+        return [HasScope.of(scope)()]
+
+    @extend_schema(
+        operation_id="v1_saved_voices_get", summary="One saved voice",
+        responses={200: SavedVoiceSerializer, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.SAVED_VOICE_DETAIL,
+    )
+    def get(self, request, saved_voice_id):
+        voice = saved_voice_of(request, saved_voice_id)
+        return Response(SavedVoiceSerializer(voice, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="v1_saved_voices_update", summary="Rename a saved voice or change its description",
+        request=SavedVoiceUpdateSerializer, responses={200: SavedVoiceSerializer, **SAVED_VOICE_ERRORS},
+        examples=ex.SAVED_VOICE_UPDATE,
+    )
+    def patch(self, request, saved_voice_id):
+        voice = saved_voice_of(request, saved_voice_id)
+        serializer = SavedVoiceUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        voice = saved_voice_update(voice=voice, **serializer.validated_data)
+        return Response(SavedVoiceSerializer(voice, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="v1_saved_voices_delete", summary="Delete a saved voice and its preview",
+        description="History and usage keep its id; requests naming it afterwards get 404 `voice_not_found`.",
+        responses={204: None, 404: OpenApiResponse(ERROR_RESPONSE)}, examples=ex.SAVED_VOICE_DELETE,
+    )
+    def delete(self, request, saved_voice_id):
+        saved_voice_delete(voice=saved_voice_of(request, saved_voice_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SavedVoicePreviewView(APIView):
+    permission_classes = [HasScope.of(ApiKey.Scope.VOICES_READ)]
+
+    @extend_schema(operation_id="v1_saved_voices_preview", summary="A saved voice's preview (MP3)",
+                   responses={(200, "audio/mpeg"): OpenApiTypes.BINARY, 404: OpenApiResponse(ERROR_RESPONSE)},
+                   examples=ex.SAVED_VOICE_PREVIEW)
+    def get(self, request, saved_voice_id):
+        return saved_voice_preview_response(saved_voice_of(request, saved_voice_id))
 
 
 class HistoryPagination(CursorPagination):

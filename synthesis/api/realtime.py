@@ -234,7 +234,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             raise Rejected(refusal.get_codes(), str(refusal.detail), status=refusal.status_code)
         caller = Caller(organization=key.organization, user=key.created_by, api_key=key, source=UsageRecord.Source.API)
         try:
-            voice, _ = job_admit(caller=caller, voice_id=self.options.voice, speed=self.options.speed, fmt=self.options.fmt)
+            voice, _, _ = job_admit(
+                caller=caller, voice_id=self.options.voice, speed=self.options.speed, fmt=self.options.fmt
+            )
             speaking_language(voice, self.options.language)
         except Refused as refused:
             raise Rejected(refused.code, refused.message, status=refused.status) from None

@@ -189,6 +189,65 @@ class VoiceSerializer(serializers.Serializer):
     quality_grade = serializers.CharField(allow_null=True)
     original = serializers.BooleanField(help_text="One of the 11 voices of the original product.")
     mix = serializers.DictField(child=serializers.FloatField(), allow_null=True)
+    saved = serializers.BooleanField(default=False, help_text="One of your organization's saved voices.")
+
+
+class SavedVoiceSerializer(serializers.Serializer):
+    """A saved voice as GET /api/v1/voices and /api/v1/voices/saved show it: VoiceSerializer's fields and more."""
+
+    id = serializers.CharField(source="public_id", help_text="Use it as `voice` on every door: sv_...")
+    name = serializers.CharField()
+    language = serializers.CharField()
+    language_name = serializers.SerializerMethodField()
+    accent = serializers.SerializerMethodField()
+    gender = serializers.SerializerMethodField()
+    description = serializers.CharField()
+    quality_grade = serializers.CharField(read_only=True, allow_null=True, default=None)
+    original = serializers.BooleanField(read_only=True, default=False)
+    mix = serializers.DictField(source="weights", child=serializers.FloatField(), help_text="The blend's weights.")
+    saved = serializers.BooleanField(read_only=True, default=True)
+    spec = serializers.CharField(help_text="The blend as a mix spec: af_bella(2)+af_sky(1).")
+    preview_text = serializers.CharField()
+    preview_url = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def _parts(self, voice):
+        from synthesis.services.voices import catalog_voice
+
+        return [v for v in (catalog_voice(part) for part in voice.weights) if v is not None]
+
+    def get_language_name(self, voice) -> str:
+        parts = self._parts(voice)
+        return parts[0].language_name if parts else voice.language
+
+    def get_accent(self, voice) -> str:
+        return " / ".join(dict.fromkeys(v.accent for v in self._parts(voice)))
+
+    def get_gender(self, voice) -> str:
+        genders = {v.gender for v in self._parts(voice)}
+        return genders.pop() if len(genders) == 1 else "Mixed"
+
+    def get_preview_url(self, voice) -> str | None:
+        request = self.context.get("request")
+        path = reverse("api_v1:saved-voice-preview", kwargs={"saved_voice_id": voice.public_id})
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class SavedVoiceCreateSerializer(serializers.Serializer):
+    name = StringField(max_length=100, help_text="Unique in your organization (case-insensitive).")
+    spec = StringField(
+        max_length=200, help_text="The blend: 2-5 voices of one language with weights, as in af_bella(2)+af_sky(1)."
+    )
+    description = StringField(required=False, allow_blank=True, default="", max_length=1000)
+    preview_text = StringField(
+        required=False, allow_blank=True, default="", max_length=200,
+        help_text="What the preview says (charged as a request); default: a sentence in the voice's language.",
+    )
+
+
+class SavedVoiceUpdateSerializer(serializers.Serializer):
+    name = StringField(required=False, max_length=100)
+    description = StringField(required=False, allow_blank=True, max_length=1000)
 
 
 class SynthesisSerializer(TTSRequestSerializer):

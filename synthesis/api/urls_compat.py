@@ -75,6 +75,7 @@ urlpatterns = [
     path("v2/voices", elevenlabs.VoicesSearchView.as_view(), name="elevenlabs-voices-search"),
     path("v1/voices/settings/default", elevenlabs.VoiceSettingsDefaultView.as_view(), name="elevenlabs-voice-settings-default"),
     path("v1/voices/<str:voice_id>", elevenlabs.VoiceDetailView.as_view(), name="elevenlabs-voice"),
+    path("v1/voices/<str:voice_id>/edit", elevenlabs.VoiceEditView.as_view(), name="elevenlabs-voice-edit"),
     path("v1/voices/<str:voice_id>/settings", elevenlabs.VoiceSettingsView.as_view(), name="elevenlabs-voice-settings"),
     path("v1/user", elevenlabs.UserView.as_view(), name="elevenlabs-user"),
     path("v1/user/subscription", elevenlabs.SubscriptionView.as_view(), name="elevenlabs-subscription"),

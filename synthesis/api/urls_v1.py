@@ -9,6 +9,11 @@ urlpatterns = [
     path("tts/stream", api_v1.StreamView.as_view(), name="tts-stream"),
     path("tts/with-timestamps", api_v1.SynthesizeWithTimestampsView.as_view(), name="tts-timestamps"),
     path("voices", api_v1.VoicesView.as_view(), name="voices"),
+    path("voices/saved", api_v1.SavedVoicesView.as_view(), name="saved-voices"),
+    path("voices/saved/<str:saved_voice_id>", api_v1.SavedVoiceDetailView.as_view(), name="saved-voice"),
+    path(
+        "voices/saved/<str:saved_voice_id>/preview", api_v1.SavedVoicePreviewView.as_view(), name="saved-voice-preview"
+    ),
     path("voices/<str:voice_id>", api_v1.VoiceDetailView.as_view(), name="voice"),
     path("voices/<str:voice_id>/preview", api_v1.VoicePreviewView.as_view(), name="voice-preview"),
     path("history", api_v1.HistoryListView.as_view(), name="history"),

@@ -137,7 +137,7 @@ def job_create(
         speed = check_speed(speed)  # the model's own 0.5-2.0: a job's chunks are never time-stretched
     except EngineError as error:
         raise Refused(error.code, 400, str(error)) from None
-    voice, rate = job_admit(caller=caller, voice_id=voice_id, speed=speed, fmt=fmt)
+    voice, shown, rate = job_admit(caller=caller, voice_id=voice_id, speed=speed, fmt=fmt)
     organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
     if organization.period_end > timezone.now() and organization.characters_used + characters > organization.plan.monthly_characters:
         error = QuotaExceeded(
@@ -153,7 +153,8 @@ def job_create(
             api_key=api_key,
             source=source,
             title=(title or chapters[0].title or chapters[0].text.split("\n")[0])[:200],
-            voice=voice.id,
+            voice=shown,
+            voice_spec=voice.id if shown != voice.id else "",
             speed=speed,
             normalize=normalize,
             output_format=fmt.name,
@@ -318,7 +319,7 @@ def _plan(job: Job) -> None:
     planned = []  # (chapter index, chunk text, pause)
     for chapter in job.chapters.order_by("index"):
         try:
-            _, chunks = engine.prepare(chapter.text, job.voice, normalize=job.normalize)
+            _, chunks = engine.prepare(chapter.text, job.voice_spec or job.voice, normalize=job.normalize)
         except NothingToSay:
             continue  # a chapter of only symbols: nothing to read, nothing to charge
         planned += [(chapter.index, c.text, c.pause if i < len(chunks) - 1 else 0.0) for i, c in enumerate(chunks)]
@@ -363,7 +364,8 @@ def _claim(job: Job, token: str) -> JobChunk | None:
 def _render(engine, job: Job, chunk: JobChunk) -> tuple[np.ndarray, list]:
     """The chunk's audio (with its pause after) and its words' times, from the real model."""
     # The chunk text is already in spoken form (normalized when the job was planned).
-    parts = list(engine.stream(chunk.text, job.voice, job.speed, normalize=False, quick_start=False, background=True))
+    voice = job.voice_spec or job.voice  # a saved voice's blend as the job was created
+    parts = list(engine.stream(chunk.text, voice, job.speed, normalize=False, quick_start=False, background=True))
     rate = engine.sample_rate
     _, words = timing.timeline([(p.text, p.words, len(p.audio) / rate) for p in parts])
     audio = np.concatenate([p.audio for p in parts]) if parts else np.zeros(0, dtype=np.float32)

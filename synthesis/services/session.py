@@ -65,6 +65,7 @@ from synthesis.services import limits
 from synthesis.services.engine import get_engine
 from synthesis.services.errors import ServiceUnavailable, StorageUnavailable
 from synthesis.services.timings import span
+from synthesis.services.voices import resolve_voice
 
 if TYPE_CHECKING:  # annotations only: the session does not need DRF to run
     from rest_framework.request import Request
@@ -279,14 +280,16 @@ def session_open(
             )
         organization = caller.organization
         # The plan's formats apply to what is kept (the studio plays raw PCM whatever it keeps).
-        voice, model_speed, stretch = _validate(engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt])
+        voice, shown, model_speed, stretch = _validate(
+            engine, caller, order.voice, order.speed, [order.store_fmt or order.fmt]
+        )
         # Plan before charging: text with nothing to say is a 400, not a refund.
         with span("engine"):  # phonemizing is the model's work (the engine alone does it too)
             if order.phonemes:
                 _, planned = engine.prepare_phonemes(order.text, voice.id)
                 parts = [SpokenPart(voice.id, planned, model_speed, stretch, 0.0)]
             else:
-                parts = _plan(engine, order, streaming=streaming)
+                parts = _plan(engine, order, voice, organization, streaming=streaming)
                 planned = [chunk for part in parts for chunk in part.chunks]
         ceiling = _ceiling_seconds(organization)
         estimate = sum(len(c.phonemes) for c in planned) / PHONEMES_PER_SECOND_BOUND / order.speed
@@ -305,7 +308,7 @@ def session_open(
             slot = limits.concurrency_acquire(organization=organization)
             with span("db"):
                 record = quota_reserve(
-                    organization=organization, characters=order.characters, voice=voice.id, user=caller.user,
+                    organization=organization, characters=order.characters, voice=shown, user=caller.user,
                     api_key=caller.api_key, source=caller.source,
                 )
     except GUARD_ERRORS as error:
@@ -320,15 +323,18 @@ def session_open(
             slot.release()
         raise
     return Session(
-        caller=caller, order=order, engine=engine, voice_id=voice.id, planned=planned, parts=parts, model_speed=model_speed,
-        stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route, log_request=log_request,
+        caller=caller, order=order, engine=engine, voice_id=voice.id, shown_voice=shown, planned=planned, parts=parts,
+        model_speed=model_speed, stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route,
+        log_request=log_request,
     )
 
 
-def _plan(engine: Engine, order: Order, *, streaming: bool) -> list[SpokenPart]:
-    """Each segment's chunks (only the first needs a quick start), at its speed, with the pause after it."""
+def _plan(engine: Engine, order: Order, voice: Voice, organization, *, streaming: bool) -> list[SpokenPart]:
+    """Each segment's chunks (only the first needs a quick start), at its speed, with the pause after it.
+    `voice` is the order's (resolved); a dialogue line's own voice is resolved here (a saved voice too)."""
     parts: list[SpokenPart] = []
     for part in order.parts:
+        spoken_by = voice.id if part.voice == order.voice else resolve_voice(organization, part.voice)[0]
         speed = order.speed * part.rate
         if not COMPAT_MIN_SPEED <= speed <= COMPAT_MAX_SPEED:
             raise Refused(
@@ -337,19 +343,24 @@ def _plan(engine: Engine, order: Order, *, streaming: bool) -> list[SpokenPart]:
                 f"{COMPAT_MIN_SPEED}-{COMPAT_MAX_SPEED}.",
             )
         model_speed, stretch = split_speed(speed)
-        voice, chunks = engine.prepare(
-            part.text, part.voice, normalize=order.normalize, quick_start=streaming and not parts, speed=model_speed,
+        part_voice, chunks = engine.prepare(
+            part.text, spoken_by, normalize=order.normalize, quick_start=streaming and not parts, speed=model_speed,
             language=part.language or order.language, foreign=order.foreign_language or part.language is not None,
             lexicon=order.lexicon, pins=part.pins,
         )
         pause = TURN_PAUSE / order.speed if part.pause is None else part.pause
-        parts.append(SpokenPart(voice.id, chunks, model_speed, stretch, pause))
+        parts.append(SpokenPart(part_voice.id, chunks, model_speed, stretch, pause))
     return parts
 
 
 def _validate(engine, caller: Caller, voice_id: str, speed: float, formats) -> tuple:
-    """(voice, model speed, stretch) or raise: an unknown voice, a speed out of range, a format not in the plan."""
-    voice = engine.voices.get(voice_id)
+    """(voice, the id history and usage show, model speed, stretch) or raise: an unknown voice (another
+    organization's saved voice too), a speed out of range, a format not in the plan.
+
+    The id shown is the saved voice's own (`sv_...`, what its user knows it by), else the engine's.
+    """
+    spec, saved = resolve_voice(caller.organization, voice_id)
+    voice = engine.voices.get(spec)
     model_speed, stretch = split_speed(check_speed_compat(speed))
     organization = caller.organization
     if organization is not None:
@@ -360,23 +371,25 @@ def _validate(engine, caller: Caller, voice_id: str, speed: float, formats) -> t
                     "format_not_allowed", 403,
                     f"Your plan ({organization.plan.name}) allows these formats: {', '.join(allowed)}; '{fmt.name}' needs an upgrade.",
                 )
-    return voice, model_speed, stretch
+    return voice, saved or voice.id, model_speed, stretch
 
 
-def job_admit(*, caller: Caller, voice_id: str, speed: float, fmt: OutputFormat) -> tuple[Voice, limits.RateState]:
+def job_admit(
+    *, caller: Caller, voice_id: str, speed: float, fmt: OutputFormat
+) -> tuple[Voice, str, limits.RateState]:
     """The guard of a long-form job at creation, or of a realtime connection as it opens: validation and the rate
     limit, counted once (the job's chunks, the connection's utterances, are charged as they are made).
 
-    Returns (voice, RateState); raises Refused.
+    Returns (voice the engine speaks, the id to show for it: a saved voice's own, RateState); raises Refused.
     """
     engine = get_engine()
     rate = None
     try:
-        voice, _, _ = _validate(engine, caller, voice_id, speed, [fmt])
+        voice, shown, _, _ = _validate(engine, caller, voice_id, speed, [fmt])
         rate = limits.check_rate(organization=caller.organization, api_key=caller.api_key)
     except GUARD_ERRORS as error:
         raise _refusal(error) from None
-    return voice, rate
+    return voice, shown, rate
 
 
 def check_speed_compat(speed: float) -> float:
@@ -425,7 +438,7 @@ class Session:
     """One admitted synthesis: holds a concurrency slot and a reservation until it ends (exactly once)."""
 
     def __init__(
-        self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, planned: list[Chunk],
+        self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, shown_voice: str, planned: list[Chunk],
         parts: list[SpokenPart], model_speed: float,
         stretch: float, rate: limits.RateState | None, slot: limits.Slot | None, record: UsageRecord | None,
         ceiling: float | None, route: str, log_request: bool,
@@ -433,7 +446,8 @@ class Session:
         self.caller = caller
         self.order = order
         self.engine = engine
-        self.voice_id = voice_id
+        self.voice_id = voice_id  # what the engine speaks (a saved voice's blend)
+        self.shown_voice = shown_voice  # what history, usage and the request log name (a saved voice's own id)
         self.planned = planned
         self._parts = parts
         self.model_speed = model_speed
@@ -653,9 +667,13 @@ class Session:
         finally:
             self.end(outcome=outcome, error_code=error_code)
 
-    def render(self) -> Generated:
-        """The whole file; charged once it is complete and kept, everything refunded if that fails."""
-        generated, _ = self._render(timed=False)
+    def render(self, *, keep: Callable[[bytes], None] | None = None) -> Generated:
+        """The whole file; charged once it is complete and kept, everything refunded if that fails.
+
+        `keep(content)`: the caller keeps the file itself (a saved voice's preview), before the charge;
+        if it raises, nothing is charged and the error goes on to the caller.
+        """
+        generated, _ = self._render(timed=False, keep=keep)
         return generated
 
     def spoken_form(self, text: str) -> str:
@@ -679,7 +697,9 @@ class Session:
             words=words,
         )
 
-    def _render(self, *, timed: bool) -> tuple[Generated, list[AudioChunk]]:
+    def _render(
+        self, *, timed: bool, keep: Callable[[bytes], None] | None = None
+    ) -> tuple[Generated, list[AudioChunk]]:
         fmt = self.order.fmt
         try:
             with span("engine"):
@@ -693,6 +713,13 @@ class Session:
         except BaseException:
             self.end(outcome="interrupted", error_code="internal_error", charge=False)
             raise
+        if keep is not None:
+            try:
+                keep(content)
+            except BaseException as error:
+                code = error.code if isinstance(error, (Refused, ServiceUnavailable)) else "internal_error"
+                self.end(outcome="interrupted", error_code=code, charge=False)
+                raise
         # The file is complete: it is what the client gets, so it is charged whole (if it can be kept).
         self.delivered()
         try:
@@ -791,7 +818,7 @@ class Session:
             usage_record=self.record,
             source=caller.source if caller.source in Generation.Source.values else Generation.Source.API,
             text=order.text,
-            voice=self.voice_id,
+            voice=self.shown_voice,
             speed=order.speed,
             output_format=fmt.name,
             characters=order.characters if complete else self.progress.characters_done,
@@ -808,7 +835,8 @@ class Session:
 
         now = time.monotonic()
         request_log_write(
-            caller=self.caller, route=self.route, voice=self.voice_id, characters=self.progress.characters_charged or 0,
+            caller=self.caller, route=self.route, voice=self.shown_voice,
+            characters=self.progress.characters_charged or 0,
             status_code=200 if self.progress.outcome == "complete" else 499 if self.progress.outcome in (
                 "cancelled", "client_closed") else 500,
             error_code="" if self.progress.outcome == "complete" else error_code,

@@ -6,8 +6,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from synthesis.audio import encode, parse_format
-from synthesis.engine.voices import Voice
+from synthesis.engine.voices import Voice, VoiceNotFound
+from synthesis.models import SavedVoice
 from synthesis.services.engine import get_engine, get_voice_library
+
+SAVED_PREFIX = "sv_"
 
 
 def available_voices() -> list[Voice]:
@@ -18,6 +21,38 @@ def catalog_voice(voice_id: str) -> Voice | None:
     """A catalog voice that is installed, or None."""
     voice = get_voice_library().voices.get(voice_id)
     return voice if voice is not None and voice.available else None
+
+
+def resolve_voice(organization, voice_id: str) -> tuple[str, str | None]:
+    """(what the engine speaks, the saved voice's id or None): the one place a voice id a client sent is resolved.
+
+    A saved voice (`sv_...`) is its organization's blend, and only its organization's: for any other
+    caller (another organization, the anonymous demo) it is VoiceNotFound, exactly like an unknown id,
+    so nobody learns that it exists. Every other id (a catalog voice, an ElevenLabs premade id, a mix
+    spec) is the engine's to resolve, and comes back as it was sent.
+    """
+    if not voice_id.startswith(SAVED_PREFIX):
+        return voice_id, None
+    saved = None
+    if organization is not None:
+        saved = organization.saved_voices.filter(public_id=voice_id).only("spec", "public_id").first()
+    if saved is None:
+        raise VoiceNotFound(voice_id)
+    return saved.spec, saved.public_id
+
+
+def saved_voice(organization, public_id: str) -> SavedVoice | None:
+    """One saved voice of the organization by its id, or None (another organization's too)."""
+    if organization is None or not public_id.startswith(SAVED_PREFIX):
+        return None
+    return organization.saved_voices.filter(public_id=public_id).first()
+
+
+def saved_voices_of(organization) -> list[SavedVoice]:
+    """The organization's saved voices, by name; none for the anonymous demo."""
+    if organization is None:
+        return []
+    return list(organization.saved_voices.all())
 
 
 def voice_preview(voice: Voice) -> bytes:

@@ -35,7 +35,7 @@ from synthesis.jobs import service as jobs, webhooks
 from synthesis.jobs.documents import SUPPORTED, DocumentError, chapters_from_input
 from synthesis.models import Job, JobChapter, WebhookEndpoint
 from synthesis.services.session import Refused
-from synthesis.studio.pages import DEFAULT_VOICE, studio_page, voice_catalog
+from synthesis.studio.pages import DEFAULT_VOICE, studio_page, voices_with_saved
 
 JOBS_PAGE_SIZE = 20
 DELIVERY_LOG_SIZE = 50
@@ -152,7 +152,7 @@ def _jobs_page(request, organization, voices):
 
 def _render(request, membership, *, job_form=None, webhook_form=None, secret=None, status=200):
     organization = membership.organization
-    voices = voice_catalog()
+    voices = voices_with_saved(organization)
     page = _jobs_page(request, organization, voices)
     context = {"organization": organization, "page": page, "list_target": LIST_TARGET}
     if request.htmx and request.htmx.target == LIST_TARGET:
@@ -181,7 +181,8 @@ def jobs_page(request, membership):
     if request.method == "GET":
         return _render(request, membership)
     organization = membership.organization
-    form = JobForm(request.POST, request.FILES, voices=voice_catalog(), formats=organization.plan.allowed_formats)
+    voices = voices_with_saved(organization)
+    form = JobForm(request.POST, request.FILES, voices=voices, formats=organization.plan.allowed_formats)
     job = form.is_valid() and _create(request, organization, form)
     if not job:
         return _render(request, membership, job_form=form, status=400)

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from accounts import views_keys
-from synthesis.studio import jobs_views as views_studio_jobs, views as views_studio
+from synthesis.studio import jobs_views as views_studio_jobs, views as views_studio, voices_views as views_studio_voices
 
 app_name = "studio"
 
@@ -20,6 +20,9 @@ urlpatterns = [
     path("jobs/webhook", views_studio_jobs.webhook_save, name="webhook_save"),
     path("jobs/webhook/rotate", views_studio_jobs.webhook_rotate, name="webhook_rotate"),
     path("jobs/webhook/delete", views_studio_jobs.webhook_delete, name="webhook_delete"),
+    path("voices/", views_studio_voices.voices_page, name="voices"),
+    path("voices/<str:saved_voice_id>/preview", views_studio_voices.voice_preview, name="voice_preview"),
+    path("voices/<str:saved_voice_id>/delete", views_studio_voices.voice_delete, name="voice_delete"),
     path("keys/", views_keys.keys, name="keys"),
     path("keys/<int:pk>/revoke", views_keys.key_revoke, name="key_revoke"),
     path("usage/", views_studio.usage, name="usage"),

@@ -23,6 +23,7 @@ from accounts.models import UsageRecord
 from accounts.verification import email_verified
 from synthesis.api.common import audio_file_response
 from synthesis.services.history import generation_delete, usage_per_day
+from synthesis.services.voices import saved_voices_of
 from synthesis.studio.pages import DEFAULT_VOICE, studio_page, voice_catalog
 
 HISTORY_PAGE_SIZE = 20
@@ -34,6 +35,12 @@ def studio(request, membership):
     plan = organization.plan
     voices = voice_catalog()
     ids = {v.id for v in voices}
+    language_names = {v.language: v.language_name for v in voices}
+    # The organization's own voices, in a group of their own above the catalog.
+    saved_voices = [
+        {"id": v.public_id, "name": v.name, "language_name": language_names.get(v.language, v.language), "spec": v.spec}
+        for v in saved_voices_of(organization)
+    ]
     return render(
         request,
         "studio/studio.html",
@@ -41,6 +48,8 @@ def studio(request, membership):
             "organization": organization,
             "plan": plan,
             "voices": voices,
+            "saved_voices": saved_voices,
+            "voice_total": len(voices) + len(saved_voices),
             "default_voice": DEFAULT_VOICE if DEFAULT_VOICE in ids else (voices[0].id if voices else ""),
             "languages": sorted({v.language_name for v in voices}),
             "accents": sorted({v.accent for v in voices}),
@@ -73,6 +82,10 @@ def history(request, membership):
     organization = membership.organization
     generations, filters = _history_filters(request, organization)
     page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    saved = dict(organization.saved_voices.values_list("public_id", "name"))
+    for generation in page.object_list:  # a saved voice by its name (its id stays beside it, and in the filter)
+        name = saved.get(generation.voice)
+        generation.voice_name = f"{name} ({generation.voice})" if name else generation.voice
     query = urlencode({name: value for name, value in filters.items() if value})
     context = {"organization": organization, "page": page, "filters": filters, "query": query}
     if request.htmx and request.htmx.target == "history-results":

@@ -473,6 +473,9 @@ FILE_ROUTES = {
     "studio:job_chapter_audio": ("session", "get", "/studio/jobs/{job}/chapters/0/audio", None),
     "studio:job_timing": ("session", "get", "/studio/jobs/{job}/timing", None),
     "admin:synthesis_generation_audio": ("staff", "get", "/admin/synthesis/generation/{g}/audio/", None),
+    # A saved voice's preview is the organization's own (its voice, its text): private, unlike the catalog's.
+    "api_v1:saved-voice-preview": ("key", "get", "/api/v1/voices/saved/{sv}/preview", None),
+    "studio:voice_preview": ("session", "get", "/studio/voices/{sv}/preview", None),
 }
 # The previews: the same few seconds of a catalog voice for everyone, nothing of a customer's: caches may keep them.
 PREVIEWS = {"synthesis:voice-preview": ("anyone", "/voices/af_heart/preview.mp3"),
@@ -489,7 +492,8 @@ def stored(cast):
     """Two history items of alice's, made through the door, and a finished job of her organization."""
     client = client_for(cast.key(cast.alice))
     items = [call("api_v1:tts", client)["history-item-id"] for _ in range(2)]
-    return {"g": items[0], "h": items[1], "job": str(finish(make_job(cast.org_a)).id)}
+    saved = client.post("/api/v1/voices/saved", data={"name": "N", "spec": "af_bella+af_sky"}, format="json").json()
+    return {"g": items[0], "h": items[1], "job": str(finish(make_job(cast.org_a)).id), "sv": saved["id"]}
 
 
 def client_of(who, cast):

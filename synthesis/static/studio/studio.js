@@ -262,7 +262,10 @@
   function playPreview(button) {
     if (preview) preview.pause();
     const name = button.getAttribute("aria-label").replace(/^Preview /, "");
-    preview = new Audio(root.dataset.previewUrl.replace("VOICE", encodeURIComponent(button.dataset.voice)));
+    // A saved voice's preview is its organization's own (a studio URL); the catalog's are public.
+    const catalog = root.dataset.previewUrl.replace("VOICE", encodeURIComponent(button.dataset.voice));
+    const url = button.dataset.preview || catalog;
+    preview = new Audio(url);
     say(`Playing a preview of ${name}…`);
     preview.play().catch(() => say(`The preview of ${name} could not be played.`));
   }
