@@ -29,6 +29,8 @@ from rest_framework.views import APIView
 from accounts.models import Membership
 from accounts.services import api_key_create, invitation_create
 from accounts.tests.helpers import signed_in
+from synthesis.engine.lexicon import Rule
+from synthesis.services import pronunciation
 from synthesis.tests.helpers import api, finish, make_generation, make_job
 from voicehub_site.testing import verified_user
 
@@ -79,6 +81,8 @@ def object_routes(patterns=None, namespace: str = "") -> list[Route]:
 SECRET_TEXT = "Acme's unreleased quarterly figures, read aloud"
 SECRET_TITLE = "Acme board minutes (confidential)"
 SECRET_KEY_NAME = "acme-production-backend"
+SECRET_DICTIONARY = "Acme codenames (confidential)"
+SECRET_WORD = "Roadrunner"
 INVITEE = "dave@acme.test"
 
 
@@ -101,6 +105,14 @@ class Acme:
     def job(self):
         self.secrets.add(SECRET_TITLE)
         return finish(make_job(self.cast.org_a, title=SECRET_TITLE, user=self.cast.alice))
+
+    @cached_property
+    def dictionary(self):
+        self.secrets |= {SECRET_DICTIONARY, SECRET_WORD}
+        return pronunciation.dictionary_create(
+            organization=self.cast.org_a, user=self.cast.alice, name=SECRET_DICTIONARY,
+            rules=[Rule(SECRET_WORD, alias="Project R")],
+        )
 
     @cached_property
     def api_key(self):
@@ -128,6 +140,7 @@ class Acme:
             sorted(org.memberships.values_list("id", "role")),
             sorted(org.invitations.values_list("id", "revoked_at", "expires_at", "accepted_at")),
             len(mail.outbox),
+            sorted(org.pronunciation_dictionaries.values_list("id", "name", "latest_version_id", "archived_at")),
         )
 
 
@@ -153,6 +166,14 @@ def api_key(acme):
     return acme.api_key.pk
 
 
+def pronunciation_dictionary(acme):
+    return acme.dictionary.pk
+
+
+def pronunciation_version(acme):
+    return acme.dictionary.latest_version_id
+
+
 def membership(acme):
     return acme.membership.pk
 
@@ -171,6 +192,8 @@ BY_PARAMETER = {
     "history_item_id": generation,
     "job_id": job,
     "index": first_chapter,
+    "pronunciation_dictionary_id": pronunciation_dictionary,
+    "version_id": pronunciation_version,
 }
 # Parameters with a generic name (pk, token), route by route.
 BY_ROUTE = {
