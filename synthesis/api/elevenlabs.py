@@ -55,13 +55,14 @@ from synthesis.api.compat_schema import (
     VOICE_ID,
 )
 from synthesis.api.errors import APIError, exception_handler
-from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer
+from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer, pronunciation_locators_field
 from synthesis.api.streaming import stream_response
 from synthesis.engine.premade import ELEVENLABS_PREMADE, premade_voice
 from synthesis.engine.voices import VoiceNotFound
 from synthesis.services import pronunciation
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, Segment, session_open
 from synthesis.services.voices import available_voices, catalog_voice
 
@@ -175,12 +176,15 @@ class TextToSpeechSerializer(serializers.Serializer):
         help_text="ISO 639-1 (or BCP 47): the voice must speak it (400 unsupported_language otherwise); en-GB/en-US "
         "choose English words.",
     )
+    pronunciation_dictionary_locators = pronunciation_locators_field()
 
     validate_text = TTSRequestSerializer.validate_text  # empty text, the plan's per-request limit
 
 
 # What we act on; any other field (seed, previous_text, ...) is accepted and ignored.
-USED_FIELDS = {"text", "model_id", "voice_settings", "apply_text_normalization", "language_code"}
+USED_FIELDS = {
+    "text", "model_id", "voice_settings", "apply_text_normalization", "language_code", "pronunciation_dictionary_locators"
+}
 USED_QUERY = {"output_format", "enable_logging"}
 # A dialogue's lines: enough for any scene, few enough that planning them stays cheap.
 MAX_DIALOGUE_INPUTS = 100
@@ -212,6 +216,7 @@ def text_to_speech_order(request, voice_id) -> Order:
         # enable_logging=false is ElevenLabs' zero-retention mode: nothing kept in history.
         store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
         language=body.get("language_code"),
+        lexicon=lexicon_for(organization=request.organization, locators=body.get("pronunciation_dictionary_locators")),
     )
 
 
@@ -306,6 +311,7 @@ class TextToDialogueSerializer(serializers.Serializer):
     inputs = DialogueInputSerializer(many=True, allow_empty=False, max_length=MAX_DIALOGUE_INPUTS)
     model_id = StringField(required=False, allow_null=True, max_length=100, help_text="Any model id: all are Kokoro-82M here.")
     apply_text_normalization = serializers.ChoiceField(choices=["auto", "on", "off"], required=False, allow_null=True)
+    pronunciation_dictionary_locators = pronunciation_locators_field()
 
     def validate_inputs(self, inputs):
         total, limit = sum(len(i["text"]) for i in inputs), self.context["max_characters"]
@@ -317,7 +323,7 @@ class TextToDialogueSerializer(serializers.Serializer):
         return inputs
 
 
-DIALOGUE_FIELDS = {"inputs", "model_id", "apply_text_normalization"}
+DIALOGUE_FIELDS = {"inputs", "model_id", "apply_text_normalization", "pronunciation_dictionary_locators"}
 
 
 def text_to_dialogue_order(request) -> Order:
@@ -336,6 +342,7 @@ def text_to_dialogue_order(request) -> Order:
         normalize=(body.get("apply_text_normalization") or "auto") != "off",
         store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
         segments=segments,
+        lexicon=lexicon_for(organization=request.organization, locators=body.get("pronunciation_dictionary_locators")),
     )
 
 

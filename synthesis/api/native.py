@@ -46,6 +46,7 @@ from synthesis.api.serializers import (
 )
 from synthesis.api.streaming import stream_response
 from synthesis.services.history import generation_delete, usage_per_day
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.session import Caller, Order, session_open
 from synthesis.services.voices import available_voices, catalog_voice
 
@@ -73,6 +74,7 @@ def synthesis_order(request) -> Order:
     return Order(
         text=data["text"], voice=data["voice"], fmt=output_format(data["format"]), speed=data["speed"],
         normalize=data["normalize"] != "off", store=data["store"], language=data.get("language"),
+        lexicon=lexicon_for(organization=request.organization, locators=data.get("pronunciation_dictionary_locators")),
     )
 
 

@@ -38,7 +38,7 @@ from accounts.analytics.models import RequestLog
 from accounts.models import UsageRecord
 from synthesis.doors import named_routes, synthesis_routes
 from synthesis.models import Generation
-from synthesis.services import limits
+from synthesis.services import limits, pronunciation
 from synthesis.tests.helpers import finish, make_job
 
 TEXT = "Hello there, friend. This is the second sentence of the test. And here is a third one, to be sure."
@@ -473,6 +473,7 @@ FILE_ROUTES = {
     "studio:job_chapter_audio": ("session", "get", "/studio/jobs/{job}/chapters/0/audio", None),
     "studio:job_timing": ("session", "get", "/studio/jobs/{job}/timing", None),
     "admin:synthesis_generation_audio": ("staff", "get", "/admin/synthesis/generation/{g}/audio/", None),
+    "compat:elevenlabs-pronunciation-download": ("key", "get", "/v1/pronunciation-dictionaries/{d}/{v}/download", None),
 }
 # The previews: the same few seconds of a catalog voice for everyone, nothing of a customer's: caches may keep them.
 PREVIEWS = {"synthesis:voice-preview": ("anyone", "/voices/af_heart/preview.mp3"),
@@ -489,7 +490,9 @@ def stored(cast):
     """Two history items of alice's, made through the door, and a finished job of her organization."""
     client = client_for(cast.key(cast.alice))
     items = [call("api_v1:tts", client)["history-item-id"] for _ in range(2)]
-    return {"g": items[0], "h": items[1], "job": str(finish(make_job(cast.org_a)).id)}
+    dictionary = pronunciation.dictionary_create(organization=cast.org_a, user=cast.alice, name="Acme", rules=[])
+    return {"g": items[0], "h": items[1], "job": str(finish(make_job(cast.org_a)).id), "d": dictionary.pk,
+            "v": dictionary.latest_version_id}
 
 
 def client_of(who, cast):
