@@ -160,3 +160,66 @@ def test_a_version_of_another_dictionary_is_a_404(alice):
 
     assert response.status_code == 404
     assert response.json()["detail"]["code"] == "pronunciation_dictionary_version_not_found"
+
+
+# -- the native API: /api/v1/pronunciation-dictionaries --------------------------------------------------------
+
+NATIVE = "/api/v1/pronunciation-dictionaries"
+
+
+def native(cast, user):
+    from synthesis.tests.helpers import api
+
+    return api(cast.key(user))
+
+
+def test_the_native_api_creates_from_rules_or_pls_and_lists(cast):
+    client = native(cast, cast.alice)
+
+    from_rules = client.post(NATIVE, {"name": "Rules", "rules": [ALIAS]}, format="json")
+    from_pls = client.post(NATIVE, {"name": "PLS", "pls": PLS}, format="json")
+
+    assert from_rules.status_code == 201
+    assert from_rules.json()["rules"] == [pd.rule_data(r) for r in pd.rules_from_data([ALIAS])]
+    assert from_pls.status_code == 201 and from_pls.json()["rules_count"] == 4
+    assert [d["name"] for d in client.get(NATIVE).json()] == ["PLS", "Rules"]
+
+
+def test_the_native_api_refuses_a_dtd_with_invalid_pls(cast):
+    response = native(cast, cast.alice).post(NATIVE, {"name": "x", "pls": BILLION_LAUGHS}, format="json")
+
+    assert response.status_code == 400 and response.json()["code"] == "invalid_pls"
+
+
+def test_the_native_rules_route_adds_and_removes_as_versions_and_download_follows(cast):
+    client = native(cast, cast.alice)
+    created = client.post(NATIVE, {"name": "Rules", "rules": [ALIAS]}, format="json").json()
+    base = f"{NATIVE}/{created['id']}"
+
+    added = client.post(f"{base}/rules", {"rules": [PHONEME]}, format="json").json()
+    removed = client.delete(f"{base}/rules?string=UN").json()
+
+    assert (added["rules_count"], removed["rules_count"]) == (2, 1)
+    assert client.get(base).json()["latest_version_id"] == removed["version_id"]
+    old = client.get(f"{base}/download", {"version_id": created["latest_version_id"]})
+    assert old["Content-Type"] == "application/pls+xml" and pd.parse_pls(old.content) == pd.rules_from_data([ALIAS])
+    assert pd.parse_pls(client.get(f"{base}/download").content) == pd.rules_from_data([PHONEME])
+    archived = client.patch(base, {"archived": True}, format="json").json()
+    assert archived["archived_at"] is not None
+
+
+def test_charlie_gets_a_404_for_alices_dictionary_on_every_native_route(cast):
+    created = native(cast, cast.alice).post(NATIVE, {"name": "Acme", "rules": [ALIAS]}, format="json").json()
+    charlie = native(cast, cast.charlie)
+    base = f"{NATIVE}/{created['id']}"
+
+    answers = [
+        charlie.get(base),
+        charlie.patch(base, {"name": "mine"}, format="json"),
+        charlie.post(f"{base}/rules", {"rules": [PHONEME]}, format="json"),
+        charlie.delete(f"{base}/rules?string=UN"),
+        charlie.get(f"{base}/download"),
+    ]
+
+    assert [(r.status_code, r.json()["code"]) for r in answers] == [(404, "pronunciation_dictionary_not_found")] * 5
+    assert charlie.get(NATIVE).json() == []
