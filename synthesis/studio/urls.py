@@ -3,7 +3,11 @@
 from django.urls import path
 
 from accounts import views_keys
-from synthesis.studio import jobs_views as views_studio_jobs, views as views_studio
+from synthesis.studio import (
+    dictionary_views as views_dictionaries,
+    jobs_views as views_studio_jobs,
+    views as views_studio,
+)
 
 app_name = "studio"
 
@@ -20,6 +24,18 @@ urlpatterns = [
     path("jobs/webhook", views_studio_jobs.webhook_save, name="webhook_save"),
     path("jobs/webhook/rotate", views_studio_jobs.webhook_rotate, name="webhook_rotate"),
     path("jobs/webhook/delete", views_studio_jobs.webhook_delete, name="webhook_delete"),
+    path("dictionaries/", views_dictionaries.dictionaries, name="dictionaries"),
+    path("dictionaries/<str:pronunciation_dictionary_id>/", views_dictionaries.dictionary, name="dictionary"),
+    path(
+        "dictionaries/<str:pronunciation_dictionary_id>/remove",
+        views_dictionaries.dictionary_remove_rule,
+        name="dictionary_remove_rule",
+    ),
+    path(
+        "dictionaries/<str:pronunciation_dictionary_id>/download",
+        views_dictionaries.dictionary_download,
+        name="dictionary_download",
+    ),
     path("keys/", views_keys.keys, name="keys"),
     path("keys/<int:pk>/revoke", views_keys.key_revoke, name="key_revoke"),
     path("usage/", views_studio.usage, name="usage"),

@@ -475,6 +475,7 @@ FILE_ROUTES = {
     "admin:synthesis_generation_audio": ("staff", "get", "/admin/synthesis/generation/{g}/audio/", None),
     "compat:elevenlabs-pronunciation-download": ("key", "get", "/v1/pronunciation-dictionaries/{d}/{v}/download", None),
     "api_v1:pronunciation-dictionary-download": ("key", "get", "/api/v1/pronunciation-dictionaries/{d}/download", None),
+    "studio:dictionary_download": ("session", "get", "/studio/dictionaries/{d}/download", None),
 }
 # The previews: the same few seconds of a catalog voice for everyone, nothing of a customer's: caches may keep them.
 PREVIEWS = {"synthesis:voice-preview": ("anyone", "/voices/af_heart/preview.mp3"),
