@@ -1070,6 +1070,7 @@ class PronunciationListView(ElevenLabsView):
             OpenApiParameter("cursor", str), OpenApiParameter("page_size", int, description="1-100, default 30."),
             OpenApiParameter("sort", str, enum=["creation_time_unix", "name"]),
             OpenApiParameter("sort_direction", str, enum=["ascending", "descending"]),
+            OpenApiParameter("include_archived", bool),
         ],
         responses={200: JSON_OBJECT, 422: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
     )
@@ -1080,7 +1081,10 @@ class PronunciationListView(ElevenLabsView):
         field = "name" if params.get("sort") == "name" else "created_at"
         descending = params.get("sort_direction", "descending" if field == "created_at" else "ascending") == "descending"
         order = (f"-{field}", "-id") if descending else (field, "id")
-        dictionaries = list(pronunciation.dictionaries_of(request.organization).order_by(*order)[start : start + size + 1])
+        dictionaries = pronunciation.dictionaries_of(request.organization).order_by(*order)
+        if params.get("include_archived", "false").lower() not in ("true", "1"):
+            dictionaries = dictionaries.filter(archived_at__isnull=True)
+        dictionaries = list(dictionaries[start : start + size + 1])
         more = len(dictionaries) > size
         return Response(
             {
@@ -1130,6 +1134,20 @@ class PronunciationAddRulesView(ElevenLabsView):
         dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
         rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
         version = pronunciation.dictionary_add_rules(dictionary=dictionary, user=acting_user(request), rules=rules)
+        return Response(dictionary_version(version))
+
+
+class PronunciationSetRulesView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    @pronunciation_schema(
+        "elevenlabs_pronunciation_dictionaries_set_rules", "ElevenLabs: replace all rules (a new version)",
+        request=AddRulesSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
+    )
+    def post(self, request, pronunciation_dictionary_id):
+        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
+        version = pronunciation.dictionary_set_rules(dictionary=dictionary, user=acting_user(request), rules=rules)
         return Response(dictionary_version(version))
 
 

@@ -104,6 +104,11 @@ urlpatterns = [
         name="elevenlabs-pronunciation-add-rules",
     ),
     path(
+        "v1/pronunciation-dictionaries/<str:pronunciation_dictionary_id>/set-rules",
+        elevenlabs.PronunciationSetRulesView.as_view(),
+        name="elevenlabs-pronunciation-set-rules",
+    ),
+    path(
         "v1/pronunciation-dictionaries/<str:pronunciation_dictionary_id>/remove-rules",
         elevenlabs.PronunciationRemoveRulesView.as_view(),
         name="elevenlabs-pronunciation-remove-rules",

@@ -316,6 +316,15 @@ def dictionary_add_rules(
         return _new_version(dictionary, _merged([*current, *rules]), user)
 
 
+def dictionary_set_rules(
+    *, dictionary: PronunciationDictionary, user: User | None, rules: Sequence[Rule]
+) -> PronunciationDictionaryVersion:
+    """A new version holding exactly `rules` (ElevenLabs' set-rules)."""
+    with transaction.atomic():
+        dictionary = PronunciationDictionary.objects.select_for_update().get(pk=dictionary.pk)
+        return _new_version(dictionary, _merged(rules), user)
+
+
 def dictionary_remove_rules(
     *, dictionary: PronunciationDictionary, user: User | None, rule_strings: Sequence[str]
 ) -> PronunciationDictionaryVersion:

@@ -223,3 +223,73 @@ def test_charlie_gets_a_404_for_alices_dictionary_on_every_native_route(cast):
 
     assert [(r.status_code, r.json()["code"]) for r in answers] == [(404, "pronunciation_dictionary_not_found")] * 5
     assert charlie.get(NATIVE).json() == []
+
+
+# -- ElevenLabs' own SDK, against a live server ------------------------------------------------------------------
+
+
+@pytest.fixture
+def sdk(server, cast):
+    from elevenlabs.client import ElevenLabs
+
+    return ElevenLabs(api_key=cast.key(cast.alice), base_url=server.url)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("isolated_media")
+def test_the_elevenlabs_sdk_manages_a_dictionary(sdk):
+    from elevenlabs.core import ApiError
+    from elevenlabs.pronunciation_dictionaries import (
+        BodyAddAPronunciationDictionaryV1PronunciationDictionariesAddFromRulesPostRulesItem_Alias as AliasRule,
+    )
+    from elevenlabs.pronunciation_dictionaries.rules import types as rule_types
+
+    created = sdk.pronunciation_dictionaries.create_from_rules(
+        name="Acme words", rules=[AliasRule(string_to_replace="UN", alias="United Nations")]
+    )
+    from_file = sdk.pronunciation_dictionaries.create_from_file(name="From PLS", file=("words.pls", PLS.encode()))
+    added = sdk.pronunciation_dictionaries.rules.add(
+        created.id,
+        rules=[
+            rule_types.PronunciationDictionaryRule_Phoneme(
+                string_to_replace="Kokoro", phoneme="kəˈkɔɹoʊ", alphabet="ipa"
+            )
+        ],
+    )
+    removed = sdk.pronunciation_dictionaries.rules.remove(created.id, rule_strings=["UN"])
+    fetched = sdk.pronunciation_dictionaries.get(created.id)
+    pls = b"".join(sdk.pronunciation_dictionaries.download(created.id, created.version_id))
+    sdk.pronunciation_dictionaries.update(from_file.id, archived=True)
+    listed = sdk.pronunciation_dictionaries.list()
+    with_archived = sdk.pronunciation_dictionaries.list(include_archived=True)
+
+    assert (created.version_rules_num, from_file.version_rules_num) == (1, 4)
+    assert (added.version_rules_num, removed.version_rules_num) == (2, 1)
+    assert fetched.latest_version_id == removed.version_id and fetched.rules[0].string_to_replace == "Kokoro"
+    assert pd.parse_pls(pls) == pd.rules_from_data([ALIAS])
+    assert [d.id for d in listed.pronunciation_dictionaries] == [created.id]
+    assert {d.id for d in with_archived.pronunciation_dictionaries} == {created.id, from_file.id}
+    with pytest.raises(ApiError) as missing:
+        sdk.pronunciation_dictionaries.get("no-such-dictionary")
+    assert missing.value.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("isolated_media")
+def test_the_elevenlabs_sdk_sends_locators_and_the_alias_is_spoken(sdk, cast, fake_engine):
+    from elevenlabs.types import PronunciationDictionaryVersionLocator
+
+    dictionary = pd.dictionary_create(
+        organization=cast.org_a, user=cast.alice, name="Acme", rules=pd.rules_from_data([ALIAS])
+    )
+
+    result = sdk.text_to_speech.convert_with_timestamps(
+        "af_heart",
+        text="The UN met.",
+        pronunciation_dictionary_locators=[
+            PronunciationDictionaryVersionLocator(pronunciation_dictionary_id=dictionary.pk)
+        ],
+    )
+
+    assert "".join(result.alignment.characters) == "The UN met."
+    assert "United Nations" in "".join(result.normalized_alignment.characters)
