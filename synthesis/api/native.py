@@ -55,7 +55,7 @@ SYNTHESIS_ERRORS = {
     401: OpenApiResponse(ERROR_RESPONSE, description="No valid API key or session."),
     402: OpenApiResponse(ERROR_RESPONSE, description="Monthly character quota exceeded (`resets_at`)."),
     403: OpenApiResponse(ERROR_RESPONSE, description="Missing scope, format not in the plan, or email unverified."),
-    404: OpenApiResponse(ERROR_RESPONSE, description="Unknown voice."),
+    404: OpenApiResponse(ERROR_RESPONSE, description="Unknown voice, or `pronunciation_dictionary_not_found` (or its version's)."),
     429: OpenApiResponse(ERROR_RESPONSE, description="`rate_limited` or `concurrency_limited`; see Retry-After."),
     503: OpenApiResponse(ERROR_RESPONSE, description="`overloaded` (the server is at capacity) or `service_unavailable` (a backend is down); see Retry-After."),
 }
