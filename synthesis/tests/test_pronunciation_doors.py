@@ -247,3 +247,30 @@ def test_the_jobs_api_takes_locators_and_refuses_another_organizations(cast, fak
     assert ok.status_code == 202, ok.content
     assert cast.org_a.jobs.get().pronunciation_versions == [dictionary.latest_version_id]
     assert refused.status_code == 404 and refused.json()["code"] == "pronunciation_dictionary_not_found"
+
+
+# -- the real model ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("isolated_media", "fresh_cache")
+def test_on_the_real_model_an_alias_is_spoken_and_a_phoneme_rule_changes_the_sound(cast, engine):
+    tomato = Rule("tomato", phonemes="T AH0 M AA1 T OW0", alphabet="cmu-arpabet")  # the British "tomahto"
+    dictionary = pd.dictionary_create(organization=cast.org_a, user=cast.alice, name="Acme", rules=[UN, tomato])
+    locators = [{"pronunciation_dictionary_id": dictionary.pk}]
+    client = api(cast.key(cast.alice))
+
+    def say(text, locators):
+        body = {"text": text, "voice": "af_heart", "format": "wav", "pronunciation_dictionary_locators": locators}
+        response = post(client, "/api/v1/tts/with-timestamps", body)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    aliased, plain = say(TEXT, locators), say(TEXT, None)
+    british, american = say("A tomato.", locators), say("A tomato.", None)
+
+    assert "United Nations" in "".join(aliased["normalized_alignment"]["characters"])
+    said = aliased["normalized_alignment"]["character_end_times_seconds"][-1]
+    assert said > plain["normalized_alignment"]["character_end_times_seconds"][-1]
+    assert british["audio_base64"] != american["audio_base64"]
+    assert "".join(british["alignment"]["characters"]) == "A tomato."
