@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
-from synthesis.api.common import ERROR_RESPONSE, as_download
+from synthesis.api.common import ERROR_RESPONSE, as_download, parse_before_lookup
 from synthesis.api.serializers import StringField
 from synthesis.services import pronunciation
 
@@ -195,7 +195,10 @@ class DictionaryView(APIView):
         responses={200: DictionaryDetailSerializer, **ERRORS},
     )
     def patch(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
         dictionary = dictionary_of(request, pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
         body = valid(UpdateSerializer, request)
         dictionary = pronunciation.dictionary_update(
             dictionary=dictionary,
@@ -220,7 +223,10 @@ class RulesView(APIView):
         examples=[OpenApiExample("Two rules", value={"rules": RULES_EXAMPLE}, request_only=True)],
     )
     def post(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
         dictionary = dictionary_of(request, pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
         rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
         return Response(
             version_data(pronunciation.dictionary_add_rules(dictionary=dictionary, user=user_of(request), rules=rules))

@@ -37,6 +37,7 @@ from synthesis.api.common import (
     audio_response,
     history_of,
     output_format,
+    parse_before_lookup,
     zip_response,
 )
 from synthesis.api.compat_schema import (
@@ -1114,7 +1115,10 @@ class PronunciationDictionaryView(ElevenLabsView):
         request=PronunciationUpdateSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
     )
     def patch(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
         dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
         body = valid(PronunciationUpdateSerializer, request)
         dictionary = pronunciation.dictionary_update(
             dictionary=dictionary, name=body.get("name"), description=body.get("description"), archived=body.get("archived")
@@ -1131,7 +1135,10 @@ class PronunciationAddRulesView(ElevenLabsView):
         description="A rule for a word the dictionary already has replaces it.",
     )
     def post(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
         dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
         rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
         version = pronunciation.dictionary_add_rules(dictionary=dictionary, user=acting_user(request), rules=rules)
         return Response(dictionary_version(version))
@@ -1145,7 +1152,10 @@ class PronunciationSetRulesView(ElevenLabsView):
         request=AddRulesSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
     )
     def post(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
         dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
         rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
         version = pronunciation.dictionary_set_rules(dictionary=dictionary, user=acting_user(request), rules=rules)
         return Response(dictionary_version(version))
@@ -1159,7 +1169,10 @@ class PronunciationRemoveRulesView(ElevenLabsView):
         request=RemoveRulesSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
     )
     def post(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
         dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
         strings = valid(RemoveRulesSerializer, request)["rule_strings"]
         version = pronunciation.dictionary_remove_rules(dictionary=dictionary, user=acting_user(request), rule_strings=strings)
         return Response(dictionary_version(version))
