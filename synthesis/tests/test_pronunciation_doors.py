@@ -274,3 +274,56 @@ def test_on_the_real_model_an_alias_is_spoken_and_a_phoneme_rule_changes_the_sou
     assert said > plain["normalized_alignment"]["character_end_times_seconds"][-1]
     assert british["audio_base64"] != american["audio_base64"]
     assert "".join(british["alignment"]["characters"]) == "A tomato."
+
+
+# -- the studio socket ---------------------------------------------------------------------------------------
+
+
+def studio_socket(user):
+    from channels.testing import WebsocketCommunicator
+    from django.conf import settings
+    from django.test import Client
+
+    from voicehub_site.asgi import application
+
+    client = Client()
+    client.force_login(user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    return WebsocketCommunicator(
+        application, "/ws/tts/", headers=[(b"origin", b"http://testserver"), (b"cookie", cookie.encode())]
+    )
+
+
+def studio_answer(communicator, message) -> dict:
+    """The first event the socket answers `message` with that ends it (done or error)."""
+    from asgiref.sync import async_to_sync
+
+    async def scenario():
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        await communicator.send_json_to(message)
+        while True:
+            output = await communicator.receive_output(120)
+            if output.get("text") and json.loads(output["text"])["type"] in ("done", "error"):
+                await communicator.disconnect()
+                return json.loads(output["text"])
+
+    return async_to_sync(scenario)()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("isolated_media", "fresh_cache")
+def test_the_studio_socket_applies_the_chosen_dictionary_and_refuses_anothers(cast, prepared, settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    ours = pd.dictionary_create(organization=cast.org_a, user=cast.alice, name="Acme", rules=[UN])
+    theirs = pd.dictionary_create(organization=cast.org_b, user=cast.charlie, name="Globex", rules=[UN])
+
+    def generate(dictionary):
+        locators = [{"pronunciation_dictionary_id": dictionary.pk}]
+        message = {"type": "generate", "text": TEXT, "voice": "af_heart", "speed": 1.0, "format": "mp3"}
+        return studio_answer(studio_socket(cast.alice), {**message, "pronunciation_dictionary_locators": locators})
+
+    done, refused = generate(ours), generate(theirs)
+
+    assert done["type"] == "done" and prepared == [Lexicon([UN])]
+    assert refused["type"] == "error" and refused["code"] == "pronunciation_dictionary_not_found"
