@@ -116,3 +116,22 @@ def test_the_studio_form_offers_the_organizations_dictionaries(cast):
     assert page.status_code == 200
     assert b'<select id="dictionary"' in page.content and b"Acme words" in page.content
     assert b"Old words" not in page.content
+
+
+def test_a_job_started_in_the_studio_keeps_the_chosen_dictionarys_version(cast, fake_engine, monkeypatch, settings):
+    from synthesis.jobs import service as jobs
+
+    monkeypatch.setattr(jobs, "_enqueue", lambda job, count=1: None)
+    ours = pd.dictionary_create(organization=cast.org_a, user=cast.alice, name="Acme", rules=[Rule("UN", alias="U N")])
+    theirs = pd.dictionary_create(organization=cast.org_b, user=cast.charlie, name="Globex", rules=[])
+    client = signed_in(cast.alice)
+    form = {"text": "The UN met.", "voice": "af_heart", "format": "mp3", "speed": "1.0"}
+
+    page = client.get("/studio/jobs/")
+    started = client.post("/studio/jobs/", {**form, "dictionary": ours.pk})
+    refused = client.post("/studio/jobs/", {**form, "dictionary": theirs.pk})
+
+    assert b"Acme" in page.content and b"Globex" not in page.content
+    assert started.status_code == 302
+    assert cast.org_a.jobs.get().pronunciation_versions == [ours.latest_version_id]
+    assert refused.status_code == 400 and cast.org_a.jobs.count() == 1
