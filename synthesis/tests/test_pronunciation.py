@@ -5,30 +5,9 @@ import pytest
 from synthesis.engine.lexicon import Lexicon, Rule
 from synthesis.services import pronunciation as pd
 from synthesis.services.session import Refused
+from synthesis.tests.helpers import BILLION_LAUGHS, EXTERNAL_ENTITY, PLS
 
 pytestmark = pytest.mark.django_db
-
-PLS = """<?xml version="1.0" encoding="UTF-8"?>
-<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="en-US">
-  <lexeme><grapheme>UN</grapheme><grapheme>U.N.</grapheme><alias>United Nations</alias></lexeme>
-  <lexeme><grapheme>Kokoro</grapheme><phoneme>kəˈkɔɹoʊ</phoneme></lexeme>
-  <lexeme><grapheme>tomato</grapheme><phoneme alphabet="x-cmu-arpabet">T AH0 M EY1 T OW0</phoneme></lexeme>
-</lexicon>
-"""
-
-BILLION_LAUGHS = """<?xml version="1.0"?>
-<!DOCTYPE lexicon [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>
-<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="en-US">
-  <lexeme><grapheme>laugh</grapheme><alias>&c;</alias></lexeme>
-</lexicon>
-"""
-
-EXTERNAL = """<?xml version="1.0"?>
-<!DOCTYPE lexicon [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
-<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="en-US">
-  <lexeme><grapheme>x</grapheme><alias>&secret;</alias></lexeme>
-</lexicon>
-"""
 
 
 def refused(call, *args, **kwargs) -> Refused:
@@ -61,7 +40,7 @@ def test_an_exported_dictionary_reads_back_as_the_same_rules():
     assert pd.parse_pls(exported) == rules
 
 
-@pytest.mark.parametrize("document", [BILLION_LAUGHS, EXTERNAL], ids=["billion-laughs", "external-entity"])
+@pytest.mark.parametrize("document", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
 def test_a_dtd_or_entity_is_refused_before_anything_is_expanded(document):
     error = refused(pd.parse_pls, document.encode())
 

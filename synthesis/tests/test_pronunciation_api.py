@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from synthesis.models import PronunciationDictionary
 from synthesis.services import pronunciation as pd
-from synthesis.tests.test_pronunciation import BILLION_LAUGHS, PLS
+from synthesis.tests.helpers import BILLION_LAUGHS, PLS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 

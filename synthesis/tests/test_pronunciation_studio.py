@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.tests.helpers import signed_in
 from synthesis.engine.lexicon import Rule
 from synthesis.services import pronunciation as pd
-from synthesis.tests.test_pronunciation import BILLION_LAUGHS, PLS
+from synthesis.tests.helpers import BILLION_LAUGHS, PLS
 
 pytestmark = pytest.mark.django_db
 
