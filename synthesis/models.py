@@ -1,3 +1,5 @@
+import secrets
+import string
 import uuid
 
 from django.db import models
@@ -119,6 +121,9 @@ class Job(models.Model):
     audio = models.FileField(upload_to=job_file_upload_to, max_length=255, blank=True)
     audio_seconds = models.FloatField(default=0.0)
     timing = models.FileField(upload_to=job_file_upload_to, max_length=255, blank=True)
+    # The pronunciation dictionary versions the job was started with, in order of preference: pinned, so a
+    # dictionary edited while the job runs does not change how the rest of the book is said.
+    pronunciation_versions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -312,3 +317,55 @@ class SavedVoice(models.Model):
         """{voice id: weight} of the blend, from its canonical spec."""
         parts = (part.rstrip(")").split("(") for part in self.spec.split("+"))
         return {voice: float(weight) for voice, weight in parts}
+
+
+# -- pronunciation dictionaries ----------------------------------------------------
+
+
+def pronunciation_id() -> str:
+    """A 20-character id like ElevenLabs' dictionary and version ids (e.g. "5xM3yVvZQKV0EfqQpLrJ")."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(20))
+
+
+class PronunciationDictionary(models.Model):
+    """An organization's pronunciation rules (ElevenLabs' pronunciation dictionary), versioned.
+
+    The rules live in immutable versions: adding or removing rules makes a new
+    one, so a request or a job that named a version keeps its pronunciation.
+    Archiving hides nothing and breaks nothing; it is a label, as ElevenLabs has it.
+    """
+
+    id = models.CharField(primary_key=True, max_length=20, default=pronunciation_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="pronunciation_dictionaries")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    latest_version = models.ForeignKey(
+        "PronunciationDictionaryVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self):
+        return self.name
+
+
+class PronunciationDictionaryVersion(models.Model):
+    """One immutable snapshot of a dictionary's rules, in ElevenLabs' rule shape (synthesis.services.pronunciation)."""
+
+    id = models.CharField(primary_key=True, max_length=20, default=pronunciation_id, editable=False)
+    dictionary = models.ForeignKey(PronunciationDictionary, on_delete=models.CASCADE, related_name="versions")
+    rules = models.JSONField(default=list)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dictionary", "created_at", "id"]
+
+    def __str__(self):
+        return f"{self.dictionary_id}@{self.id}"

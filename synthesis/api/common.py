@@ -12,6 +12,7 @@ import zipfile
 from django.http import FileResponse, Http404, HttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import APIView
 
@@ -120,6 +121,17 @@ def zip_response(generations) -> HttpResponse:
             with generation.audio.open("rb") as audio:
                 archive.writestr(f"{generation.created_at:%Y%m%d-%H%M%S}-{generation.id}.{generation.audio.name.rsplit('.', 1)[-1]}", audio.read())
     return as_download(HttpResponse(buffer.getvalue(), content_type="application/zip"), "voicehub-history.zip")
+
+
+def parse_before_lookup(request) -> UnsupportedMediaType | None:
+    """Parse a body before the object its URL names is looked up: hostile JSON is a 400 `parse_error` whatever the id
+    (it tells nothing of the object). A body of another media type is returned, to raise after the lookup, so that
+    another organization's id is still a 404 (as the cross-tenant matrix asks of every credential)."""
+    try:
+        request.data  # noqa: B018 - parsing is the point
+    except UnsupportedMediaType as error:
+        return error
+    return None
 
 
 def api_key_of(request):

@@ -45,6 +45,10 @@ OPENAI_SPEECH_ERRORS = {
     400: OpenApiResponse(OPENAI_ERROR, description="Invalid body: unknown model or voice, empty input, over 4,096 characters, bad speed or format."),
     401: OpenApiResponse(OPENAI_ERROR, description="No valid API key."),
     403: OpenApiResponse(OPENAI_ERROR, description="The key lacks the `tts` scope, or the format is not in the plan."),
+    404: OpenApiResponse(
+        OPENAI_ERROR, description="`pronunciation_dictionary_not_found`: a `pronunciation_dictionary_locators` entry (an "
+        "extra field, ElevenLabs') names no dictionary or version of your organization.",
+    ),
     429: OpenApiResponse(OPENAI_ERROR, description="`rate_limited`, `concurrency_limited` (Retry-After) or `insufficient_quota` (x-should-retry: false)."),
     503: OpenApiResponse(OPENAI_ERROR, description="`overloaded` (the server is at capacity) or `service_unavailable` (a backend is down); see Retry-After."),
 }
@@ -59,7 +63,7 @@ ELEVENLABS_TTS_ERRORS = {
     **ELEVENLABS_PARSE_ERROR,
     401: OpenApiResponse(ELEVENLABS_ERROR, description="No valid API key (`xi-api-key` or Bearer), or `quota_exceeded`: the monthly characters are spent (`resets_at`), as ElevenLabs answers it."),
     403: OpenApiResponse(ELEVENLABS_ERROR, description="Missing scope, or the output format is not in the plan."),
-    404: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_found`."),
+    404: OpenApiResponse(ELEVENLABS_ERROR, description="`voice_not_found`, or `pronunciation_dictionary_not_found` (or its version's)."),
     422: OpenApiResponse(ELEVENLABS_ERROR, description="Invalid body or `output_format`."),
     429: OpenApiResponse(ELEVENLABS_ERROR, description="`rate_limit_exceeded`, `too_many_concurrent_requests` or `system_busy` (the server is at capacity); see Retry-After."),
     503: OpenApiResponse(ELEVENLABS_ERROR, description="`service_unavailable`: a backend is down; see Retry-After."),

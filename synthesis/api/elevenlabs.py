@@ -15,9 +15,10 @@ import uuid
 from datetime import UTC, datetime
 
 from django.db.models import Q
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -36,6 +37,7 @@ from synthesis.api.common import (
     audio_response,
     history_of,
     output_format,
+    parse_before_lookup,
     zip_response,
 )
 from synthesis.api.compat_schema import (
@@ -55,12 +57,14 @@ from synthesis.api.compat_schema import (
 )
 from synthesis.api.errors import APIError, exception_handler
 from synthesis.api.parsers import StrictJSONParser
-from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer
+from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer, pronunciation_locators_field
 from synthesis.api.streaming import stream_response
 from synthesis.engine.premade import ELEVENLABS_PREMADE, premade_voice
 from synthesis.engine.voices import VoiceNotFound
+from synthesis.services import pronunciation
 from synthesis.services.engine import get_voice_library
 from synthesis.services.history import generation_delete
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.saved_voices import saved_voice_delete, saved_voice_update
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, Segment, session_open
 from synthesis.services.ssml import scripted
@@ -183,12 +187,15 @@ class TextToSpeechSerializer(serializers.Serializer):
         help_text="ISO 639-1 (or BCP 47): the voice must speak it (400 unsupported_language otherwise); en-GB/en-US "
         "choose English words.",
     )
+    pronunciation_dictionary_locators = pronunciation_locators_field()
 
     validate_text = TTSRequestSerializer.validate_text  # empty text, the plan's per-request limit
 
 
 # What we act on; any other field (seed, previous_text, ...) is accepted and ignored.
-USED_FIELDS = {"text", "model_id", "voice_settings", "apply_text_normalization", "language_code"}
+USED_FIELDS = {
+    "text", "model_id", "voice_settings", "apply_text_normalization", "language_code", "pronunciation_dictionary_locators"
+}
 USED_QUERY = {"output_format", "enable_logging"}
 # A dialogue's lines: enough for any scene, few enough that planning them stays cheap.
 MAX_DIALOGUE_INPUTS = 100
@@ -220,6 +227,7 @@ def text_to_speech_order(request, voice_id) -> Order:
         # enable_logging=false is ElevenLabs' zero-retention mode: nothing kept in history.
         store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
         language=body.get("language_code"),
+        lexicon=lexicon_for(organization=request.organization, locators=body.get("pronunciation_dictionary_locators")),
     )
     # ElevenLabs reads its <break time="1.5s" /> and <phoneme> tags in ordinary text.
     return scripted(order, markup="elevenlabs")
@@ -316,6 +324,7 @@ class TextToDialogueSerializer(serializers.Serializer):
     inputs = DialogueInputSerializer(many=True, allow_empty=False, max_length=MAX_DIALOGUE_INPUTS)
     model_id = StringField(required=False, allow_null=True, max_length=100, help_text="Any model id: all are Kokoro-82M here.")
     apply_text_normalization = serializers.ChoiceField(choices=["auto", "on", "off"], required=False, allow_null=True)
+    pronunciation_dictionary_locators = pronunciation_locators_field()
 
     def validate_inputs(self, inputs):
         total, limit = sum(len(i["text"]) for i in inputs), self.context["max_characters"]
@@ -327,7 +336,7 @@ class TextToDialogueSerializer(serializers.Serializer):
         return inputs
 
 
-DIALOGUE_FIELDS = {"inputs", "model_id", "apply_text_normalization"}
+DIALOGUE_FIELDS = {"inputs", "model_id", "apply_text_normalization", "pronunciation_dictionary_locators"}
 
 
 def text_to_dialogue_order(request) -> Order:
@@ -346,6 +355,7 @@ def text_to_dialogue_order(request) -> Order:
         normalize=(body.get("apply_text_normalization") or "auto") != "off",
         store=request.query_params.get("enable_logging", "true").lower() not in ("false", "0"),
         segments=segments,
+        lexicon=lexicon_for(organization=request.organization, locators=body.get("pronunciation_dictionary_locators")),
     )
 
 
@@ -1037,3 +1047,293 @@ class HistoryDownloadView(ElevenLabsView):
         if len(generations) == 1:
             return audio_file_response(generations[0])
         return zip_response(generations)
+
+
+# --------------------------------------------------------------------------------------------
+# Pronunciation dictionaries: /v1/pronunciation-dictionaries (synthesis.services.pronunciation)
+
+PRONUNCIATION_DICTIONARY_ID = OpenApiParameter("pronunciation_dictionary_id", str, OpenApiParameter.PATH)
+PRONUNCIATION_VERSION_ID = OpenApiParameter("version_id", str, OpenApiParameter.PATH)
+PRONUNCIATION_ERRORS = {
+    **ELEVENLABS_PARSE_ERROR,
+    400: OpenApiResponse(
+        ELEVENLABS_ERROR,
+        description="`parse_error`, `invalid_pls` (not a PLS lexicon, or a DTD/entity), `invalid_pronunciation_rule`, "
+        "`too_many_pronunciation_rules` or `too_many_pronunciation_dictionaries`.",
+    ),
+    404: OpenApiResponse(ELEVENLABS_ERROR, description="`pronunciation_dictionary_not_found` (or the version's)."),
+    413: OpenApiResponse(ELEVENLABS_ERROR, description="`pls_too_large`: the PLS file is over 1 MB."),
+    422: OpenApiResponse(ELEVENLABS_ERROR, description="Invalid body."),
+    **ELEVENLABS_READ_ERRORS,
+}
+
+
+def dictionary_metadata(dictionary) -> dict:
+    """ElevenLabs' pronunciation dictionary metadata (what the list and GET answer)."""
+    version = dictionary.latest_version
+    return {
+        "id": dictionary.id,
+        "latest_version_id": version.id if version else None,
+        "latest_version_rules_num": len(version.rules) if version else 0,
+        "name": dictionary.name,
+        "permission_on_resource": "admin",
+        "created_by": str(dictionary.created_by_id or ""),
+        "creation_time_unix": unix(dictionary.created_at),
+        "archived_time_unix": unix(dictionary.archived_at) if dictionary.archived_at else None,
+        "description": dictionary.description or None,
+    }
+
+
+def dictionary_created(dictionary) -> dict:
+    """What add-from-file and add-from-rules answer."""
+    version = dictionary.latest_version
+    return {
+        "id": dictionary.id,
+        "name": dictionary.name,
+        "created_by": str(dictionary.created_by_id or ""),
+        "creation_time_unix": unix(dictionary.created_at),
+        "version_id": version.id,
+        "version_rules_num": len(version.rules),
+        "description": dictionary.description or None,
+        "permission_on_resource": "admin",
+    }
+
+
+def dictionary_version(version) -> dict:
+    """What add-rules and remove-rules answer: the new version."""
+    return {"id": version.dictionary_id, "version_id": version.id, "version_rules_num": len(version.rules)}
+
+
+def acting_user(request):
+    return request.user if request.user.is_authenticated else None
+
+
+def pronunciation_schema(operation_id, summary, *, request=None, ok=JSON_OBJECT, parameters=(), description=""):
+    return extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id=operation_id, summary=summary, description=description,
+        parameters=list(parameters), request=request, responses={200: ok, **PRONUNCIATION_ERRORS},
+    )
+
+
+class PronunciationRuleSerializer(serializers.Serializer):
+    """One rule as ElevenLabs sends it (checked in full by synthesis.services.pronunciation)."""
+
+    type = serializers.ChoiceField(choices=["alias", "phoneme"])
+    string_to_replace = StringField(max_length=100, trim_whitespace=False)
+    alias = StringField(required=False, max_length=500, trim_whitespace=False)
+    phoneme = StringField(required=False, max_length=200, trim_whitespace=False)
+    alphabet = StringField(required=False, max_length=20)
+    case_sensitive = serializers.BooleanField(required=False)
+    word_boundaries = serializers.BooleanField(required=False)
+
+
+class AddFromRulesSerializer(serializers.Serializer):
+    name = StringField(max_length=200)
+    rules = serializers.ListField(child=serializers.DictField(), max_length=pronunciation.MAX_RULES)
+    description = StringField(required=False, allow_null=True, allow_blank=True, max_length=1000)
+    workspace_access = StringField(required=False, allow_null=True, help_text="Accepted and ignored.")
+
+
+class AddFromFileSerializer(serializers.Serializer):
+    name = StringField(max_length=200)
+    file = serializers.FileField(required=False, help_text="A W3C PLS lexicon (.pls), at most 1 MB.")
+    description = StringField(required=False, allow_blank=True, max_length=1000)
+    workspace_access = StringField(required=False, allow_blank=True, help_text="Accepted and ignored.")
+
+
+class AddRulesSerializer(serializers.Serializer):
+    rules = serializers.ListField(child=serializers.DictField(), max_length=pronunciation.MAX_RULES)
+
+
+class RemoveRulesSerializer(serializers.Serializer):
+    rule_strings = serializers.ListField(child=StringField(max_length=100, trim_whitespace=False), max_length=pronunciation.MAX_RULES)
+
+
+class PronunciationUpdateSerializer(serializers.Serializer):
+    name = StringField(required=False, max_length=200)
+    archived = serializers.BooleanField(required=False)
+    description = StringField(required=False, allow_blank=True, max_length=1000)
+
+
+def valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def read_upload(upload) -> bytes:
+    """An uploaded file's bytes, reading no more than one byte past the bound (parse_pls refuses it then)."""
+    return upload.read(pronunciation.MAX_PLS_BYTES + 1) if upload is not None else b""
+
+
+class PronunciationAddFromFileView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+    parser_classes = [MultiPartParser]
+
+    @pronunciation_schema(
+        "elevenlabs_pronunciation_dictionaries_add_from_file", "ElevenLabs: create a pronunciation dictionary from a PLS file",
+        request={"multipart/form-data": AddFromFileSerializer},
+    )
+    def post(self, request):
+        body = valid(AddFromFileSerializer, request)
+        rules = pronunciation.parse_pls(read_upload(body.get("file")))
+        dictionary = pronunciation.dictionary_create(
+            organization=request.organization, user=acting_user(request), name=body["name"], rules=rules,
+            description=body.get("description"),
+        )
+        return Response(dictionary_created(dictionary))
+
+
+class PronunciationAddFromRulesView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    @pronunciation_schema(
+        "elevenlabs_pronunciation_dictionaries_add_from_rules", "ElevenLabs: create a pronunciation dictionary from rules",
+        request=AddFromRulesSerializer,
+    )
+    def post(self, request):
+        body = valid(AddFromRulesSerializer, request)
+        dictionary = pronunciation.dictionary_create(
+            organization=request.organization, user=acting_user(request), name=body["name"],
+            rules=pronunciation.rules_from_data(body["rules"]), description=body.get("description"),
+        )
+        return Response(dictionary_created(dictionary))
+
+
+class PronunciationListView(ElevenLabsView):
+    """Newest first (or by name), paged by an opaque cursor, as ElevenLabs."""
+
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_pronunciation_dictionaries_list",
+        summary="ElevenLabs: list pronunciation dictionaries",
+        parameters=[
+            OpenApiParameter("cursor", str), OpenApiParameter("page_size", int, description="1-100, default 30."),
+            OpenApiParameter("sort", str, enum=["creation_time_unix", "name"]),
+            OpenApiParameter("sort_direction", str, enum=["ascending", "descending"]),
+            OpenApiParameter("include_archived", bool),
+        ],
+        responses={200: JSON_OBJECT, 422: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
+    )
+    def get(self, request):
+        params = request.query_params
+        size = int_param(params, "page_size", default=30, low=1, high=100)
+        start = int_param(params, "cursor", default=0, low=0, high=pronunciation.MAX_DICTIONARIES * 100)
+        field = "name" if params.get("sort") == "name" else "created_at"
+        descending = params.get("sort_direction", "descending" if field == "created_at" else "ascending") == "descending"
+        order = (f"-{field}", "-id") if descending else (field, "id")
+        dictionaries = pronunciation.dictionaries_of(request.organization).order_by(*order)
+        if params.get("include_archived", "false").lower() not in ("true", "1"):
+            dictionaries = dictionaries.filter(archived_at__isnull=True)
+        dictionaries = list(dictionaries[start : start + size + 1])
+        more = len(dictionaries) > size
+        return Response(
+            {
+                "pronunciation_dictionaries": [dictionary_metadata(d) for d in dictionaries[:size]],
+                "next_cursor": str(start + size) if more else None,
+                "has_more": more,
+            }
+        )
+
+
+class PronunciationDictionaryView(ElevenLabsView):
+    """GET: the dictionary and its latest rules. PATCH: rename, describe, archive."""
+
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    @pronunciation_schema(
+        "elevenlabs_pronunciation_dictionaries_get", "ElevenLabs: one pronunciation dictionary, with its rules",
+        parameters=[PRONUNCIATION_DICTIONARY_ID],
+    )
+    def get(self, request, pronunciation_dictionary_id):
+        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        rules = dictionary.latest_version.rules if dictionary.latest_version else []
+        return Response({**dictionary_metadata(dictionary), "rules": rules})
+
+    @pronunciation_schema(
+        "elevenlabs_pronunciation_dictionaries_update", "ElevenLabs: rename or archive a pronunciation dictionary",
+        request=PronunciationUpdateSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
+    )
+    def patch(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
+        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
+        body = valid(PronunciationUpdateSerializer, request)
+        dictionary = pronunciation.dictionary_update(
+            dictionary=dictionary, name=body.get("name"), description=body.get("description"), archived=body.get("archived")
+        )
+        return Response(dictionary_metadata(dictionary))
+
+
+class PronunciationAddRulesView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    @pronunciation_schema(
+        "elevenlabs_pronunciation_dictionaries_add_rules", "ElevenLabs: add rules (a new version)",
+        request=AddRulesSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
+        description="A rule for a word the dictionary already has replaces it.",
+    )
+    def post(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
+        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
+        rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
+        version = pronunciation.dictionary_add_rules(dictionary=dictionary, user=acting_user(request), rules=rules)
+        return Response(dictionary_version(version))
+
+
+class PronunciationSetRulesView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    @pronunciation_schema(
+        "elevenlabs_pronunciation_dictionaries_set_rules", "ElevenLabs: replace all rules (a new version)",
+        request=AddRulesSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
+    )
+    def post(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
+        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
+        rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
+        version = pronunciation.dictionary_set_rules(dictionary=dictionary, user=acting_user(request), rules=rules)
+        return Response(dictionary_version(version))
+
+
+class PronunciationRemoveRulesView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    @pronunciation_schema(
+        "elevenlabs_pronunciation_dictionaries_remove_rules", "ElevenLabs: remove rules by their words (a new version)",
+        request=RemoveRulesSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
+    )
+    def post(self, request, pronunciation_dictionary_id):
+        unsupported = parse_before_lookup(request)
+        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        if unsupported is not None:
+            raise unsupported
+        strings = valid(RemoveRulesSerializer, request)["rule_strings"]
+        version = pronunciation.dictionary_remove_rules(dictionary=dictionary, user=acting_user(request), rule_strings=strings)
+        return Response(dictionary_version(version))
+
+
+class PronunciationDownloadView(ElevenLabsView):
+    permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
+
+    @extend_schema(
+        tags=[ELEVENLABS_TAG], operation_id="elevenlabs_pronunciation_dictionaries_download",
+        summary="ElevenLabs: download a version as a PLS file",
+        parameters=[PRONUNCIATION_DICTIONARY_ID, PRONUNCIATION_VERSION_ID],
+        responses={
+            (200, pronunciation.PLS_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The PLS lexicon."),
+            404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS,
+        },
+    )
+    def get(self, request, pronunciation_dictionary_id, version_id):
+        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
+        version = pronunciation.version_get(dictionary=dictionary, version_id=version_id)
+        content = pronunciation.export_pls(pronunciation.version_rules(version))
+        response = HttpResponse(content, content_type=pronunciation.PLS_MEDIA_TYPE)
+        return as_download(response, f"{dictionary.name[:60] or dictionary.id}.pls")

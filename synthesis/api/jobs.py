@@ -53,6 +53,13 @@ class JobCreateSerializer(serializers.Serializer):
     speed = NumberField(default=1.0, field_code="invalid_speed")
     format = FormatField(default="mp3")
     normalize = serializers.ChoiceField(choices=["auto", "on", "off"], default="auto")
+    # A list in JSON; in multipart/form-data, that list as a JSON string. The versions it names are pinned for the
+    # whole job (synthesis.jobs.service.job_create).
+    pronunciation_dictionary_locators = serializers.JSONField(
+        required=False, allow_null=True,
+        help_text="Up to 3 of your pronunciation dictionaries: [{pronunciation_dictionary_id, version_id?}]; the "
+        "versions they name when the job starts are used for the whole job.",
+    )
 
     def to_internal_value(self, data):
         # Multipart values are strings: read the speed as a number there.
@@ -188,6 +195,7 @@ class JobsView(Idempotent, ListAPIView):
             speed=data["speed"], normalize=data["normalize"] != "off", title=data.get("title", ""),
             user=request.user if request.user.is_authenticated else None, api_key=api_key_of(request),
             source=UsageRecord.Source.API if api_key_of(request) else UsageRecord.Source.STUDIO,
+            pronunciation_dictionary_locators=data.get("pronunciation_dictionary_locators"),
         )
         response = Response(JobSerializer(job_data(job)).data, status=status.HTTP_202_ACCEPTED)
         response["Location"] = reverse("api_v1:job", kwargs={"job_id": job.id})

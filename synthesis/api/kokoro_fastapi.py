@@ -47,9 +47,11 @@ from synthesis.api.serializers import (
     StringField,
     kokoro_ignored,
     kokoro_voice,
+    pronunciation_locators_field,
 )
 from synthesis.api.streaming import stream_response
 from synthesis.engine.voices import VoiceNotFound
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
 from synthesis.services.voices import available_voices, saved_voices_of, text_phonemes, voice_table
 
@@ -244,6 +246,7 @@ class CaptionedSpeechSerializer(KokoroFields):
     response_format = FormatField(default="mp3", help_text=f"One of {', '.join(KOKORO_FORMATS)}.")
     speed = NumberField(default=1.0, field_code="invalid_speed")
     return_timestamps = serializers.BooleanField(default=True)
+    pronunciation_dictionary_locators = pronunciation_locators_field()  # ElevenLabs' field, as on /v1/audio/speech
 
     def validate_input(self, text):
         return _within_plan(text, self.context)
@@ -323,6 +326,7 @@ class CaptionedSpeechView(SynthesisView):
             normalize=(body.get("normalization_options") or {}).get("normalize", True), store_fmt=kept,
             volume=body["volume_multiplier"], history_id=uuid.uuid4() if link else None, language=body.get("lang_code"),
             foreign_language=True,
+            lexicon=lexicon_for(organization=request.organization, locators=body.get("pronunciation_dictionary_locators")),
         )
         session = session_open(caller=Caller.of(request), order=order, streaming=body["stream"], timed=True)
         if body["stream"]:

@@ -10,6 +10,7 @@ from synthesis.api import examples as ex
 from synthesis.api.common import ERROR_RESPONSE, SynthesisView, audio_response, preview_response
 from synthesis.api.serializers import TTSRequestSerializer, VoiceSerializer
 from synthesis.audio import parse_format
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.session import Caller, Order, session_open
 from synthesis.services.voices import available_voices
 
@@ -41,7 +42,10 @@ class TTSView(SynthesisView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         session = session_open(
-            caller=Caller.of(request), order=Order(text=data["text"], voice=data["voice"], fmt=WAV, speed=data["speed"])
+            caller=Caller.of(request), order=Order(
+                text=data["text"], voice=data["voice"], fmt=WAV, speed=data["speed"],
+                lexicon=lexicon_for(organization=request.organization, locators=data.get("pronunciation_dictionary_locators")),
+            ),
         )
         speech = session.render()
         response = audio_response(speech, session)

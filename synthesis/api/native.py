@@ -50,6 +50,7 @@ from synthesis.api.serializers import (
 )
 from synthesis.api.streaming import stream_response
 from synthesis.services.history import generation_delete, usage_per_day
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.saved_voices import saved_voice_create, saved_voice_delete, saved_voice_update
 from synthesis.services.session import Caller, Order, session_open
 from synthesis.services.ssml import scripted
@@ -60,7 +61,7 @@ SYNTHESIS_ERRORS = {
     401: OpenApiResponse(ERROR_RESPONSE, description="No valid API key or session."),
     402: OpenApiResponse(ERROR_RESPONSE, description="Monthly character quota exceeded (`resets_at`)."),
     403: OpenApiResponse(ERROR_RESPONSE, description="Missing scope, format not in the plan, or email unverified."),
-    404: OpenApiResponse(ERROR_RESPONSE, description="Unknown voice."),
+    404: OpenApiResponse(ERROR_RESPONSE, description="Unknown voice, or `pronunciation_dictionary_not_found` (or its version's)."),
     429: OpenApiResponse(ERROR_RESPONSE, description="`rate_limited` or `concurrency_limited`; see Retry-After."),
     503: OpenApiResponse(ERROR_RESPONSE, description="`overloaded` (the server is at capacity) or `service_unavailable` (a backend is down); see Retry-After."),
 }
@@ -79,6 +80,7 @@ def synthesis_order(request) -> Order:
     order = Order(
         text=data["text"], voice=data["voice"], fmt=output_format(data["format"]), speed=data["speed"],
         normalize=data["normalize"] != "off", store=data["store"], language=data.get("language"),
+        lexicon=lexicon_for(organization=request.organization, locators=data.get("pronunciation_dictionary_locators")),
     )
     return scripted(order, markup=data["text_type"])
 

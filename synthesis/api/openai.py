@@ -27,8 +27,17 @@ from synthesis.api.compat_schema import (
     OPENAI_TAG,
 )
 from synthesis.api.errors import APIError, _first_error, exception_handler
-from synthesis.api.serializers import FormatField, KokoroFields, NumberField, StringField, kokoro_ignored, kokoro_voice
+from synthesis.api.serializers import (
+    FormatField,
+    KokoroFields,
+    NumberField,
+    StringField,
+    kokoro_ignored,
+    kokoro_voice,
+    pronunciation_locators_field,
+)
 from synthesis.api.streaming import stream_response
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.session import COMPAT_MAX_SPEED, COMPAT_MIN_SPEED, Caller, Order, session_open
 
 # --------------------------------------------------------------------------------------------
@@ -137,6 +146,9 @@ class SpeechSerializer(KokoroFields):
     # Omitted or "audio": the file, sent chunked as each sentence is synthesized (as OpenAI sends
     # speech: no Content-Length). "sse": OpenAI's speech.audio.* events.
     stream_format = serializers.ChoiceField(choices=["audio", "sse"], required=False)
+    # Not OpenAI's (it has no pronunciation dictionaries): ElevenLabs' field, so an OpenAI client can name the
+    # organization's dictionaries with `extra_body`; OpenAI's SDK sends it as is.
+    pronunciation_dictionary_locators = pronunciation_locators_field()
 
     def validate_model(self, model):
         if model not in MODELS + MODEL_ALIASES:
@@ -216,6 +228,7 @@ class SpeechView(SynthesisView):
             normalize=(body.get("normalization_options") or {}).get("normalize", True), store_fmt=kept,
             volume=body["volume_multiplier"], history_id=uuid.uuid4() if link else None, language=body.get("lang_code"),
             foreign_language=True,
+            lexicon=lexicon_for(organization=request.organization, locators=body.get("pronunciation_dictionary_locators")),
         )
         # OpenAI sends speech chunked, as it is made; so does Kokoro-FastAPI unless `stream` is false.
         streaming = body["stream"] or "stream_format" in body

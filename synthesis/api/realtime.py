@@ -43,6 +43,7 @@ from synthesis.audio import UnknownFormat, parse_format
 from synthesis.engine.core import EngineError
 from synthesis.engine.voices import LanguageNotSpoken, speaking_language
 from synthesis.services import realtime, strictjson
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.pump import drain
 from synthesis.services.session import (
     COMPAT_MAX_SPEED,
@@ -118,6 +119,9 @@ class Context:
     closed: bool = False
     ending: bool = False  # its last piece is queued: after it, the final message
     spoken: int = 0  # pieces spoken so far
+    # The pronunciation dictionaries named by the message that opened it (ElevenLabs: the first message), resolved
+    # once: a dictionary edited while the context is open does not change how the rest of it is said.
+    lexicon: object = None
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -314,6 +318,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         flush = message.get("flush") is True
         if context is None:
             context = self._open_context(context_id, message)
+            locators = message.get("pronunciation_dictionary_locators")
+            if locators is not None:
+                context.lexicon = await database_sync_to_async(self._lexicon, thread_sensitive=False)(locators)
         elif context.ending:
             raise Rejected("context_closed", "This context has ended; open another one to say more.")
         if text == "":
@@ -370,6 +377,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         )
         self.contexts[context_id] = context
         return context
+
+    def _lexicon(self, locators):
+        try:
+            return lexicon_for(organization=self.caller.organization, locators=locators)
+        except Refused as refused:
+            raise Rejected(refused.code, refused.message, status=refused.status) from None
 
     def _enqueue(self, context: Context, piece: str | None) -> None:
         if piece == "":
@@ -488,7 +501,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             raise Refused("text_too_long", 400, f"One piece of text may be at most {limit} characters on your plan; flush more often.")
         order = Order(
             text=piece, voice=self.options.voice, fmt=self.options.fmt, speed=context.speed, normalize=self.options.normalize,
-            store=self.options.store, language=self.options.language,
+            store=self.options.store, language=self.options.language, lexicon=context.lexicon,
         )
         if self.options.ssml:
             order = scripted(order, markup="elevenlabs")

@@ -152,12 +152,27 @@ def kokoro_ignored(body) -> list[str]:
     return ignored
 
 
+class PronunciationLocatorSerializer(serializers.Serializer):
+    pronunciation_dictionary_id = StringField(max_length=64)
+    version_id = StringField(required=False, allow_null=True, max_length=64, help_text="Default: the latest version.")
+
+
+def pronunciation_locators_field(**kwargs):
+    """ElevenLabs' `pronunciation_dictionary_locators`, the same on every door (synthesis.services.pronunciation)."""
+    return PronunciationLocatorSerializer(
+        many=True, required=False, allow_null=True, max_length=3,
+        help_text="Up to 3 of your organization's pronunciation dictionaries, the first winning where two have a rule "
+        "for the same word: [{pronunciation_dictionary_id, version_id?}].", **kwargs,
+    )
+
+
 class TTSRequestSerializer(serializers.Serializer):
     text = StringField(
         trim_whitespace=False, allow_blank=True, help_text="The text to speak (up to the per-request limit)."
     )
     voice = StringField(default="af", max_length=64, help_text="A voice id from GET /voices.")
     speed = NumberField(default=1.0, field_code="invalid_speed", help_text="0.5 (slow) to 2.0 (fast).")
+    pronunciation_dictionary_locators = pronunciation_locators_field()
 
     def validate_text(self, text):
         if not text.strip():

@@ -83,4 +83,40 @@ urlpatterns = [
     path("v1/history/download", elevenlabs.HistoryDownloadView.as_view(), name="elevenlabs-history-download"),
     path("v1/history/<str:history_item_id>", elevenlabs.HistoryItemView.as_view(), name="elevenlabs-history-item"),
     path("v1/history/<str:history_item_id>/audio", elevenlabs.HistoryAudioView.as_view(), name="elevenlabs-history-audio"),
+    path("v1/pronunciation-dictionaries", elevenlabs.PronunciationListView.as_view(), name="elevenlabs-pronunciation-list"),
+    path(
+        "v1/pronunciation-dictionaries/add-from-file",
+        elevenlabs.PronunciationAddFromFileView.as_view(),
+        name="elevenlabs-pronunciation-add-from-file",
+    ),
+    path(
+        "v1/pronunciation-dictionaries/add-from-rules",
+        elevenlabs.PronunciationAddFromRulesView.as_view(),
+        name="elevenlabs-pronunciation-add-from-rules",
+    ),
+    path(
+        "v1/pronunciation-dictionaries/<str:pronunciation_dictionary_id>",
+        elevenlabs.PronunciationDictionaryView.as_view(),
+        name="elevenlabs-pronunciation-dictionary",
+    ),
+    path(
+        "v1/pronunciation-dictionaries/<str:pronunciation_dictionary_id>/add-rules",
+        elevenlabs.PronunciationAddRulesView.as_view(),
+        name="elevenlabs-pronunciation-add-rules",
+    ),
+    path(
+        "v1/pronunciation-dictionaries/<str:pronunciation_dictionary_id>/set-rules",
+        elevenlabs.PronunciationSetRulesView.as_view(),
+        name="elevenlabs-pronunciation-set-rules",
+    ),
+    path(
+        "v1/pronunciation-dictionaries/<str:pronunciation_dictionary_id>/remove-rules",
+        elevenlabs.PronunciationRemoveRulesView.as_view(),
+        name="elevenlabs-pronunciation-remove-rules",
+    ),
+    path(
+        "v1/pronunciation-dictionaries/<str:pronunciation_dictionary_id>/<str:version_id>/download",
+        elevenlabs.PronunciationDownloadView.as_view(),
+        name="elevenlabs-pronunciation-download",
+    ),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from synthesis.api import jobs as api_jobs, native as api_v1
+from synthesis.api import dictionaries as api_dictionaries, jobs as api_jobs, native as api_v1
 
 app_name = "api_v1"
 
@@ -30,4 +30,20 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/timing", api_jobs.JobTimingView.as_view(), name="job-timing"),
     path("webhook", api_jobs.WebhookView.as_view(), name="webhook"),
     path("webhooks/deliveries", api_jobs.WebhookDeliveriesView.as_view(), name="webhook-deliveries"),
+    path("pronunciation-dictionaries", api_dictionaries.DictionariesView.as_view(), name="pronunciation-dictionaries"),
+    path(
+        "pronunciation-dictionaries/<str:pronunciation_dictionary_id>",
+        api_dictionaries.DictionaryView.as_view(),
+        name="pronunciation-dictionary",
+    ),
+    path(
+        "pronunciation-dictionaries/<str:pronunciation_dictionary_id>/rules",
+        api_dictionaries.RulesView.as_view(),
+        name="pronunciation-dictionary-rules",
+    ),
+    path(
+        "pronunciation-dictionaries/<str:pronunciation_dictionary_id>/download",
+        api_dictionaries.DownloadView.as_view(),
+        name="pronunciation-dictionary-download",
+    ),
 ]

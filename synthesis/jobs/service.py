@@ -67,6 +67,7 @@ from synthesis.jobs.documents import Chapter
 from synthesis.jobs.tasks import run_job
 from synthesis.models import Job, JobChapter, JobChunk
 from synthesis.services.engine import get_engine
+from synthesis.services.pronunciation import locators_resolve, pinned_lexicon
 from synthesis.services.request_log import request_log_write
 from synthesis.services.session import Caller, Refused, job_admit
 
@@ -112,6 +113,7 @@ def job_create(
     user: User | None = None,
     api_key: ApiKey | None = None,
     source: str = UsageRecord.Source.API,
+    pronunciation_dictionary_locators: object = None,
 ) -> Job:
     """Validate, admit (the session's guard: voice, speed, format, rate), check the quota can cover it,
     record the job and its chapters, enqueue it.
@@ -138,6 +140,11 @@ def job_create(
     except EngineError as error:
         raise Refused(error.code, 400, str(error)) from None
     voice, shown, rate = job_admit(caller=caller, voice_id=voice_id, speed=speed, fmt=fmt)
+    # Pinned now: the versions the locators name at the start are the ones the whole book is read with.
+    versions = [
+        located.version.pk
+        for located in locators_resolve(organization=organization, locators=pronunciation_dictionary_locators)
+    ]
     organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
     if organization.period_end > timezone.now() and organization.characters_used + characters > organization.plan.monthly_characters:
         error = QuotaExceeded(
@@ -161,6 +168,7 @@ def job_create(
             content_type=fmt.media_type,
             characters=characters,
             heartbeat_at=timezone.now(),
+            pronunciation_versions=versions,
         )
         JobChapter.objects.bulk_create(
             JobChapter(job=job, index=i, title=c.title[:200], text=c.text) for i, c in enumerate(chapters)
@@ -316,10 +324,11 @@ def job_work(*, job_id: str, worker: str = "") -> str:
 def _plan(job: Job) -> None:
     """Write the job's chunk rows (once, whichever worker gets here first)."""
     engine = get_engine()
+    lexicon = pinned_lexicon(organization=job.organization, version_ids=job.pronunciation_versions)
     planned = []  # (chapter index, chunk text, pause)
     for chapter in job.chapters.order_by("index"):
         try:
-            _, chunks = engine.prepare(chapter.text, job.voice_spec or job.voice, normalize=job.normalize)
+            _, chunks = engine.prepare(chapter.text, job.voice_spec or job.voice, normalize=job.normalize, lexicon=lexicon)
         except NothingToSay:
             continue  # a chapter of only symbols: nothing to read, nothing to charge
         planned += [(chapter.index, c.text, c.pause if i < len(chunks) - 1 else 0.0) for i, c in enumerate(chunks)]
@@ -363,9 +372,16 @@ def _claim(job: Job, token: str) -> JobChunk | None:
 
 def _render(engine, job: Job, chunk: JobChunk) -> tuple[np.ndarray, list]:
     """The chunk's audio (with its pause after) and its words' times, from the real model."""
-    # The chunk text is already in spoken form (normalized when the job was planned).
+    # The chunk text is already in spoken form (normalized when the job was planned), but for the words the job's
+    # dictionaries decide, which keep their written form in it: they are pinned again here, with the same rules.
     voice = job.voice_spec or job.voice  # a saved voice's blend as the job was created
-    parts = list(engine.stream(chunk.text, voice, job.speed, normalize=False, quick_start=False, background=True))
+    planned = None
+    lexicon = pinned_lexicon(organization=job.organization, version_ids=job.pronunciation_versions)
+    if lexicon:
+        _, planned = engine.prepare(chunk.text, voice, normalize=False, quick_start=False, speed=job.speed, lexicon=lexicon)
+    parts = list(
+        engine.stream(chunk.text, voice, job.speed, normalize=False, quick_start=False, background=True, chunks=planned)
+    )
     rate = engine.sample_rate
     _, words = timing.timeline([(p.text, p.words, len(p.audio) / rate) for p in parts])
     audio = np.concatenate([p.audio for p in parts]) if parts else np.zeros(0, dtype=np.float32)

@@ -37,6 +37,7 @@ from synthesis.audio import UnknownFormat, parse_format
 from synthesis.engine.core import SAMPLE_RATE, EngineError
 from synthesis.services import strictjson
 from synthesis.services.jobs_channel import job_group
+from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.pump import drain
 from synthesis.services.session import Caller, Order, Refused, session_open
 
@@ -197,6 +198,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         order = Order(
             text=data["text"], voice=data["voice"], fmt=PLAYBACK, store_fmt=fmt, speed=data["speed"],
             normalize=data["normalize"] != "off", store=data["store"], language=data.get("language"),
+            lexicon=lexicon_for(organization=organization, locators=data.get("pronunciation_dictionary_locators")),
         )
         caller = Caller(organization=organization, user=self.user, source=UsageRecord.Source.STUDIO)
         return session_open(caller=caller, order=order, streaming=True, route=ROUTE, log_request=True)

@@ -61,9 +61,13 @@ class JobForm(forms.Form):
         min_value=MIN_SPEED, max_value=MAX_SPEED, initial=1.0,
         widget=forms.NumberInput(attrs={"step": "0.05", "min": MIN_SPEED, "max": MAX_SPEED}),
     )
+    dictionary = forms.ChoiceField(
+        required=False, label="Pronunciation", help_text="A pronunciation dictionary: its current version is kept for the whole job.",
+    )
 
-    def __init__(self, *args, voices, formats, **kwargs):
+    def __init__(self, *args, voices, formats, dictionaries=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["dictionary"].choices = [("", "No dictionary")] + [(d.pk, d.name) for d in dictionaries]
         self.fields["voice"].choices = [(v.id, f"{v.name} ({v.language_name} · {v.gender})") for v in voices]
         ids = {v.id for v in voices}
         self.fields["voice"].initial = DEFAULT_VOICE if DEFAULT_VOICE in ids else (voices[0].id if voices else "")
@@ -95,7 +99,10 @@ class WebhookForm(forms.Form):
 
 
 # Which form field a service error is shown next to (the rest go above the form).
-ERROR_FIELDS = {"voice_not_found": "voice", "format_not_allowed": "format", "invalid_speed": "speed"}
+ERROR_FIELDS = {
+    "voice_not_found": "voice", "format_not_allowed": "format", "invalid_speed": "speed",
+    "pronunciation_dictionary_not_found": "dictionary",
+}
 
 
 # -- a service the webhook API does inline -------------------------------------------------------
@@ -162,7 +169,7 @@ def _render(request, membership, *, job_form=None, webhook_form=None, secret=Non
         membership=membership,
         plan=organization.plan,
         long_form_limit=jobs.long_form_limit(organization),
-        job_form=job_form or JobForm(voices=voices, formats=organization.plan.allowed_formats),
+        job_form=job_form or JobForm(voices=voices, formats=organization.plan.allowed_formats, dictionaries=_dictionaries(organization)),
         webhook=endpoint,
         webhook_form=webhook_form or WebhookForm(initial={"url": endpoint.url if endpoint else ""}),
         secret=secret,
@@ -182,7 +189,10 @@ def jobs_page(request, membership):
         return _render(request, membership)
     organization = membership.organization
     voices = voices_with_saved(organization)
-    form = JobForm(request.POST, request.FILES, voices=voices, formats=organization.plan.allowed_formats)
+    form = JobForm(
+        request.POST, request.FILES, voices=voices, formats=organization.plan.allowed_formats,
+        dictionaries=_dictionaries(organization),
+    )
     job = form.is_valid() and _create(request, organization, form)
     if not job:
         return _render(request, membership, job_form=form, status=400)
@@ -191,15 +201,21 @@ def jobs_page(request, membership):
     return redirect("studio:jobs")
 
 
+def _dictionaries(organization):
+    return organization.pronunciation_dictionaries.filter(archived_at__isnull=True).order_by("name")
+
+
 def _create(request, organization, form) -> Job | None:
     """Start the job, or put the service's reason on the form and return None."""
     data = form.cleaned_data
     try:
         # The API's own reading of an upload or a text (size, type, unreadable, empty).
         chapters = chapters_from_input(data["text"], data["file"])
+        locators = [{"pronunciation_dictionary_id": data["dictionary"]}] if data["dictionary"] else None
         return jobs.job_create(
             organization=organization, chapters=chapters, voice_id=data["voice"], fmt=parse_format(data["format"]),
             speed=data["speed"], title=data["title"], user=request.user, source=UsageRecord.Source.STUDIO,
+            pronunciation_dictionary_locators=locators,
         )
     except DocumentError as error:
         form.add_error(form.source_field, str(error))

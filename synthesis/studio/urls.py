@@ -3,7 +3,12 @@
 from django.urls import path
 
 from accounts import views_keys
-from synthesis.studio import jobs_views as views_studio_jobs, views as views_studio, voices_views as views_studio_voices
+from synthesis.studio import (
+    dictionary_views as views_dictionaries,
+    jobs_views as views_studio_jobs,
+    views as views_studio,
+    voices_views as views_studio_voices,
+)
 
 app_name = "studio"
 
@@ -23,6 +28,18 @@ urlpatterns = [
     path("voices/", views_studio_voices.voices_page, name="voices"),
     path("voices/<str:saved_voice_id>/preview", views_studio_voices.voice_preview, name="voice_preview"),
     path("voices/<str:saved_voice_id>/delete", views_studio_voices.voice_delete, name="voice_delete"),
+    path("dictionaries/", views_dictionaries.dictionaries, name="dictionaries"),
+    path("dictionaries/<str:pronunciation_dictionary_id>/", views_dictionaries.dictionary, name="dictionary"),
+    path(
+        "dictionaries/<str:pronunciation_dictionary_id>/remove",
+        views_dictionaries.dictionary_remove_rule,
+        name="dictionary_remove_rule",
+    ),
+    path(
+        "dictionaries/<str:pronunciation_dictionary_id>/download",
+        views_dictionaries.dictionary_download,
+        name="dictionary_download",
+    ),
     path("keys/", views_keys.keys, name="keys"),
     path("keys/<int:pk>/revoke", views_keys.key_revoke, name="key_revoke"),
     path("usage/", views_studio.usage, name="usage"),

@@ -57,6 +57,7 @@ def studio(request, membership):
             "formats": plan.allowed_formats,
             "characters_left": organization.characters_left,
             "unverified": not email_verified(request.user),
+            "dictionaries": organization.pronunciation_dictionaries.filter(archived_at__isnull=True).order_by("name"),
         },
     )
 

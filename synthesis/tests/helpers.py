@@ -81,3 +81,26 @@ def transcribe(whisper, audio: np.ndarray) -> str:
     segments, _ = whisper.transcribe(resampled, language="en", beam_size=5, condition_on_previous_text=False)
     return " ".join(segment.text for segment in segments)
 
+
+# Pronunciation lexicons (W3C PLS): a good one, and two that defusedxml must refuse.
+PLS = """<?xml version="1.0" encoding="UTF-8"?>
+<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="en-US">
+  <lexeme><grapheme>UN</grapheme><grapheme>U.N.</grapheme><alias>United Nations</alias></lexeme>
+  <lexeme><grapheme>Kokoro</grapheme><phoneme>kəˈkɔɹoʊ</phoneme></lexeme>
+  <lexeme><grapheme>tomato</grapheme><phoneme alphabet="x-cmu-arpabet">T AH0 M EY1 T OW0</phoneme></lexeme>
+</lexicon>
+"""
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lexicon [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>
+<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="en-US">
+  <lexeme><grapheme>laugh</grapheme><alias>&c;</alias></lexeme>
+</lexicon>
+"""
+
+EXTERNAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE lexicon [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa" xml:lang="en-US">
+  <lexeme><grapheme>x</grapheme><alias>&secret;</alias></lexeme>
+</lexicon>
+"""

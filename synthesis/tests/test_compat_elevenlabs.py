@@ -496,7 +496,7 @@ def test_text_to_dialogue_with_an_unknown_voice_is_a_404_and_charges_nothing(ali
 
 def test_a_method_voicehub_does_not_implement_is_an_elevenlabs_json_404(alice):
     with pytest.raises(ApiError) as error:
-        alice.pronunciation_dictionaries.list()
+        alice.usage.get(start_unix=0, end_unix=1)
 
     assert error.value.status_code == 404
     assert error.value.body["detail"]["status"] == "not_found"

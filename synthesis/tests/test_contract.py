@@ -38,7 +38,7 @@ from accounts.analytics.models import RequestLog
 from accounts.models import UsageRecord
 from synthesis.doors import named_routes, synthesis_routes
 from synthesis.models import Generation
-from synthesis.services import limits
+from synthesis.services import limits, pronunciation
 from synthesis.tests.helpers import finish, make_job
 
 TEXT = "Hello there, friend. This is the second sentence of the test. And here is a third one, to be sure."
@@ -476,6 +476,9 @@ FILE_ROUTES = {
     # A saved voice's preview is the organization's own (its voice, its text): private, unlike the catalog's.
     "api_v1:saved-voice-preview": ("key", "get", "/api/v1/voices/saved/{sv}/preview", None),
     "studio:voice_preview": ("session", "get", "/studio/voices/{sv}/preview", None),
+    "compat:elevenlabs-pronunciation-download": ("key", "get", "/v1/pronunciation-dictionaries/{d}/{v}/download", None),
+    "api_v1:pronunciation-dictionary-download": ("key", "get", "/api/v1/pronunciation-dictionaries/{d}/download", None),
+    "studio:dictionary_download": ("session", "get", "/studio/dictionaries/{d}/download", None),
 }
 # The previews: the same few seconds of a catalog voice for everyone, nothing of a customer's: caches may keep them.
 PREVIEWS = {"synthesis:voice-preview": ("anyone", "/voices/af_heart/preview.mp3"),
@@ -493,7 +496,9 @@ def stored(cast):
     client = client_for(cast.key(cast.alice))
     items = [call("api_v1:tts", client)["history-item-id"] for _ in range(2)]
     saved = client.post("/api/v1/voices/saved", data={"name": "N", "spec": "af_bella+af_sky"}, format="json").json()
-    return {"g": items[0], "h": items[1], "job": str(finish(make_job(cast.org_a)).id), "sv": saved["id"]}
+    dictionary = pronunciation.dictionary_create(organization=cast.org_a, user=cast.alice, name="Acme", rules=[])
+    return {"g": items[0], "h": items[1], "job": str(finish(make_job(cast.org_a)).id), "sv": saved["id"],
+            "d": dictionary.pk, "v": dictionary.latest_version_id}
 
 
 def client_of(who, cast):

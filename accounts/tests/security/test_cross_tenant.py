@@ -29,6 +29,8 @@ from rest_framework.views import APIView
 from accounts.models import Membership
 from accounts.services import api_key_create, invitation_create
 from accounts.tests.helpers import signed_in
+from synthesis.engine.lexicon import Rule
+from synthesis.services import pronunciation
 from synthesis.tests.helpers import api, finish, make_generation, make_job
 from voicehub_site.testing import verified_user
 
@@ -80,6 +82,8 @@ SECRET_TEXT = "Acme's unreleased quarterly figures, read aloud"
 SECRET_TITLE = "Acme board minutes (confidential)"
 SECRET_KEY_NAME = "acme-production-backend"
 SECRET_VOICE_NAME = "Acme's brand voice (unreleased)"
+SECRET_DICTIONARY = "Acme codenames (confidential)"
+SECRET_WORD = "Roadrunner"
 INVITEE = "dave@acme.test"
 
 
@@ -119,6 +123,14 @@ class Acme:
         return voice
 
     @cached_property
+    def dictionary(self):
+        self.secrets |= {SECRET_DICTIONARY, SECRET_WORD}
+        return pronunciation.dictionary_create(
+            organization=self.cast.org_a, user=self.cast.alice, name=SECRET_DICTIONARY,
+            rules=[Rule(SECRET_WORD, alias="Project R")],
+        )
+
+    @cached_property
     def api_key(self):
         created = api_key_create(organization=self.cast.org_a, created_by=self.cast.alice, name=SECRET_KEY_NAME)
         self.secrets |= {SECRET_KEY_NAME, created.key.prefix}
@@ -145,6 +157,7 @@ class Acme:
             sorted(org.invitations.values_list("id", "revoked_at", "expires_at", "accepted_at")),
             sorted(org.saved_voices.values_list("id", "name", "description", "updated_at")),
             len(mail.outbox),
+            sorted(org.pronunciation_dictionaries.values_list("id", "name", "latest_version_id", "archived_at")),
         )
 
 
@@ -174,6 +187,14 @@ def saved_voice(acme):
     return acme.saved_voice.public_id
 
 
+def pronunciation_dictionary(acme):
+    return acme.dictionary.pk
+
+
+def pronunciation_version(acme):
+    return acme.dictionary.latest_version_id
+
+
 def membership(acme):
     return acme.membership.pk
 
@@ -193,6 +214,8 @@ BY_PARAMETER = {
     "job_id": job,
     "index": first_chapter,
     "saved_voice_id": saved_voice,
+    "pronunciation_dictionary_id": pronunciation_dictionary,
+    "version_id": pronunciation_version,
 }
 # Parameters with a generic name (pk, token), route by route.
 BY_ROUTE = {

@@ -13,7 +13,7 @@
   if (!root) return;
   const $ = (id) => document.getElementById(id);
   const text = $("text"), count = $("count"), left = $("left"), note = $("count-note");
-  const speed = $("speed"), speedValue = $("speed-value"), format = $("format");
+  const speed = $("speed"), speedValue = $("speed-value"), format = $("format"), dictionary = $("dictionary");
   const generateButton = $("generate"), cancelButton = $("cancel");
   const progressWrap = $("progress-wrap"), progress = $("progress"), progressText = $("progress-text");
   const statusLine = $("status"), errorLine = $("error");
@@ -234,7 +234,9 @@
       fail("Could not reach the studio server. Check your connection and try again.");
       return;
     }
-    send({ type: "generate", text: text.value, voice: voice.value, speed: Number(speed.value), format: format.value });
+    const message = { type: "generate", text: text.value, voice: voice.value, speed: Number(speed.value), format: format.value };
+    if (dictionary && dictionary.value) message.pronunciation_dictionary_locators = [{ pronunciation_dictionary_id: dictionary.value }];
+    send(message);
   }
 
   function cancel() {
