@@ -354,7 +354,7 @@ class Engine:
     ) -> str:
         """The text as the engine will say it: unspeakable characters gone, aliases applied, English normalized."""
         marked = Engine._marked(text, voice, normalize=normalize, language=language, foreign=foreign, lexicon=lexicon)
-        return marked.restore(marked.text)
+        return marked.restore(marked.text, spoken=True)
 
     @staticmethod
     def _marked(
@@ -393,7 +393,7 @@ class Engine:
         )
         chunks = plan_chunks(marked.text, say, quick_start=quick_start, speed=speed)
         if marked.pins:
-            chunks = [Chunk(marked.restore(c.text), c.phonemes, c.ends_paragraph) for c in chunks]
+            chunks = [Chunk(marked.restore(c.text, spoken=True), c.phonemes, c.ends_paragraph) for c in chunks]
         if not chunks:
             raise NothingToSay("the text contains nothing that can be spoken")
         return voice, chunks

@@ -93,11 +93,18 @@ class Marked:
     text: str
     pins: list[Pin] = field(default_factory=list)
 
-    def restore(self, text: str) -> str:
-        """`text` (a part of the marked text, normalized or not) with every pin turned back into its word."""
+    def restore(self, text: str, *, spoken: bool = False) -> str:
+        """`text` (a part of the marked text, normalized or not) with every pin turned back into its word; with
+        `spoken`, an alias's pin into what is said instead (the text as spoken, as a normalized alignment spells
+        it: "United Nations" for "UN", as the normalizer's "Doctor" for "Dr."), a phoneme word's into the word."""
         if not self.pins:
             return text
-        return _PIN.sub(lambda m: self.pins[ord(m.group()) - PIN_BASE].written, text)
+
+        def word(match: re.Match) -> str:
+            pin = self.pins[ord(match.group()) - PIN_BASE]
+            return pin.say if spoken and pin.say else pin.written
+
+        return _PIN.sub(word, text)
 
     def phonemizer(self, phonemize: Callable[..., str], *, english: bool) -> Callable[[str], str]:
         """`phonemize(text, fragment=...)` for a piece of the marked text: the pinned words said as given, the

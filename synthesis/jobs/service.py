@@ -62,6 +62,7 @@ from accounts.quota import QuotaExceeded, quota_reserve, quota_settle
 from synthesis.audio import OutputFormat, StreamEncoder, encode_wav, parse_format
 from synthesis.engine import timing
 from synthesis.engine.core import EngineError, NothingToSay, check_speed
+from synthesis.engine.lexicon import Lexicon
 from synthesis.jobs import webhooks
 from synthesis.jobs.documents import Chapter
 from synthesis.jobs.tasks import run_job
@@ -372,13 +373,14 @@ def _claim(job: Job, token: str) -> JobChunk | None:
 
 def _render(engine, job: Job, chunk: JobChunk) -> tuple[np.ndarray, list]:
     """The chunk's audio (with its pause after) and its words' times, from the real model."""
-    # The chunk text is already in spoken form (normalized when the job was planned), but for the words the job's
-    # dictionaries decide, which keep their written form in it: they are pinned again here, with the same rules.
+    # The chunk text is already in spoken form (normalized, aliases said, when the job was planned); the words the
+    # job's dictionaries give phonemes for keep their written form in it, so they are pinned again here.
     voice = job.voice_spec or job.voice  # a saved voice's blend as the job was created
     planned = None
     lexicon = pinned_lexicon(organization=job.organization, version_ids=job.pronunciation_versions)
-    if lexicon:
-        _, planned = engine.prepare(chunk.text, voice, normalize=False, quick_start=False, speed=job.speed, lexicon=lexicon)
+    sounds = Lexicon([rule for rule in lexicon.rules if not rule.is_alias]) if lexicon else None
+    if sounds:
+        _, planned = engine.prepare(chunk.text, voice, normalize=False, quick_start=False, speed=job.speed, lexicon=sounds)
     parts = list(
         engine.stream(chunk.text, voice, job.speed, normalize=False, quick_start=False, background=True, chunks=planned)
     )

@@ -157,7 +157,8 @@ def test_locators_become_one_lexicon_the_first_dictionary_winning(cast):
     assert lexicon == Lexicon(
         [Rule("UN", alias="United Nations"), Rule("UN", alias="Uno"), Rule("Dr.", alias="Doctor")]
     )
-    assert lexicon.mark("The UN and Dr. Who").text == "The United Nations and Doctor Who"
+    marked = lexicon.mark("The UN and Dr. Who")
+    assert marked.restore(marked.text, spoken=True) == "The United Nations and Doctor Who"
     assert pd.lexicon_for(organization=cast.org_a, locators=[]) is None
 
 

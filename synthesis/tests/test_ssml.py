@@ -141,7 +141,8 @@ def test_a_pinned_word_is_said_as_given_and_keeps_its_written_place(fake_engine)
     _, plain = fake_engine.prepare("I like Voicehub's API.", "af_heart")
     lexicon = Lexicon([Rule("Voicehub", phonemes="ˈvɔɪshʌb"), Rule("API", alias="application interface")])
     _, ruled = fake_engine.prepare("I like Voicehub's API.", "af_heart", lexicon=lexicon)
-    assert ruled[0].text == "I like Voicehub's API."  # timestamps and progress see the written words
+    # The text as spoken (a normalized alignment's): the alias said, the phoneme word in its written place.
+    assert ruled[0].text == "I like Voicehub's application interface."
     assert "ˈvɔɪshʌbz" in ruled[0].phonemes and "ˈvɔɪshʌbz" not in plain[0].phonemes
     assert "ˌæplɪkˈeɪʃən" in ruled[0].phonemes and "ˌæplɪkˈeɪʃən" not in plain[0].phonemes
 
