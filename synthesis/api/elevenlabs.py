@@ -726,8 +726,8 @@ class VoiceEditView(ElevenLabsView):
         ],
     )
     def post(self, request, voice_id):
+        serializer = VoiceEditRequest(data=request.data)  # a hostile body is a 400 parse_error whatever the voice
         voice = owned_saved_voice(request, voice_id)
-        serializer = VoiceEditRequest(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         saved_voice_update(voice=voice, name=data["name"], description=data.get("description"))

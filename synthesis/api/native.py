@@ -229,8 +229,8 @@ class SavedVoiceDetailView(APIView):
         examples=ex.SAVED_VOICE_UPDATE,
     )
     def patch(self, request, saved_voice_id):
+        serializer = SavedVoiceUpdateSerializer(data=request.data)  # a hostile body is a 400 whatever the id
         voice = saved_voice_of(request, saved_voice_id)
-        serializer = SavedVoiceUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         voice = saved_voice_update(voice=voice, **serializer.validated_data)
         return Response(SavedVoiceSerializer(voice, context={"request": request}).data)
