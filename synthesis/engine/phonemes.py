@@ -19,6 +19,7 @@ from kokoro_onnx.tokenizer import _espeak_lock
 from phonemizer.backend import EspeakBackend
 from phonemizer.backend.espeak.wrapper import EspeakWrapper
 
+from . import cjk
 from .heteronyms import respell
 
 VOCAB: dict[str, int] = DEFAULT_VOCAB
@@ -115,6 +116,8 @@ def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
     """
     if not text.strip():
         return ""
+    if cjk.handles(language):  # Mandarin, Japanese: misaki's G2P (synthesis.engine.cjk), not eSpeak
+        return _in_vocabulary(cjk.phonemize(text, language, lambda latin: phonemize(latin, "en-us", fragment=True)))
     backend = _backend(language)
     english = is_english(language)
     if english:
@@ -137,6 +140,10 @@ def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
         for tied, symbol in _TIED:
             raw = raw.replace(tied, symbol)
         raw = raw.replace("^", "").replace("-", "").replace("«", "(").replace("»", ")")
+    return _in_vocabulary(raw)
+
+
+def _in_vocabulary(raw: str) -> str:
     phonemes = "".join(p for p in raw if p in VOCAB)
     if _MARKS.issuperset(phonemes):
         return ""

@@ -43,3 +43,27 @@ def test_english_keeps_kokoros_english_fixes(language):
     phonemes = phonemize("The red car is here.", language)
     assert "ɹ" in phonemes and "r" not in phonemes.replace("ɹ", "")
     assert "tʃ" in phonemize("The church.", language)  # English affricates stay two symbols, as the voices learned
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "has"),
+    [
+        # Mandarin: misaki's pinyin IPA, the tones as arrows (→ first, ↗ second, ↓ third, ↘ fourth).
+        ("cmn", "今天天气很好。", ["ʨi→n", "xə↓n", "xau↓"]),
+        ("cmn", "我有3本书。", ["sa→n"]),  # numbers as Chinese numerals (cn2an)
+        # Japanese: misaki's cutlet reading (は as the particle wa, long vowels with ː).
+        ("ja", "今日はいい天気ですね。", ["kʲoː βa", "teŋkʲi"]),
+        ("ja", "りんごを3個ください。", ["saɴ"]),
+    ],
+)
+def test_mandarin_and_japanese_are_read_by_misaki_in_the_models_vocabulary(language, text, has):
+    phonemes = phonemize(text, language)
+    assert phonemes and set(phonemes) <= set(VOCAB), phonemes
+    for piece in has:
+        assert piece in phonemes, (piece, phonemes)
+
+
+@pytest.mark.parametrize("language", ["cmn", "ja"])
+def test_latin_words_in_mandarin_or_japanese_are_read_as_english(language):
+    phonemes = phonemize("Python と 中文", language) if language == "ja" else phonemize("我用Python写代码。", language)
+    assert "pˈaɪθən" in phonemes, phonemes

@@ -1,0 +1,78 @@
+"""
+Mandarin and Japanese text to Kokoro phonemes: misaki's G2P, as Kokoro's own pipeline (kokoro 0.9.4) uses it
+for the v1.0 voices (zf_*/zm_*, jf_*/jm_*), whose phoneme set eSpeak NG does not write.
+
+- Mandarin: misaki.zh.ZHG2P without a version (the v1.0 reading, not v1.1's ZHFrontend): numbers as Chinese
+  numerals (cn2an), words cut by jieba, pinyin by pypinyin, pinyin to IPA with the tone as an arrow.
+- Japanese: misaki.cutlet (what JAG2P() uses by default): fugashi (MeCab) with the UniDic dictionary of the
+  wheel unidic-lite, kana to IPA, numbers in kana. misaki.ja itself is not imported: it imports pyopenjtalk at
+  the top (for its other reading), which would want the open_jtalk dictionary.
+
+Everything is in the wheels installed by requirements.txt (jieba's and pypinyin's dictionaries, unidic-lite's
+UniDic, misaki's data): nothing is downloaded at first use. jieba caches its prefix dictionary in the temporary
+directory (once, ~1 s; later processes load the cache). Latin words inside the text ("我用 Python") are read by the
+English eSpeak path, which these readings would leave as letters.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import threading
+from collections.abc import Callable
+
+# The catalog's languages (eSpeak NG codes) these readings serve, and the packages each needs.
+LANGUAGES = {"cmn": "zh", "zh": "zh", "ja": "ja"}
+_NEEDS = {
+    "zh": ("misaki", "jieba", "pypinyin", "cn2an", "ordered_set"),
+    "ja": ("misaki", "fugashi", "unidic_lite", "jaconv", "mojimoji"),
+}
+
+_LATIN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t]+[A-Za-z][A-Za-z'’-]*)*")
+_readers: dict[str, Callable[[str], str]] = {}
+_lock = threading.Lock()  # one call at a time into jieba and MeCab, as into eSpeak
+
+
+def handles(language: str) -> bool:
+    return language.lower() in LANGUAGES
+
+
+def installed(language: str) -> bool:
+    """True when every package the language's reading needs is importable (a voice is offered only then)."""
+    kind = LANGUAGES.get(language.lower())
+    return kind is not None and all(importlib.util.find_spec(name) is not None for name in _NEEDS[kind])
+
+
+def _reader(kind: str) -> Callable[[str], str]:
+    reader = _readers.get(kind)
+    if reader is None:
+        if kind == "zh":
+            import jieba
+            from misaki.zh import ZHG2P
+
+            jieba.setLogLevel(logging.WARNING)
+            g2p = ZHG2P()
+        else:
+            from misaki.cutlet import Cutlet
+
+            g2p = Cutlet()
+        reader = _readers[kind] = lambda text: g2p(text)[0]
+    return reader
+
+
+def phonemize(text: str, language: str, english: Callable[[str], str]) -> str:
+    """misaki's phonemes for `text` (before the vocabulary filter); Latin runs go to `english`."""
+    kind = LANGUAGES[language.lower()]
+    out, position = [], 0
+    with _lock:
+        reader = _reader(kind)
+        for match in _LATIN.finditer(text):
+            if text[position : match.start()].strip():
+                out.append(reader(text[position : match.start()]))
+            out.append(None)  # placeholder: eSpeak runs outside this lock
+            position = match.end()
+        if text[position:].strip():
+            out.append(reader(text[position:]))
+    latin = iter(m.group(0) for m in _LATIN.finditer(text))
+    return " ".join(english(next(latin)) if part is None else part for part in out)
