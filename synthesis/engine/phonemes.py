@@ -61,6 +61,15 @@ _TIED = (
     ("a^ɪ", "I"), ("a^ʊ", "W"), ("d^z", "ʣ"), ("d^ʒ", "ʤ"), ("e^ɪ", "A"), ("o^ʊ", "O"), ("ə^ʊ", "Q"),
     ("s^s", "S"), ("t^s", "ʦ"), ("t^ʃ", "ʧ"), ("ɔ^ɪ", "Y"),
 )
+# French: eSpeak makes a liaison into "et" ("du lait et" -> "lˈɛt e", heard "lette"; "grand et fort" ->
+# "ɡʁˈɑ̃t e"), which French never makes; the pieces on each side are read apart. Not after the tens of
+# "vingt et un", "trente et une"..., whose t is said.
+_FRENCH_ET = re.compile(
+    r"(?<=\w)(?<!vingt)(?<!trente)(?<!quarante)(?<!cinquante)(?<!soixante)\s+(?=et\b)", re.IGNORECASE
+)
+# Italian: eSpeak reads the verb "è" unstressed, like the conjunction "e" ("il cielo è sereno" heard "il cielo
+# e sereno"); spelled "èh" (h is silent) it is the stressed open ˈɛ.
+_ITALIAN_E = re.compile(r"(?<!\w)([èÈ])(?!\w)")
 # Phonemes that are only punctuation ("—…") make the model hum, not speak.
 _MARKS = frozenset(';:,.!?¡¿—…"«»“”() ')
 
@@ -127,8 +136,11 @@ def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
     else:
         # As misaki does: parentheses survive eSpeak as angle quotes (which stay curly quotes).
         text = text.replace("«", "“").replace("»", "”").replace("(", "«").replace(")", "»")
+        if language == "it":
+            text = _ITALIAN_E.sub(r"\1h", text)
+    pieces = _FRENCH_ET.split(text) if language.startswith("fr") else [text]
     with _espeak_lock:
-        raw = backend.phonemize([text], strip=True)[0]
+        raw = " ".join(backend.phonemize(pieces, strip=True))
     if english:
         for pattern, replacement in _FIXES:
             raw = pattern.sub(replacement, raw)

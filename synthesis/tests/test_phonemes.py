@@ -67,3 +67,23 @@ def test_mandarin_and_japanese_are_read_by_misaki_in_the_models_vocabulary(langu
 def test_latin_words_in_mandarin_or_japanese_are_read_as_english(language):
     phonemes = phonemize("Python と 中文", language) if language == "ja" else phonemize("我用Python写代码。", language)
     assert "pˈaɪθən" in phonemes, phonemes
+
+
+@pytest.mark.parametrize(
+    ("text", "said", "not_said"),
+    [
+        ("Du lait et des œufs.", "dy lˈɛ e", "lˈɛt"),  # eSpeak said "lette"
+        ("Il est grand et fort.", "ɡʁˈɑ̃ e", "ɡʁˈɑ̃t"),
+        ("Vingt et un.", "vˈɛ̃t e", None),  # the t of vingt is said
+    ],
+)
+def test_french_makes_no_liaison_into_et(text, said, not_said):
+    phonemes = phonemize(text, "fr-fr")
+    assert said in phonemes, phonemes
+    assert not_said is None or not_said not in phonemes, phonemes
+
+
+@pytest.mark.parametrize(("text", "said"), [("Il cielo è sereno.", "ʧˈɛlo ˈɛ serˈeno"), ("È vero.", "ˈɛ vˈero")])
+def test_italian_says_the_verb_e_stressed_and_open(text, said):
+    assert said in phonemize(text, "it")
+    assert "kˈaldo e il" in phonemize("Fa caldo e il cielo è sereno.", "it")  # the conjunction stays e
