@@ -70,6 +70,9 @@ _FRENCH_ET = re.compile(
 # Italian: eSpeak reads the verb "è" unstressed, like the conjunction "e" ("il cielo è sereno" heard "il cielo
 # e sereno"); spelled "èh" (h is silent) it is the stressed open ˈɛ.
 _ITALIAN_E = re.compile(r"(?<!\w)([èÈ])(?!\w)")
+# Italian: eSpeak ends unstressed words in a lax ɪ ("ˈɔʤːɪ", "domˈanɪ", "nˈɔnnɪ"), a vowel Italian does not have
+# (final i is i); with ɪ, if_sara's "Oggi fa caldo" was heard "o diffacaldo" (bench/language_bench.py).
+_ITALIAN_FINAL_I = re.compile(r"ɪ(?![^\W\d_ˈˌː])")
 # Phonemes that are only punctuation ("—…") make the model hum, not speak.
 _MARKS = frozenset(';:,.!?¡¿—…"«»“”() ')
 
@@ -152,6 +155,8 @@ def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
         for tied, symbol in _TIED:
             raw = raw.replace(tied, symbol)
         raw = raw.replace("^", "").replace("-", "").replace("«", "(").replace("»", ")")
+        if language == "it":
+            raw = _ITALIAN_FINAL_I.sub("i", raw)
     return _in_vocabulary(raw)
 
 

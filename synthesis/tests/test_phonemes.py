@@ -87,3 +87,9 @@ def test_french_makes_no_liaison_into_et(text, said, not_said):
 def test_italian_says_the_verb_e_stressed_and_open(text, said):
     assert said in phonemize(text, "it")
     assert "kˈaldo e il" in phonemize("Fa caldo e il cielo è sereno.", "it")  # the conjunction stays e
+
+
+def test_italian_ends_words_in_i_not_in_a_lax_i():
+    phonemes = phonemize("Oggi i nonni, domani!", "it")
+    assert "ˈɔʤːi" in phonemes and "nˈɔnni," in phonemes and "domˈani!" in phonemes, phonemes
+    assert "ɪ" not in phonemes
