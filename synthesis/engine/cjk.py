@@ -8,7 +8,7 @@ for the v1.0 voices (zf_*/zm_*, jf_*/jm_*), whose phoneme set eSpeak NG does not
   wheel unidic-lite, kana to IPA, numbers in kana. misaki.ja itself is not imported: it imports pyopenjtalk at
   the top (for its other reading), which would want the open_jtalk dictionary.
 
-Everything is in the wheels installed by requirements.txt (jieba's and pypinyin's dictionaries, unidic-lite's
+Everything is in the packages installed by requirements.txt (jieba's and pypinyin's dictionaries, unidic-lite's
 UniDic, misaki's data): nothing is downloaded at first use. jieba caches its prefix dictionary in the temporary
 directory (once, ~1 s; later processes load the cache). Latin words inside the text ("我用 Python") are read by the
 English eSpeak path, which these readings would leave as letters.
@@ -54,11 +54,29 @@ def _reader(kind: str) -> Callable[[str], str]:
             jieba.setLogLevel(logging.WARNING)
             g2p = ZHG2P()
         else:
-            from misaki.cutlet import Cutlet
-
-            g2p = Cutlet()
+            g2p = _cutlet()
         reader = _readers[kind] = lambda text: g2p(text)[0]
     return reader
+
+
+def unidic_lite_tagger():
+    """fugashi's MeCab on unidic-lite's dictionary, named: a bare Tagger() prefers the `unidic` package when it is
+    installed, whose dictionary is a download of its own (`python -m unidic download`)."""
+    import unidic_lite
+    from fugashi import Tagger
+
+    return Tagger(f'-d "{unidic_lite.DICDIR}" -r "{unidic_lite.DICDIR}/mecabrc"')
+
+
+def _cutlet():
+    from misaki import cutlet
+
+    tagger, bare = unidic_lite_tagger(), cutlet.Tagger
+    cutlet.Tagger = lambda *args: tagger  # Cutlet() makes its own bare Tagger()
+    try:
+        return cutlet.Cutlet()
+    finally:
+        cutlet.Tagger = bare
 
 
 def phonemize(text: str, language: str, english: Callable[[str], str]) -> str:

@@ -126,9 +126,9 @@ def _kana(text: str) -> str:
     """Japanese as its reading in katakana (unidic-lite through fugashi)."""
     global _tagger
     if _tagger is None:
-        from fugashi import Tagger
+        from synthesis.engine.cjk import unidic_lite_tagger
 
-        _tagger = Tagger()
+        _tagger = unidic_lite_tagger()
     return "".join(w.feature.pron or w.feature.kana or w.surface for w in _tagger(text) if w.feature.pron != "*")
 
 
