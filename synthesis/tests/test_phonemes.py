@@ -93,3 +93,17 @@ def test_italian_ends_words_in_i_not_in_a_lax_i():
     phonemes = phonemize("Oggi i nonni, domani!", "it")
     assert "ˈɔʤːi" in phonemes and "nˈɔnni," in phonemes and "domˈani!" in phonemes, phonemes
     assert "ɪ" not in phonemes
+
+
+def test_mandarin_and_japanese_voices_are_not_offered_without_misakis_packages(monkeypatch):
+    from pathlib import Path
+
+    from synthesis.engine import cjk
+    from synthesis.engine.voices import VoiceLibrary
+
+    voices = Path(__file__).resolve().parents[2] / "voices"
+    assert VoiceLibrary.load(voices).voices["jf_alpha"].available == cjk.installed("ja")
+    monkeypatch.setattr(cjk, "installed", lambda language: language != "ja")
+    library = VoiceLibrary.load(voices)
+    assert not library.voices["jf_alpha"].available and not library.voices["jm_kumo"].available
+    assert library.voices["zf_xiaobei"].available and library.voices["ef_dora"].available
