@@ -30,6 +30,10 @@ _NEEDS = {
 }
 
 _LATIN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t]+[A-Za-z][A-Za-z'’-]*)*")
+# Numbers past what the readers say as numbers (cn2an: 16 digits, said as nothing beyond; misaki's num2kana: an
+# assertion) are said digit by digit, as a phone or card number is.
+_LONG_NUMBER = re.compile(r"[0-9０-９]{13,}")
+_logger = logging.getLogger(__name__)
 _readers: dict[str, Callable[[str], str]] = {}
 _lock = threading.Lock()  # one call at a time into jieba and MeCab, as into eSpeak
 
@@ -55,8 +59,20 @@ def _reader(kind: str) -> Callable[[str], str]:
             g2p = ZHG2P()
         else:
             g2p = _cutlet()
-        reader = _readers[kind] = lambda text: g2p(text)[0]
+        reader = _readers[kind] = lambda text: _read(g2p, text)
     return reader
+
+
+def _read(g2p, text: str) -> str:
+    text = _LONG_NUMBER.sub(lambda m: " ".join(m.group(0)), text)
+    try:
+        return g2p(text)[0]
+    except Exception:  # a reader's own limit (misaki asserts): say the digits one by one, else skip the piece
+        _logger.warning("misaki could not read %r; reading its digits one by one", text[:80])
+        try:
+            return g2p(re.sub(r"([0-9０-９])", r" \1 ", text))[0]
+        except Exception:
+            return ""
 
 
 def unidic_lite_tagger():

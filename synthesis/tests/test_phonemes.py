@@ -107,3 +107,11 @@ def test_mandarin_and_japanese_voices_are_not_offered_without_misakis_packages(m
     library = VoiceLibrary.load(voices)
     assert not library.voices["jf_alpha"].available and not library.voices["jm_kumo"].available
     assert library.voices["zf_xiaobei"].available and library.voices["ef_dora"].available
+
+
+@pytest.mark.parametrize(("language", "one"), [("cmn", "i→"), ("ja", "iʨi")])
+@pytest.mark.parametrize("number", ["１２３４５６７８９０１２３４５６７８９０", "100000000000"])
+def test_numbers_past_what_misaki_reads_are_said_digit_by_digit(language, one, number):
+    # cn2an says nothing past 16 digits; misaki's Japanese numbers assert past a hundred billion (was a 500).
+    phonemes = phonemize(f"{number}。", language)
+    assert phonemes.startswith(one) and set(phonemes) <= set(VOCAB), phonemes
