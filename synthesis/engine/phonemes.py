@@ -73,6 +73,10 @@ _ITALIAN_E = re.compile(r"(?<!\w)([èÈ])(?!\w)")
 # Italian: eSpeak ends unstressed words in a lax ɪ ("ˈɔʤːɪ", "domˈanɪ", "nˈɔnnɪ"), a vowel Italian does not have
 # (final i is i); with ɪ, if_sara's "Oggi fa caldo" was heard "o diffacaldo" (bench/language_bench.py).
 _ITALIAN_FINAL_I = re.compile(r"ɪ(?![^\W\d_ˈˌː])")
+# Spanish: eSpeak writes the trill of "rr" as one r, which the model says as short as the tap ɾ ("carro",
+# "corre" heard "caro", "core" with ef_dora and em_alex); between vowels it is written twice, a long trill. A
+# word's first r (rojo) stays single: doubled it was heard as an extra word ("es rojo").
+_SPANISH_RR = re.compile(r"(?:(?<=[aeiouɛɔ])|(?<=[aeiouɛɔ][ˈˌ]))r(?=[ˈˌ]?[aeiouɛɔ])")
 # Phonemes that are only punctuation ("—…") make the model hum, not speak.
 _MARKS = frozenset(';:,.!?¡¿—…"«»“”() ')
 
@@ -157,6 +161,8 @@ def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
         raw = raw.replace("^", "").replace("-", "").replace("«", "(").replace("»", ")")
         if language == "it":
             raw = _ITALIAN_FINAL_I.sub("i", raw)
+        elif language == "es":
+            raw = _SPANISH_RR.sub("rr", raw)
     return _in_vocabulary(raw)
 
 

@@ -10,7 +10,7 @@ from synthesis.engine.phonemes import VOCAB, phonemize
     ("language", "text", "has", "lacks"),
     [
         # The trill and the tap stay r and ɾ, the jota stays x (the English fixes made them ɹ and k).
-        ("es", "El carro corre rápido.", ["kˈaro", "kˈore", "rˈapiðo"], ["ɹ"]),
+        ("es", "El carro corre rápido.", ["kˈarro", "kˈorre", "rˈapiðo"], ["ɹ"]),  # rr: a long trill
         ("es", "La jota.", ["xˈota"], ["k"]),
         # Brazilian "rr" and initial "r" are x: "carro" was said "caco".
         ("pt-br", "O carro corre rápido.", ["kˈaxʊ", "xˈapidʊ"], ["ɹ"]),
@@ -115,3 +115,9 @@ def test_numbers_past_what_misaki_reads_are_said_digit_by_digit(language, one, n
     # cn2an says nothing past 16 digits; misaki's Japanese numbers assert past a hundred billion (was a 500).
     phonemes = phonemize(f"{number}。", language)
     assert phonemes.startswith(one) and set(phonemes) <= set(VOCAB), phonemes
+
+
+def test_spanish_says_the_trill_between_vowels_long():
+    phonemes = phonemize("El carro rojo corre por la carretera.", "es")
+    # rr between vowels is a long trill (two r); a word's first r stays one; the tap stays ɾ.
+    assert "kˈarro" in phonemes and "kˈorre" in phonemes and "rˈoxo" in phonemes and "poɾ" in phonemes, phonemes
