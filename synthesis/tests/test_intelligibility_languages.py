@@ -23,7 +23,7 @@ KNOWN_SHORT: dict[str, str] = {
         "'e il' and writes 'è' as 'e'; the phonemes are right (è stressed, final i since this branch)"
     ),
     "hi": (
-        "36-37 % CER with hf_alpha (hm_omega 39.2 %): eSpeak's Hindi phonemes are right; Whisper base confuses "
+        "36-39 % CER with hf_alpha over three runs (hm_omega 39.2 %): eSpeak's Hindi phonemes are right; Whisper base confuses "
         "aspiration and voicing, loops, and writes Urdu script unless prompted: not a judge of Hindi at 5 %"
     ),
 }
