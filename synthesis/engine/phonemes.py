@@ -19,6 +19,7 @@ from kokoro_onnx.tokenizer import _espeak_lock
 from phonemizer.backend import EspeakBackend
 from phonemizer.backend.espeak.wrapper import EspeakWrapper
 
+from . import cjk
 from .heteronyms import respell
 
 VOCAB: dict[str, int] = DEFAULT_VOCAB
@@ -60,6 +61,22 @@ _TIED = (
     ("a^ɪ", "I"), ("a^ʊ", "W"), ("d^z", "ʣ"), ("d^ʒ", "ʤ"), ("e^ɪ", "A"), ("o^ʊ", "O"), ("ə^ʊ", "Q"),
     ("s^s", "S"), ("t^s", "ʦ"), ("t^ʃ", "ʧ"), ("ɔ^ɪ", "Y"),
 )
+# French: eSpeak makes a liaison into "et" ("du lait et" -> "lˈɛt e", heard "lette"; "grand et fort" ->
+# "ɡʁˈɑ̃t e"), which French never makes; the pieces on each side are read apart. Not after the tens of
+# "vingt et un", "trente et une"..., whose t is said.
+_FRENCH_ET = re.compile(
+    r"(?<=\w)(?<!vingt)(?<!trente)(?<!quarante)(?<!cinquante)(?<!soixante)\s+(?=et\b)", re.IGNORECASE
+)
+# Italian: eSpeak reads the verb "è" unstressed, like the conjunction "e" ("il cielo è sereno" heard "il cielo
+# e sereno"); spelled "èh" (h is silent) it is the stressed open ˈɛ.
+_ITALIAN_E = re.compile(r"(?<!\w)([èÈ])(?!\w)")
+# Italian: eSpeak ends unstressed words in a lax ɪ ("ˈɔʤːɪ", "domˈanɪ", "nˈɔnnɪ"), a vowel Italian does not have
+# (final i is i); with ɪ, if_sara's "Oggi fa caldo" was heard "o diffacaldo" (bench/language_bench.py).
+_ITALIAN_FINAL_I = re.compile(r"ɪ(?![^\W\d_ˈˌː])")
+# Spanish: eSpeak writes the trill of "rr" as one r, which the model says as short as the tap ɾ ("carro",
+# "corre" heard "caro", "core" with ef_dora and em_alex); between vowels it is written twice, a long trill. A
+# word's first r (rojo) stays single: doubled it was heard as an extra word ("es rojo").
+_SPANISH_RR = re.compile(r"(?:(?<=[aeiouɛɔ])|(?<=[aeiouɛɔ][ˈˌ]))r(?=[ˈˌ]?[aeiouɛɔ])")
 # Phonemes that are only punctuation ("—…") make the model hum, not speak.
 _MARKS = frozenset(';:,.!?¡¿—…"«»“”() ')
 
@@ -115,6 +132,8 @@ def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
     """
     if not text.strip():
         return ""
+    if cjk.handles(language):  # Mandarin, Japanese: misaki's G2P (synthesis.engine.cjk), not eSpeak
+        return _in_vocabulary(cjk.phonemize(text, language, lambda latin: phonemize(latin, "en-us", fragment=True)))
     backend = _backend(language)
     english = is_english(language)
     if english:
@@ -124,8 +143,11 @@ def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
     else:
         # As misaki does: parentheses survive eSpeak as angle quotes (which stay curly quotes).
         text = text.replace("«", "“").replace("»", "”").replace("(", "«").replace(")", "»")
+        if language == "it":
+            text = _ITALIAN_E.sub(r"\1h", text)
+    pieces = _FRENCH_ET.split(text) if language.startswith("fr") else [text]
     with _espeak_lock:
-        raw = backend.phonemize([text], strip=True)[0]
+        raw = " ".join(backend.phonemize(pieces, strip=True))
     if english:
         for pattern, replacement in _FIXES:
             raw = pattern.sub(replacement, raw)
@@ -137,6 +159,14 @@ def phonemize(text: str, language: str, *, fragment: bool = False) -> str:
         for tied, symbol in _TIED:
             raw = raw.replace(tied, symbol)
         raw = raw.replace("^", "").replace("-", "").replace("«", "(").replace("»", ")")
+        if language == "it":
+            raw = _ITALIAN_FINAL_I.sub("i", raw)
+        elif language == "es":
+            raw = _SPANISH_RR.sub("rr", raw)
+    return _in_vocabulary(raw)
+
+
+def _in_vocabulary(raw: str) -> str:
     phonemes = "".join(p for p in raw if p in VOCAB)
     if _MARKS.issuperset(phonemes):
         return ""

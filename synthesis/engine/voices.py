@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from . import cjk
 from .assets import VOICE_BYTES, VOICE_SHAPE
 from .premade import premade_voice
 
@@ -118,6 +119,11 @@ class VoiceLibrary:
         data = json.loads((directory / "catalog.json").read_text(encoding="utf-8"))
         known = {f for f in Voice.__dataclass_fields__}
         voices = {v["id"]: Voice(**{k: v[k] for k in v if k in known}) for v in data["voices"]}
+        # Mandarin and Japanese are read by misaki (synthesis.engine.cjk): without its packages, not offered.
+        unread = {
+            lang for lang in {v.language for v in voices.values()} if cjk.handles(lang) and not cjk.installed(lang)
+        }
+        voices = {vid: replace(v, available=False) if v.language in unread else v for vid, v in voices.items()}
         return cls(directory=directory, voices=voices)
 
     def pack_ids(self) -> list[str]:

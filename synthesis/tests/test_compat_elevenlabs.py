@@ -202,7 +202,7 @@ def test_voices_list_the_catalog_in_elevenlabs_shape(alice):
     assert heart.name == "Heart" and heart.category == "premade"
     assert heart.labels["gender"] == "female" and heart.labels["accent"] == "american" and heart.labels["language"] == "en"
     assert heart.preview_url.endswith("/voices/af_heart/preview.mp3")  # public, as ElevenLabs' are
-    assert "jf_alpha" not in voices  # not available: needs a Japanese phonemizer
+    assert voices["jf_alpha"].labels["language"] == "ja"  # read by misaki's Japanese G2P (synthesis.engine.cjk)
     assert alice.voices.get("bm_george").labels["accent"] == "british"
     with pytest.raises(ApiError) as error:
         alice.voices.get("nobody")

@@ -7,7 +7,7 @@ fixture of synthesis/tests/conftest.py) and compared with the sentence's spoken
 form, written out by hand. Whisper writes
 numbers as digits, so its transcript goes through our normalizer before the
 comparison; the reference does not, so a normalization mistake counts as an
-error.
+error. Issue 17: at most 2 % over all the sentences (0.5 % measured, 2 cores, after '3.30 pm' became a time).
 """
 
 import pytest
@@ -56,4 +56,4 @@ def test_whisper_understands_what_voicehub_says(engine, whisper):
 
     overall = jiwer.wer(references, hypotheses)
     print("\n".join(report), f"\noverall WER {overall:.1%}")
-    assert overall <= 0.08, "\n".join(report) + f"\noverall WER {overall:.1%}"
+    assert overall <= 0.02, "\n".join(report) + f"\noverall WER {overall:.1%}"

@@ -218,7 +218,11 @@ PASS_CASES = {
     "_month_day": [("Due March 15, 2024.", "Due March fifteenth, twenty twenty-four.")],
     "_day_month": [("Due 15 March 2024.", "Due the fifteenth of March, twenty twenty-four.")],
     "_range": [("Read pages 10-20.", "Read pages ten to twenty."), ("From 1990-1995.", "From nineteen ninety to nineteen ninety-five.")],
-    "_clock_time": [("At 3:30 pm.", "At three thirty p m.")],
+    "_clock_time": [
+        ("At 3:30 pm.", "At three thirty p m."),
+        ("At 3.30 pm.", "At three thirty p m."),  # British; Whisper writes it so for bf_emma
+        ("It cost 3.30 million.", "It cost three point three zero million."),
+    ],
     "_hour_time": [("At 7 a.m. we met.", "At seven a-m we met.")],
     "_dotted_numbers": [("Version 1.2.3 is out.", "Version one dot two dot three is out.")],
     "_money_before": [("It costs $5.50.", "It costs five dollars and fifty cents.")],
