@@ -195,6 +195,9 @@ def test_creating_a_key_shows_the_secret_once_then_only_the_prefix(alice_client,
     response = alice_client.post(
         "/studio/keys/", {"name": "website", "scopes": ["tts", "voices:read"], "monthly_character_cap": "5000"}
     )
+    # POST/redirect/GET, and the secret is not in the URL it redirects to.
+    assert response.status_code == 302 and response["Location"] == "/studio/keys/"
+    response = alice_client.get(response["Location"])
     assert response.status_code == 200
     assert response["Cache-Control"] == "private, no-store"
     html = response.content.decode()
@@ -206,8 +209,21 @@ def test_creating_a_key_shows_the_secret_once_then_only_the_prefix(alice_client,
     again = alice_client.get("/studio/keys/").content.decode()
     # The list shows the public prefix only (vh_<prefix>_…); none of the 43 secret characters.
     # (The secret may itself contain "_": split on the pattern, not on underscores.)
+    assert 'id="secret"' not in again and "will not be shown again" not in again
     assert KEY_PATTERN.match(secret)["secret"] not in again
     assert key.masked == f"vh_{KEY_PATTERN.match(secret)['prefix']}_…" and key.masked in again
+
+
+def test_refreshing_the_page_after_creating_a_key_creates_no_second_key(alice_client, cast):
+    before = cast.org_a.api_keys.count()
+    response = alice_client.post("/studio/keys/", {"name": "website", "scopes": ["tts"]}, follow=True)
+    assert response.redirect_chain == [("/studio/keys/", 302)]
+    assert 'id="secret"' in response.content.decode()
+    # What a browser's refresh repeats is the GET it was redirected to, not the POST.
+    refreshed = alice_client.get(response.request["PATH_INFO"])
+    assert 'id="secret"' not in refreshed.content.decode()
+    assert cast.org_a.api_keys.filter(name="website").count() == 1
+    assert cast.org_a.api_keys.count() == before + 1
 
 
 def test_an_invalid_key_form_is_a_400_with_the_errors(alice_client):
