@@ -138,10 +138,10 @@ def job_create(
     except EngineError as error:
         raise Refused(error.code, 400, str(error)) from None
     voice, rate = job_admit(caller=caller, voice_id=voice_id, speed=speed, fmt=fmt)
-    organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
-    if organization.period_end > timezone.now() and organization.characters_used + characters > organization.plan.monthly_characters:
+    organization.refresh_from_db(fields=["characters_used", "bonus_characters", "period_start", "period_end"])
+    if organization.period_end > timezone.now() and organization.characters_used + characters > organization.character_limit:
         error = QuotaExceeded(
-            limit=organization.plan.monthly_characters, used=organization.characters_used, resets_at=organization.period_end
+            limit=organization.character_limit, used=organization.characters_used, resets_at=organization.period_end
         )
         refused = Refused(error.code, 402, str(error), resets_at=error.resets_at)
         refused.headers.update(rate.headers())
