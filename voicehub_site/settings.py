@@ -327,7 +327,9 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI and ReDoc are served from the sidecar package: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",  # /redoc loads it through voicehub_site.redoc, without Redocly's CDN logo
+    # No validator badge: Swagger UI would load it from validator.swagger.io, sending it the schema's URL.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # The native `normalize` and ElevenLabs' `apply_text_normalization` share one set of choices.
     "ENUM_NAME_OVERRIDES": {"TextNormalizationEnum": ["auto", "on", "off"]},
 }

@@ -147,8 +147,30 @@ def test_api_docs_assets_are_served_locally(client, page, settings):
 
     assert scripts
     for src in scripts:
-        # Our static files, or Swagger UI's start-up script from the page's own URL (the split view).
-        assert src.startswith("/static/") or src.startswith(f"{page}?"), src
+        # Our static files, Swagger UI's start-up script from the page's own URL (the split view), or ReDoc's bundle
+        # from under its page (voicehub_site.redoc).
+        assert src.startswith(("/static/", f"{page}?", f"{page}/")), src
+        response = client.get(src)
+        assert response.status_code == 200, src
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        # What the scripts themselves fetch: ReDoc's bundle shows Redocly's logo from its CDN.
+        assert b"//cdn." not in body and b"//fonts." not in body, src
+
+
+def test_swagger_ui_shows_no_validator_badge_from_swagger_io(client):
+    script = client.get("/docs?script").content.decode()
+    assert '"validatorUrl": null' in script
+
+
+@pytest.mark.parametrize("page_path", ["/docs", "/redoc"])
+def test_the_api_docs_in_a_browser_make_no_request_off_the_site(page, page_path):
+    refused = []  # what the Content-Security-Policy stopped before it left: an attempt all the same
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
+    page.goto(page_path)
+    # Swagger UI and ReDoc ran and read the schema (ReDoc's sidebar has "API docs by Redocly" and its logo).
+    page.wait_for_selector(".swagger-ui .info .title" if page_path == "/docs" else "text=API docs by Redocly")
+    page.wait_for_load_state("networkidle")
+    assert page.external_requests == [] and refused == []
 
 
 def _resolve(schema, node):
