@@ -423,6 +423,9 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# allauth's default prefix is "[<site name>] ", and without django.contrib.sites the site's
+# name is the request's host and port. Its mails' wording is ours: templates/account/email/.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Voicehub: "
 # "mandatory" is what lets allauth answer a sign-up with an email that already
 # has an account exactly like a new sign-up (it mails the owner instead of
 # saying "taken"); with "optional" uniqueness wins and the form reveals the
