@@ -116,6 +116,41 @@ def test_a_check_that_hangs_is_reported_as_no_answer_instead_of_hanging_the_prob
     assert response.json()["checks"]["storage"] == "error: no answer within 0.2 s"
 
 
+def _checks_table(html):
+    return html.split('<table id="checks">')[1].split("</table>")[0]
+
+
+def test_the_status_page_shows_each_check_and_the_overall_state_to_people(client, model_loaded, isolated_media):
+    response = client.get("/status")
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "All systems operational." in html
+    for check in ("Database", "Cache", "Channel layer", "Audio storage", "Speech engine"):
+        assert f'<th scope="row">{check}' in html, check
+    assert _checks_table(html).count("badge--success") == 5
+    assert client.get("/readyz").json()["status"] == "ok"  # the machines' JSON stays
+
+
+def test_the_status_page_says_which_check_fails(client, monkeypatch, isolated_media):
+    from synthesis import health
+    from synthesis.services import engine as services
+
+    monkeypatch.setattr(services, "engine_loaded", lambda: False)
+    monkeypatch.setattr(health, "_load_engine_in_background", lambda: pytest.fail("a page view loads no model"))
+
+    html = client.get("/status").content.decode()
+
+    assert "Degraded." in html and _checks_table(html).count("badge--warning") == 1
+    assert "<code>not loaded yet</code>" in html
+
+
+def test_the_footer_status_link_opens_the_status_page(client):
+    footer = client.get("/").content.decode().split('<footer class="mk-footer">')[1]
+    assert re.search(r'<a href="/status">Status</a>', footer)
+    assert '"/healthz"' not in footer
+
+
 def test_the_openapi_schema_documents_tts_and_voices(client):
     response = client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
 
