@@ -104,7 +104,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
         "style-src": [SELF, NONCE],
-        "img-src": [SELF, "data:"],  # the favicon placeholder, Swagger UI's icons
+        "img-src": [SELF, "data:"],  # Swagger UI's icons, the blank image in place of ReDoc's CDN logo
         "font-src": [SELF],
         "connect-src": [SELF],
         "media-src": [SELF, "blob:"],  # the demo and the studio play what they fetched
