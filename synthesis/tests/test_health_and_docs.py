@@ -192,6 +192,16 @@ def test_api_docs_assets_are_served_locally(client, page, settings):
         assert b"//cdn." not in body and b"//fonts." not in body, src
 
 
+def test_redocs_bundle_is_served_compressed_and_revalidated(client):
+    import gzip
+
+    plain = client.get("/redoc/redoc.standalone.js")
+    packed = client.get("/redoc/redoc.standalone.js", HTTP_ACCEPT_ENCODING="gzip, br")
+    assert plain["Content-Type"].startswith("text/javascript") and packed["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.content) == plain.content and len(packed.content) < len(plain.content) / 2
+    assert client.get("/redoc/redoc.standalone.js", HTTP_IF_NONE_MATCH=plain["ETag"]).status_code == 304
+
+
 def test_swagger_ui_shows_no_validator_badge_from_swagger_io(client):
     script = client.get("/docs?script").content.decode()
     assert '"validatorUrl": null' in script
