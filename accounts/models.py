@@ -138,6 +138,10 @@ class Membership(models.Model):
     def can_manage(self) -> bool:
         return self.role in (self.Role.OWNER, self.Role.ADMIN)
 
+    def is_sole_owner(self) -> bool:
+        """The organization's only owner: it may not leave (services.membership_leave refuses, under a lock)."""
+        return self.role == self.Role.OWNER and not self.organization.memberships.filter(role=self.Role.OWNER).exclude(pk=self.pk).exists()
+
 
 class ApiKeyQuerySet(models.QuerySet):
     def active(self):

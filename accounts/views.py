@@ -113,6 +113,7 @@ def team(request):
             "assignable_roles": assignable,
             "invitations": invitations,
             "invite_form": InviteForm(),
+            "sole_owner": actor.is_sole_owner(),
         },
     )
 

@@ -45,11 +45,14 @@ def _visible_keys(membership):
     return keys if membership.can_manage else keys.filter(created_by=membership.user)
 
 
+# The new key's secret waits here, in the server-side session, for the one GET after the POST that made it.
+NEW_KEY_SESSION = "accounts.new_api_key"
+
+
 @studio_page
 @require_http_methods(["GET", "POST"])
 def keys(request, membership):
     form = ApiKeyForm(request.POST or None)
-    created = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         expires = data["expires_on"]
@@ -61,13 +64,22 @@ def keys(request, membership):
             expires_at=datetime.combine(expires, time.max, tzinfo=timezone.get_current_timezone()) if expires else None,
             monthly_character_cap=data["monthly_character_cap"],
         )
-        form = ApiKeyForm()
+        # POST/redirect/GET: a refresh of the page with the secret must not create a second key. The secret
+        # is shown by the next GET and then dropped; it never goes into a URL (logs, history, Referer).
+        request.session[NEW_KEY_SESSION] = {"pk": created.key.pk, "secret": created.secret}
+        return redirect("studio:keys")
+    created = None
+    if request.method == "GET":
+        shown = request.session.pop(NEW_KEY_SESSION, None)
+        key = shown and _visible_keys(membership).filter(pk=shown["pk"]).first()
+        if key:  # a key of the organization the page is now about (not one switched away from)
+            created = {"key": key, "secret": shown["secret"]}
     response = render(
         request,
         "accounts/keys.html",
         {"membership": membership, "organization": membership.organization, "keys": _visible_keys(membership),
          "form": form, "created": created, "now": timezone.now()},
-        status=400 if request.method == "POST" and created is None else 200,
+        status=400 if request.method == "POST" else 200,
     )
     # The page with the secret must not be kept by the browser or any proxy.
     response["Cache-Control"] = "private, no-store"

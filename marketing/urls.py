@@ -19,6 +19,7 @@ urlpatterns = [
     path("demo/speak", views.demo_speak, name="demo_speak"),
     path("events", views.EventsView.as_view(), name="events"),
     path("robots.txt", views.robots_txt, name="robots"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path(
         "sitemap.xml",
         sitemap,

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django import forms
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils.decorators import method_decorator
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -134,6 +135,16 @@ class FaqView(TemplateView):
             ],
         }
         return super().get_context_data(faq=content.FAQ, faq_json_ld=json_ld(structured), **kwargs)
+
+
+def favicon(request):
+    """/favicon.ico, which browsers and feed readers ask for on their own (the admin and the API docs link none).
+
+    A temporary redirect: the static file's name carries its hash in production, and changes with it.
+    """
+    response = redirect(static("marketing/favicon.ico"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def robots_txt(request):

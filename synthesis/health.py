@@ -12,6 +12,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from synthesis.services import engine as services
@@ -85,9 +87,11 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-@never_cache
-def readyz(request):
-    """200 when every configured backend answers and the model is loaded; 503 with what is not, otherwise."""
+def readiness(*, warm: bool = True) -> tuple[bool, dict[str, str]]:
+    """Whether every configured backend answers and the model is loaded, and what each check said.
+
+    `warm`: start loading the model if it is not loaded (what a load balancer's probe is for).
+    """
     running = {name: _checks.submit(check) for name, check in _BACKENDS.items()}
     deadline = time.monotonic() + CHECK_TIMEOUT
     checks = {}
@@ -110,8 +114,39 @@ def readyz(request):
             checks[name] = _error(error)
     if services.engine_loaded():
         checks["model"] = "ok"
-    else:
+    elif warm:
         checks["model"] = "loading"
         _load_engine_in_background()
-    ready = all(value == "ok" or value.startswith("ok (") for value in checks.values())
+    else:
+        checks["model"] = "not loaded yet"
+    return all(_passed(value) for value in checks.values()), checks
+
+
+def _passed(result: str) -> bool:
+    return result == "ok" or result.startswith("ok (")
+
+
+@never_cache
+def readyz(request):
+    """200 when every configured backend answers and the model is loaded; 503 with what is not, otherwise."""
+    ready, checks = readiness()
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+# What each of readyz's checks is called on the status page, in its order.
+CHECK_NAMES = {
+    "database": "Database",
+    "cache": "Cache",
+    "channel_layer": "Channel layer (live updates, websockets)",
+    "storage": "Audio storage",
+    "model": "Speech engine (the Kokoro-82M model)",
+}
+
+
+@never_cache
+def status_page(request):
+    """/readyz's checks for people (the footer's "Status"); load balancers and monitors keep the JSON."""
+    # A visitor's page view does not start a model load: the load balancer's probes (/readyz) do.
+    ready, checks = readiness(warm=False)
+    rows = [{"name": name, "result": checks[key], "ok": _passed(checks[key])} for key, name in CHECK_NAMES.items()]
+    return render(request, "synthesis/status.html", {"ready": ready, "checks": rows, "checked_at": timezone.now()})

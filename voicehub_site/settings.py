@@ -104,7 +104,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
         "style-src": [SELF, NONCE],
-        "img-src": [SELF, "data:"],  # the favicon placeholder, Swagger UI's icons
+        "img-src": [SELF, "data:"],  # Swagger UI's icons, the blank image in place of ReDoc's CDN logo
         "font-src": [SELF],
         "connect-src": [SELF],
         "media-src": [SELF, "blob:"],  # the demo and the studio play what they fetched
@@ -327,7 +327,9 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI and ReDoc are served from the sidecar package: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",  # /redoc loads it through voicehub_site.redoc, without Redocly's CDN logo
+    # No validator badge: Swagger UI would load it from validator.swagger.io, sending it the schema's URL.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # The native `normalize` and ElevenLabs' `apply_text_normalization` share one set of choices.
     "ENUM_NAME_OVERRIDES": {"TextNormalizationEnum": ["auto", "on", "off"]},
 }
@@ -421,6 +423,9 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# allauth's default prefix is "[<site name>] ", and without django.contrib.sites the site's
+# name is the request's host and port. Its mails' wording is ours: templates/account/email/.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Voicehub: "
 # "mandatory" is what lets allauth answer a sign-up with an email that already
 # has an account exactly like a new sign-up (it mails the owner instead of
 # saying "taken"); with "optional" uniqueness wins and the form reveals the

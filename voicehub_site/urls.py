@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from voicehub_site.redoc import redoc_bundle
+
 # ReDoc (styled-components) writes <style> elements at run time, with no way to pass
 # them a nonce: inline styles are admitted on that page only. Its scripts still are not.
 redoc = csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularRedocView.as_view(url_name="schema"))
@@ -22,6 +24,7 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script from /docs?script: no inline script.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc", redoc, name="redoc"),
+    path("redoc/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),  # the sidecar's, without Redocly's CDN logo
     path("organizations/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -123,6 +123,23 @@ def test_signing_up_mails_a_link_that_verifies_the_address_and_logs_in(client):
 
 
 @pytest.mark.django_db
+def test_the_confirmation_and_reset_mails_are_branded_voicehub_without_the_host(client, alice):
+    sign_up(client, "dana@example.com")
+    client.logout()
+    client.post(reverse("account_reset_password"), {"email": "alice@example.com"})
+
+    confirmation, reset = mail.outbox
+    assert confirmation.subject == "Voicehub: Confirm your email address"
+    assert reset.subject == "Voicehub: Reset your password"
+    for message in (confirmation, reset):
+        assert "testserver" not in message.subject and "[" not in message.subject
+        assert message.body.startswith("Hello from Voicehub,")
+        assert "-- The Voicehub team" in message.body
+        # The host appears only in the link to open, never as the site's name.
+        assert message.body.count("testserver") == 1 and link_in(message)
+
+
+@pytest.mark.django_db
 def test_signing_up_with_a_taken_email_looks_like_a_new_signup_and_mails_the_owner(client, alice):
     new = sign_up(client, "dana@example.com")
     client.logout()

@@ -321,6 +321,26 @@ def test_the_last_owner_cannot_leave_be_demoted_or_be_removed(cast, client):
     assert membership(cast.alice, cast.org_a).role == Membership.Role.OWNER
 
 
+def test_a_sole_owner_is_not_offered_leave_and_is_told_why(cast, client):
+    logged_in(client, cast.alice)
+    page = client.get(reverse("accounts:team")).content.decode()
+
+    assert f'action="{reverse("accounts:leave")}"' not in page and "Leave Acme</button>" not in page
+    assert "You are the only owner of Acme, so you cannot leave it" in page_text(client.get(reverse("accounts:team")))
+    assert "Make another member an owner first" in page
+
+    post(client, "member_role", membership(cast.bob, cast.org_a).pk, role="owner")
+    page = client.get(reverse("accounts:team")).content.decode()
+    assert f'action="{reverse("accounts:leave")}"' in page and "Leave Acme</button>" in page
+    assert "only owner" not in page
+
+
+def test_a_member_is_offered_leave(cast, client):
+    logged_in(client, cast.bob)
+    page = client.get(reverse("accounts:team")).content.decode()
+    assert "Leave Acme</button>" in page and "only owner" not in page
+
+
 def test_the_last_owner_can_leave_after_promoting_another_owner(cast, client):
     logged_in(client, cast.alice)
     post(client, "member_role", membership(cast.bob, cast.org_a).pk, role="owner")

@@ -125,6 +125,21 @@ def test_robots_txt_points_to_the_sitemap_which_lists_the_pages(visitor):
         assert f"<loc>http://testserver{path}</loc>" in sitemap
 
 
+def test_favicon_ico_is_a_redirect_to_a_static_icon_and_every_page_links_one(visitor):
+    response = visitor.get("/favicon.ico")
+    assert response.status_code == 302
+    icon = visitor.get(response["Location"])
+    assert icon.status_code == 200
+    body = b"".join(icon.streaming_content) if icon.streaming else icon.content
+    assert body[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
+    for path in ("/", "/accounts/login/"):  # the marketing layout and the site's base layout
+        icons = [href for href in parse(visitor.get(path).content.decode()).assets if "favicon" in href or "data:," in href]
+        assert icons, path
+        assert "data:," not in icons, path  # no empty placeholder that a browser would show instead
+        for href in icons:
+            assert visitor.get(href).status_code == 200
+
+
 def test_an_unknown_address_is_a_404_page_in_the_site_look(visitor):
     response = visitor.get("/no-such-page")
     assert response.status_code == 404

@@ -821,12 +821,12 @@ class ModelsView(ElevenLabsView):
 
 
 def subscription_object(organization):
-    organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
+    organization.refresh_from_db(fields=["characters_used", "bonus_characters", "period_start", "period_end"])
     plan = organization.plan
     return {
         "tier": plan.slug,
         "character_count": organization.characters_used,
-        "character_limit": plan.monthly_characters,
+        "character_limit": organization.character_limit,
         "next_character_count_reset_unix": int(organization.period_end.timestamp()),
         "status": "free" if plan.price_monthly_cents == 0 else "active",
         "max_character_limit_extension": 0,

@@ -366,7 +366,7 @@ class UsageView(APIView):
     )
     def get(self, request):
         organization = request.organization
-        organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
+        organization.refresh_from_db(fields=["characters_used", "bonus_characters", "period_start", "period_end"])
         today = timezone.now().date()
         start = parse_date_param("from", request.query_params["from"]) if "from" in request.query_params else organization.period_start.date()
         end = parse_date_param("to", request.query_params["to"]) if "to" in request.query_params else today
@@ -375,7 +375,7 @@ class UsageView(APIView):
         return Response(
             {
                 "characters_used": organization.characters_used,
-                "character_limit": organization.plan.monthly_characters,
+                "character_limit": organization.character_limit,
                 "period_start": organization.period_start,
                 "resets_at": organization.period_end,
                 "days": usage_per_day(organization, start=start, end=end),

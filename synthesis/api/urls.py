@@ -11,4 +11,5 @@ urlpatterns = [
     path("voices/<str:voice_id>/preview.mp3", api.VoicePreviewView.as_view(), name="voice-preview"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("status", health.status_page, name="status"),
 ]

@@ -146,10 +146,10 @@ def job_create(
         located.version.pk
         for located in locators_resolve(organization=organization, locators=pronunciation_dictionary_locators)
     ]
-    organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
-    if organization.period_end > timezone.now() and organization.characters_used + characters > organization.plan.monthly_characters:
+    organization.refresh_from_db(fields=["characters_used", "bonus_characters", "period_start", "period_end"])
+    if organization.period_end > timezone.now() and organization.characters_used + characters > organization.character_limit:
         error = QuotaExceeded(
-            limit=organization.plan.monthly_characters, used=organization.characters_used, resets_at=organization.period_end
+            limit=organization.character_limit, used=organization.characters_used, resets_at=organization.period_end
         )
         refused = Refused(error.code, 402, str(error), resets_at=error.resets_at)
         refused.headers.update(rate.headers())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
 from accounts.models import Organization, UsageRecord
@@ -15,6 +15,15 @@ def generation_delete(generation: Generation) -> None:
     """Remove a history item and its stored audio (the usage row stays: it is the ledger)."""
     generation.audio.delete(save=False)
     generation.delete()
+
+
+def request_count():
+    """An aggregate over usage rows counting requests: a long-form job is one, however many chunks it was charged in.
+
+    Each chunk of a job is charged as a usage row of its own (so a cancelled job costs what it spoke);
+    counting rows would count every chunk as a request.
+    """
+    return Count("id", filter=Q(job_chunk__isnull=True)) + Count("job_chunk__job", distinct=True)
 
 
 def usage_per_day(organization: Organization, *, start: date, end: date) -> list[dict]:
@@ -30,7 +39,7 @@ def usage_per_day(organization: Organization, *, start: date, end: date) -> list
         .exclude(status=UsageRecord.Status.REFUNDED)
         .annotate(day=TruncDate("created_at"))
         .values("day")
-        .annotate(characters=Sum("characters"), requests=Count("id"), audio_seconds=Sum("audio_seconds"))
+        .annotate(characters=Sum("characters"), requests=request_count(), audio_seconds=Sum("audio_seconds"))
         .order_by("day")
     )
     return [

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.models import UsageRecord
 from accounts.verification import email_verified
 from synthesis.api.common import audio_file_response
-from synthesis.services.history import generation_delete, usage_per_day
+from synthesis.services.history import generation_delete, request_count, usage_per_day
 from synthesis.services.voices import saved_voices_of
 from synthesis.studio.pages import DEFAULT_VOICE, studio_page, voice_catalog
 
@@ -31,7 +31,7 @@ HISTORY_PAGE_SIZE = 20
 @require_GET
 def studio(request, membership):
     organization = membership.organization
-    organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
+    organization.refresh_from_db(fields=["characters_used", "bonus_characters", "period_start", "period_end"])
     plan = organization.plan
     voices = voice_catalog()
     ids = {v.id for v in voices}
@@ -133,7 +133,7 @@ CHART_WIDTH, CHART_HEIGHT = 600, 160
 @require_GET
 def usage(request, membership):
     organization = membership.organization
-    organization.refresh_from_db(fields=["characters_used", "period_start", "period_end"])
+    organization.refresh_from_db(fields=["characters_used", "bonus_characters", "period_start", "period_end"])
     plan = organization.plan
     records = organization.usage_records.filter(period_start=organization.period_start)
     charged = records.exclude(status=UsageRecord.Status.REFUNDED)
@@ -149,11 +149,11 @@ def usage(request, membership):
         day["y"] = round(CHART_HEIGHT - day["height"], 1)
     top_voices = (
         charged.values("voice")
-        .annotate(characters=Sum("characters"), requests=Count("id"))
+        .annotate(characters=Sum("characters"), requests=request_count())
         .order_by("-characters", "voice")[:5]
     )
     errors = records.filter(status=UsageRecord.Status.REFUNDED).exclude(error_code="").select_related("user", "api_key")
-    limit = plan.monthly_characters
+    limit = organization.character_limit
     return render(
         request,
         "studio/usage.html",
@@ -169,7 +169,7 @@ def usage(request, membership):
             "top_voices": top_voices,
             "errors": errors.order_by("-created_at")[:10],
             "requests": records.aggregate(
-                n=Count("id"), failed=Count("id", filter=Q(status=UsageRecord.Status.REFUNDED))
+                n=request_count(), failed=Count("id", filter=Q(status=UsageRecord.Status.REFUNDED))
             ),
         },
     )

@@ -116,6 +116,41 @@ def test_a_check_that_hangs_is_reported_as_no_answer_instead_of_hanging_the_prob
     assert response.json()["checks"]["storage"] == "error: no answer within 0.2 s"
 
 
+def _checks_table(html):
+    return html.split('<table id="checks">')[1].split("</table>")[0]
+
+
+def test_the_status_page_shows_each_check_and_the_overall_state_to_people(client, model_loaded, isolated_media):
+    response = client.get("/status")
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assert "All systems operational." in html
+    for check in ("Database", "Cache", "Channel layer", "Audio storage", "Speech engine"):
+        assert f'<th scope="row">{check}' in html, check
+    assert _checks_table(html).count("badge--success") == 5
+    assert client.get("/readyz").json()["status"] == "ok"  # the machines' JSON stays
+
+
+def test_the_status_page_says_which_check_fails(client, monkeypatch, isolated_media):
+    from synthesis import health
+    from synthesis.services import engine as services
+
+    monkeypatch.setattr(services, "engine_loaded", lambda: False)
+    monkeypatch.setattr(health, "_load_engine_in_background", lambda: pytest.fail("a page view loads no model"))
+
+    html = client.get("/status").content.decode()
+
+    assert "Degraded." in html and _checks_table(html).count("badge--warning") == 1
+    assert "<code>not loaded yet</code>" in html
+
+
+def test_the_footer_status_link_opens_the_status_page(client):
+    footer = client.get("/").content.decode().split('<footer class="mk-footer">')[1]
+    assert re.search(r'<a href="/status">Status</a>', footer)
+    assert '"/healthz"' not in footer
+
+
 def test_the_openapi_schema_documents_tts_and_voices(client):
     response = client.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
 
@@ -147,8 +182,40 @@ def test_api_docs_assets_are_served_locally(client, page, settings):
 
     assert scripts
     for src in scripts:
-        # Our static files, or Swagger UI's start-up script from the page's own URL (the split view).
-        assert src.startswith("/static/") or src.startswith(f"{page}?"), src
+        # Our static files, Swagger UI's start-up script from the page's own URL (the split view), or ReDoc's bundle
+        # from under its page (voicehub_site.redoc).
+        assert src.startswith(("/static/", f"{page}?", f"{page}/")), src
+        response = client.get(src)
+        assert response.status_code == 200, src
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        # What the scripts themselves fetch: ReDoc's bundle shows Redocly's logo from its CDN.
+        assert b"//cdn." not in body and b"//fonts." not in body, src
+
+
+def test_redocs_bundle_is_served_compressed_and_revalidated(client):
+    import gzip
+
+    plain = client.get("/redoc/redoc.standalone.js")
+    packed = client.get("/redoc/redoc.standalone.js", HTTP_ACCEPT_ENCODING="gzip, br")
+    assert plain["Content-Type"].startswith("text/javascript") and packed["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.content) == plain.content and len(packed.content) < len(plain.content) / 2
+    assert client.get("/redoc/redoc.standalone.js", HTTP_IF_NONE_MATCH=plain["ETag"]).status_code == 304
+
+
+def test_swagger_ui_shows_no_validator_badge_from_swagger_io(client):
+    script = client.get("/docs?script").content.decode()
+    assert '"validatorUrl": null' in script
+
+
+@pytest.mark.parametrize("page_path", ["/docs", "/redoc"])
+def test_the_api_docs_in_a_browser_make_no_request_off_the_site(page, page_path):
+    refused = []  # what the Content-Security-Policy stopped before it left: an attempt all the same
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
+    page.goto(page_path)
+    # Swagger UI and ReDoc ran and read the schema (ReDoc's sidebar has "API docs by Redocly" and its logo).
+    page.wait_for_selector(".swagger-ui .info .title" if page_path == "/docs" else "text=API docs by Redocly")
+    page.wait_for_load_state("networkidle")
+    assert page.external_requests == [] and refused == []
 
 
 def _resolve(schema, node):

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiKey, Membership, UsageRecord, User
@@ -195,6 +196,9 @@ def test_creating_a_key_shows_the_secret_once_then_only_the_prefix(alice_client,
     response = alice_client.post(
         "/studio/keys/", {"name": "website", "scopes": ["tts", "voices:read"], "monthly_character_cap": "5000"}
     )
+    # POST/redirect/GET, and the secret is not in the URL it redirects to.
+    assert response.status_code == 302 and response["Location"] == "/studio/keys/"
+    response = alice_client.get(response["Location"])
     assert response.status_code == 200
     assert response["Cache-Control"] == "private, no-store"
     html = response.content.decode()
@@ -206,8 +210,21 @@ def test_creating_a_key_shows_the_secret_once_then_only_the_prefix(alice_client,
     again = alice_client.get("/studio/keys/").content.decode()
     # The list shows the public prefix only (vh_<prefix>_…); none of the 43 secret characters.
     # (The secret may itself contain "_": split on the pattern, not on underscores.)
+    assert 'id="secret"' not in again and "will not be shown again" not in again
     assert KEY_PATTERN.match(secret)["secret"] not in again
     assert key.masked == f"vh_{KEY_PATTERN.match(secret)['prefix']}_…" and key.masked in again
+
+
+def test_refreshing_the_page_after_creating_a_key_creates_no_second_key(alice_client, cast):
+    before = cast.org_a.api_keys.count()
+    response = alice_client.post("/studio/keys/", {"name": "website", "scopes": ["tts"]}, follow=True)
+    assert response.redirect_chain == [("/studio/keys/", 302)]
+    assert 'id="secret"' in response.content.decode()
+    # What a browser's refresh repeats is the GET it was redirected to, not the POST.
+    refreshed = alice_client.get(response.request["PATH_INFO"])
+    assert 'id="secret"' not in refreshed.content.decode()
+    assert cast.org_a.api_keys.filter(name="website").count() == 1
+    assert cast.org_a.api_keys.count() == before + 1
 
 
 def test_an_invalid_key_form_is_a_400_with_the_errors(alice_client):
@@ -291,6 +308,50 @@ def test_usage_matches_the_ledger(alice_client, cast):
     assert f"<td>{today:%Y-%m-%d}</td><td>130</td>" in html
     assert html.count("<rect x=") == 3  # a bar per day (the quota bar is a rect too, without x)
     assert "<code>no_speakable_text</code>" in html and "9999" not in html
+
+
+def _figures(html, element_id):
+    return int(re.search(rf'id="{element_id}">([\d,]+)<', html)[1].replace(",", ""))
+
+
+def test_after_a_grant_the_usage_page_the_studio_and_the_admin_show_the_same_limit(client, cast):
+    from accounts.operator import organization_grant_characters
+
+    org = cast.org_a
+    type(org).objects.filter(pk=org.pk).update(characters_used=1000)
+    staff = User.objects.create_superuser(email="ops@voicehub.test", password="correct horse battery staple")
+    organization_grant_characters(actor=staff, organization=org, characters=5000)
+    limit = org.plan.monthly_characters + 5000
+
+    client.force_login(cast.alice)
+    usage = client.get("/studio/usage/").content.decode()
+    assert _figures(usage, "quota-limit") == limit
+    studio = client.get("/studio/").content.decode()
+    assert _figures(studio, "left") == limit - 1000
+    client.force_login(staff)
+    admin = client.get(reverse("admin:accounts_organization_overview", args=[org.pk])).content.decode()
+    assert f"1000 of {limit} characters" in admin
+
+
+def test_a_long_form_job_counts_one_request_on_the_usage_page(alice_client, cast, fake_engine):
+    from synthesis.audio import parse_format
+    from synthesis.jobs import service as jobs
+    from synthesis.jobs.documents import Chapter
+
+    chapters = [Chapter("One", "One.\nThe boats came in at dawn."), Chapter("Two", "Two.\nBy noon they were gone."),
+                Chapter("Three", "Three.\nNobody saw them again.")]
+    job = jobs.job_create(organization=cast.org_a, chapters=chapters, voice_id="af_heart", fmt=parse_format("wav"),
+                          user=cast.alice)
+    assert jobs.job_work(job_id=str(job.pk), worker="w1") == "succeeded"
+    job.refresh_from_db()
+    assert job.chunks_total == 3 and UsageRecord.objects.filter(job_chunk__job=job).count() == 3
+    UsageRecord.objects.create(organization=cast.org_a, user=cast.alice, voice="af_heart", characters=12,
+                               status=UsageRecord.Status.SUCCEEDED, period_start=cast.org_a.period_start)
+
+    response = alice_client.get("/studio/usage/")
+    assert response.context["requests"]["n"] == 2  # the job and the single request
+    assert [(v["voice"], v["requests"]) for v in response.context["top_voices"]] == [("af_heart", 2)]
+    assert "2 requests this period" in response.content.decode()
 
 
 def test_the_studio_plays_voice_previews_from_the_public_cached_route(client, cast):

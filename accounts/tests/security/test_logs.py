@@ -150,7 +150,7 @@ def test_no_api_key_or_password_reaches_any_log_line(cast, client, log_output, f
     # Signing in (allauth's form, and a failed attempt), then a key made on the studio's page.
     assert client.post(reverse("account_login"), {"login": cast.bob.email, "password": f"wrong {PASSWORD}"}).status_code == 200
     assert client.post(reverse("account_login"), {"login": cast.alice.email, "password": PASSWORD}).status_code == 302
-    page = client.post(reverse("studio:keys"), {"name": "from the page", "scopes": ApiKey.Scope.values})
+    page = client.post(reverse("studio:keys"), {"name": "from the page", "scopes": ApiKey.Scope.values}, follow=True)
     page_key = KEY.search(page.content.decode()).group()
     secrets.append(page_key)
 
