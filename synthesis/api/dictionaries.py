@@ -42,6 +42,31 @@ RULES_EXAMPLE = [
 ]
 
 
+DICTIONARY_EXAMPLE = {
+    "id": "5xM3yVvZQKV0EfqQpLrJ",
+    "name": "Product names",
+    "description": "How we say our own words.",
+    "latest_version_id": "Qd8mJ2bXwR4tLk7pZs1N",
+    "rules_count": 2,
+    "created_by": "alice@example.com",
+    "created_at": "2026-12-06T12:00:00Z",
+    "archived_at": None,
+}
+DETAIL_EXAMPLE = {**DICTIONARY_EXAMPLE, "rules": RULES_EXAMPLE}
+VERSION_EXAMPLE = {"id": "5xM3yVvZQKV0EfqQpLrJ", "version_id": "Hn3vB8cYqT6wEr2uIo9P", "rules_count": 3}
+NOT_FOUND_EXAMPLE = OpenApiExample(
+    "Not found",
+    value={"detail": "Pronunciation dictionary 'nope' was not found.", "code": "pronunciation_dictionary_not_found"},
+    response_only=True,
+    status_codes=["404"],
+)
+
+
+def returns(name: str, value, status_code: int = 200) -> list[OpenApiExample]:
+    """A success example and the 404 every dictionary route may answer."""
+    return [OpenApiExample(name, value=value, response_only=True, status_codes=[str(status_code)]), NOT_FOUND_EXAMPLE]
+
+
 class RuleSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["alias", "phoneme"])
     string_to_replace = StringField(max_length=100, trim_whitespace=False)
@@ -141,6 +166,7 @@ class DictionariesView(APIView):
         summary="Your pronunciation dictionaries",
         description=f"Newest first; at most {pronunciation.MAX_DICTIONARIES} per organization.",
         responses={200: DictionarySerializer(many=True), 401: ERRORS[401], 403: ERRORS[403]},
+        examples=returns("Dictionaries", [DICTIONARY_EXAMPLE]),
     )
     def get(self, request):
         dictionaries = pronunciation.dictionaries_of(request.organization)
@@ -154,6 +180,7 @@ class DictionariesView(APIView):
         request=CreateSerializer,
         responses={201: DictionaryDetailSerializer, **ERRORS},
         examples=[
+            *returns("Created", DETAIL_EXAMPLE, 201),
             OpenApiExample("From rules", value={"name": "Product names", "rules": RULES_EXAMPLE}, request_only=True)
         ],
     )
@@ -182,6 +209,7 @@ class DictionaryView(APIView):
         summary="A dictionary and its latest rules",
         parameters=[DICTIONARY_ID],
         responses={200: DictionaryDetailSerializer, **ERRORS},
+        examples=returns("A dictionary", DETAIL_EXAMPLE),
     )
     def get(self, request, pronunciation_dictionary_id):
         return Response(dictionary_data(dictionary_of(request, pronunciation_dictionary_id), rules=True))
@@ -193,6 +221,7 @@ class DictionaryView(APIView):
         parameters=[DICTIONARY_ID],
         request=UpdateSerializer,
         responses={200: DictionaryDetailSerializer, **ERRORS},
+        examples=returns("Renamed", DETAIL_EXAMPLE),
     )
     def patch(self, request, pronunciation_dictionary_id):
         unsupported = parse_before_lookup(request)
@@ -220,7 +249,10 @@ class RulesView(APIView):
         parameters=[DICTIONARY_ID],
         request=AddRulesSerializer,
         responses={200: VersionSerializer, **ERRORS},
-        examples=[OpenApiExample("Two rules", value={"rules": RULES_EXAMPLE}, request_only=True)],
+        examples=[
+            *returns("A new version", VERSION_EXAMPLE),
+            OpenApiExample("Two rules", value={"rules": RULES_EXAMPLE}, request_only=True),
+        ],
     )
     def post(self, request, pronunciation_dictionary_id):
         unsupported = parse_before_lookup(request)
@@ -241,6 +273,7 @@ class RulesView(APIView):
             OpenApiParameter("string", str, many=True, description="A word whose rule goes (repeat for several)."),
         ],
         responses={200: VersionSerializer, **ERRORS},
+        examples=returns("A new version", VERSION_EXAMPLE),
     )
     def delete(self, request, pronunciation_dictionary_id):
         dictionary = dictionary_of(request, pronunciation_dictionary_id)
@@ -265,6 +298,7 @@ class DownloadView(APIView):
             403: ERRORS[403],
             404: ERRORS[404],
         },
+        examples=[NOT_FOUND_EXAMPLE],
     )
     def get(self, request, pronunciation_dictionary_id):
         dictionary = dictionary_of(request, pronunciation_dictionary_id)

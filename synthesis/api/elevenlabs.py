@@ -1108,10 +1108,35 @@ def acting_user(request):
     return request.user if request.user.is_authenticated else None
 
 
-def pronunciation_schema(operation_id, summary, *, request=None, ok=JSON_OBJECT, parameters=(), description=""):
+_DICTIONARY_ID, _VERSION_ID = "5xM3yVvZQKV0EfqQpLrJ", "Qd8mJ2bXwR4tLk7pZs1N"
+PRONUNCIATION_EXAMPLES = {
+    "created": {
+        "id": _DICTIONARY_ID, "name": "Product names", "created_by": "7", "creation_time_unix": 1765022400,
+        "version_id": _VERSION_ID, "version_rules_num": 2, "description": None, "permission_on_resource": "admin",
+    },
+    "metadata": {
+        "id": _DICTIONARY_ID, "latest_version_id": _VERSION_ID, "latest_version_rules_num": 2, "name": "Product names",
+        "permission_on_resource": "admin", "created_by": "7", "creation_time_unix": 1765022400,
+        "archived_time_unix": None, "description": None,
+    },
+    "version": {"id": _DICTIONARY_ID, "version_id": _VERSION_ID, "version_rules_num": 3},
+}
+PRONUNCIATION_NOT_FOUND = ex.response(
+    "Not found",
+    {"detail": {"status": "pronunciation_dictionary_not_found", "code": "pronunciation_dictionary_not_found",
+                "message": "Pronunciation dictionary 'nope' was not found."}},
+    404,
+)
+
+
+def pronunciation_schema(
+    operation_id, summary, *, request=None, ok=JSON_OBJECT, parameters=(), description="", answers="version"
+):
+    """The schema of a dictionary route: its success example (`answers`: created, metadata or version) and a 404."""
     return extend_schema(
         tags=[ELEVENLABS_TAG], operation_id=operation_id, summary=summary, description=description,
         parameters=list(parameters), request=request, responses={200: ok, **PRONUNCIATION_ERRORS},
+        examples=[ex.response("Done", PRONUNCIATION_EXAMPLES[answers]), PRONUNCIATION_NOT_FOUND],
     )
 
 
@@ -1171,7 +1196,8 @@ class PronunciationAddFromFileView(ElevenLabsView):
     parser_classes = [MultiPartParser]
 
     @pronunciation_schema(
-        "elevenlabs_pronunciation_dictionaries_add_from_file", "ElevenLabs: create a pronunciation dictionary from a PLS file",
+        "elevenlabs_pronunciation_dictionaries_add_from_file", answers="created",
+        summary="ElevenLabs: create a pronunciation dictionary from a PLS file",
         request={"multipart/form-data": AddFromFileSerializer},
     )
     def post(self, request):
@@ -1188,7 +1214,8 @@ class PronunciationAddFromRulesView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
 
     @pronunciation_schema(
-        "elevenlabs_pronunciation_dictionaries_add_from_rules", "ElevenLabs: create a pronunciation dictionary from rules",
+        "elevenlabs_pronunciation_dictionaries_add_from_rules", answers="created",
+        summary="ElevenLabs: create a pronunciation dictionary from rules",
         request=AddFromRulesSerializer,
     )
     def post(self, request):
@@ -1215,6 +1242,12 @@ class PronunciationListView(ElevenLabsView):
             OpenApiParameter("include_archived", bool),
         ],
         responses={200: JSON_OBJECT, 422: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS},
+        examples=[
+            ex.response("Dictionaries", {
+                "pronunciation_dictionaries": [PRONUNCIATION_EXAMPLES["metadata"]], "next_cursor": None,
+                "has_more": False,
+            }),
+        ],
     )
     def get(self, request):
         params = request.query_params
@@ -1243,7 +1276,8 @@ class PronunciationDictionaryView(ElevenLabsView):
     permission_classes = [HasScope.of(ApiKey.Scope.TTS)]
 
     @pronunciation_schema(
-        "elevenlabs_pronunciation_dictionaries_get", "ElevenLabs: one pronunciation dictionary, with its rules",
+        "elevenlabs_pronunciation_dictionaries_get", answers="metadata",
+        summary="ElevenLabs: one pronunciation dictionary, with its rules",
         parameters=[PRONUNCIATION_DICTIONARY_ID],
     )
     def get(self, request, pronunciation_dictionary_id):
@@ -1252,7 +1286,8 @@ class PronunciationDictionaryView(ElevenLabsView):
         return Response({**dictionary_metadata(dictionary), "rules": rules})
 
     @pronunciation_schema(
-        "elevenlabs_pronunciation_dictionaries_update", "ElevenLabs: rename or archive a pronunciation dictionary",
+        "elevenlabs_pronunciation_dictionaries_update", answers="metadata",
+        summary="ElevenLabs: rename or archive a pronunciation dictionary",
         request=PronunciationUpdateSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
     )
     def patch(self, request, pronunciation_dictionary_id):
@@ -1330,6 +1365,7 @@ class PronunciationDownloadView(ElevenLabsView):
             (200, pronunciation.PLS_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The PLS lexicon."),
             404: OpenApiResponse(ELEVENLABS_ERROR), **ELEVENLABS_READ_ERRORS,
         },
+        examples=[PRONUNCIATION_NOT_FOUND],
     )
     def get(self, request, pronunciation_dictionary_id, version_id):
         dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
