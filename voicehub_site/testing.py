@@ -248,6 +248,23 @@ def _missing_or_fail(message: str):
     pytest.skip(message)
 
 
+def run_async(function, *args):
+    """`async_to_sync(function)(*args)`, also after a browser test: Playwright's sync API keeps an event loop
+    running in the main thread for the rest of the session, where async_to_sync refuses to run, so then the
+    coroutine runs in a thread of its own (with its own loop)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import async_to_sync
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return async_to_sync(function)(*args)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: async_to_sync(function)(*args)).result()
+
+
 CHROMIUM = os.environ.get("VOICEHUB_CHROMIUM", "/usr/bin/chromium")
 
 

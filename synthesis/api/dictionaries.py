@@ -112,7 +112,7 @@ class UpdateSerializer(serializers.Serializer):
     archived = serializers.BooleanField(required=False)
 
 
-class AddRulesSerializer(serializers.Serializer):
+class DictionaryRulesSerializer(serializers.Serializer):
     rules = serializers.ListField(child=serializers.DictField(), max_length=pronunciation.MAX_RULES)
 
 
@@ -247,7 +247,7 @@ class RulesView(APIView):
         summary="Add rules (a new version)",
         description="A rule for a word the dictionary already has replaces it.",
         parameters=[DICTIONARY_ID],
-        request=AddRulesSerializer,
+        request=DictionaryRulesSerializer,
         responses={200: VersionSerializer, **ERRORS},
         examples=[
             *returns("A new version", VERSION_EXAMPLE),
@@ -259,7 +259,7 @@ class RulesView(APIView):
         dictionary = dictionary_of(request, pronunciation_dictionary_id)
         if unsupported is not None:
             raise unsupported
-        rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
+        rules = pronunciation.rules_from_data(valid(DictionaryRulesSerializer, request)["rules"])
         return Response(
             version_data(pronunciation.dictionary_add_rules(dictionary=dictionary, user=user_of(request), rules=rules))
         )

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -16,6 +15,7 @@ from accounts.tenancy import SESSION_KEY
 from synthesis.models import Generation
 from synthesis.services.limits import check_rate, concurrency_slot
 from voicehub_site.asgi import application
+from voicehub_site.testing import run_async
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -59,7 +59,7 @@ def run(scenario):
         await get_channel_layer().flush()
         return await scenario()
 
-    return async_to_sync(main)()
+    return run_async(main)
 
 
 async def opened(communicator: WebsocketCommunicator) -> WebsocketCommunicator:

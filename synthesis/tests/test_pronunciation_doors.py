@@ -296,7 +296,7 @@ def studio_socket(user):
 
 def studio_answer(communicator, message) -> dict:
     """The first event the socket answers `message` with that ends it (done or error)."""
-    from asgiref.sync import async_to_sync
+    from voicehub_site.testing import run_async
 
     async def scenario():
         connected, _ = await communicator.connect(timeout=10)
@@ -308,7 +308,7 @@ def studio_answer(communicator, message) -> dict:
                 await communicator.disconnect()
                 return json.loads(output["text"])
 
-    return async_to_sync(scenario)()
+    return run_async(scenario)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

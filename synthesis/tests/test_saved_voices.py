@@ -12,6 +12,7 @@ from synthesis.audio import parse_format
 from synthesis.jobs import service as jobs
 from synthesis.jobs.documents import Chapter
 from synthesis.models import Generation, Job, SavedVoice
+from voicehub_site.testing import run_async
 
 # alice and charlie: API clients with their keys (synthesis/tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache", "isolated_media")]
@@ -662,7 +663,6 @@ def test_the_studio_history_names_a_saved_voice(cast, narrator, alice):
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_studio_socket_speaks_with_it_and_refuses_it_to_another_organization(cast, narrator, settings):
-    from asgiref.sync import async_to_sync
     from channels.testing import WebsocketCommunicator
     from django.test import Client
 
@@ -696,8 +696,8 @@ def test_the_studio_socket_speaks_with_it_and_refuses_it_to_another_organization
                 return json.loads(output["text"])
 
     mine, theirs = socket(cast.alice), socket(cast.charlie)
-    done = async_to_sync(generate)(mine)
-    refused = async_to_sync(generate)(theirs)
+    done = run_async(generate, mine)
+    refused = run_async(generate, theirs)
 
     assert done["type"] == "done", done
     assert Generation.objects.get(organization=cast.org_a).voice == narrator["id"]
