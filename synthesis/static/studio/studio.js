@@ -63,16 +63,76 @@
     generateButton.disabled = state.status === "generating" || !text.value.trim() || problem !== "";
   }
 
-  // --- streamed playback ----------------------------------------------------
+  // --- the take: streamed playback, waveform, position, seeking --------------
 
-  let context = null, nextTime = 0, sources = [], carry = null, sampleRate = 24000;
-  let streamStart = null, streamGap = 0;
+  // Every frame of the take is kept as an AudioBuffer: playing, pausing and seeking schedule
+  // them again from an offset. (The stored file is served without byte ranges, so an <audio>
+  // element could not seek in it; these are the very samples it holds.)
+  let context = null, sampleRate = 24000, carry = null;
+  let take = [], takeSeconds = 0; // [{buffer, at}], at = its start in the take
+  let sources = [], nextTime = 0, anchor = null, paused = true, pausedAt = 0;
+  const PEAK_SECONDS = 0.02; // one waveform column per 20 ms: its loudest sample
+  let peaks = [], peakCarry = 0, peakFill = 0;
 
   function audioContext() {
     // Created on the Generate click: browsers only let a user gesture start audio.
     if (!context) context = new (window.AudioContext || window.webkitAudioContext)();
     if (context.state === "suspended") context.resume();
     return context;
+  }
+
+  function addPeaks(channel) {
+    const per = Math.round(sampleRate * PEAK_SECONDS);
+    for (let i = 0; i < channel.length; i++) {
+      const value = Math.abs(channel[i]);
+      if (value > peakCarry) peakCarry = value;
+      if (++peakFill === per) { peaks.push(peakCarry); peakCarry = 0; peakFill = 0; }
+    }
+  }
+
+  function schedule(chunk, offset) {
+    // `offset`: where in the take playback (re)starts; a chunk ending before it is skipped.
+    const ctx = audioContext();
+    const skip = Math.max(0, offset - chunk.at);
+    if (skip >= chunk.buffer.duration) return;
+    // Back to back; a small lead when playback has run dry, so the start is not clipped.
+    let at = nextTime;
+    if (at < ctx.currentTime + 0.05) {
+      at = ctx.currentTime + 0.05;
+      anchor = { ctxTime: at, takeTime: chunk.at + skip };
+    }
+    const source = ctx.createBufferSource();
+    source.buffer = chunk.buffer;
+    source.connect(ctx.destination);
+    source.start(at, skip);
+    nextTime = at + chunk.buffer.duration - skip;
+    sources.push(source);
+    source.onended = () => { sources = sources.filter((s) => s !== source); };
+  }
+
+  function silence() {
+    for (const source of sources) {
+      try { source.stop(); } catch (e) { /* already ended */ }
+    }
+    sources = [];
+    nextTime = 0;
+  }
+
+  function playFrom(offset) {
+    silence();
+    paused = false;
+    anchor = null;
+    const from = offset >= takeSeconds - 0.01 ? 0 : Math.max(0, offset); // at the end: from the start
+    for (const chunk of take) schedule(chunk, from);
+    if (!anchor) anchor = { ctxTime: audioContext().currentTime, takeTime: from };
+    startTicking();
+  }
+
+  function pause() {
+    pausedAt = currentPosition();
+    paused = true;
+    silence();
+    showPosition();
   }
 
   function playPcm(data) {
@@ -96,55 +156,25 @@
     const channel = buffer.getChannelData(0);
     for (let i = 0; i < samples; i++) channel[i] = view.getInt16(i * 2, true) / 32768;
     addPeaks(channel);
-    const source = ctx.createBufferSource();
-    source.buffer = buffer;
-    source.connect(ctx.destination);
-    // Back to back; a small lead when playback has run dry, so the start is not clipped.
-    const at = Math.max(nextTime, ctx.currentTime + 0.05);
-    if (streamStart === null) streamStart = at;
-    else if (at > nextTime + 0.001) streamGap += at - nextTime; // ran dry: the position waits too
-    source.start(at);
-    nextTime = at + buffer.duration;
-    sources.push(source);
-    source.onended = () => { sources = sources.filter((s) => s !== source); };
+    const chunk = { buffer, at: takeSeconds };
+    take.push(chunk);
+    takeSeconds += buffer.duration;
+    Object.assign(state, { duration: takeSeconds, peaks: peaks.length });
+    if (!paused) schedule(chunk, 0);
   }
 
   function stopPlayback() {
-    for (const source of sources) {
-      try { source.stop(); } catch (e) { /* already ended */ }
-    }
-    sources = [];
-    nextTime = 0;
+    silence();
+    paused = true;
+    pausedAt = 0;
+    anchor = null;
     carry = null;
-    streamStart = null;
-    streamGap = 0;
-    if (context && context.state === "suspended") context.resume();
-    if (player.mode === "stream") player.mode = null;
-  }
-
-  // --- the player: waveform, position, seeking ------------------------------
-
-  // One column per 20 ms of audio: its loudest sample. Kept as the audio arrives.
-  const PEAK_SECONDS = 0.02;
-  let peaks = [], peakCarry = 0, peakFill = 0;
-  const player = { mode: null }; // null | "stream" (Web Audio, as it arrives) | "file" (the stored audio)
-
-  function addPeaks(channel) {
-    const per = Math.round(sampleRate * PEAK_SECONDS);
-    for (let i = 0; i < channel.length; i++) {
-      const value = Math.abs(channel[i]);
-      if (value > peakCarry) peakCarry = value;
-      if (++peakFill === per) { peaks.push(peakCarry); peakCarry = 0; peakFill = 0; }
-    }
-    state.duration = (peaks.length * per + peakFill) / sampleRate;
-    state.peaks = peaks.length;
   }
 
   function resetPlayer() {
+    stopPlayback();
+    take = []; takeSeconds = 0;
     peaks = []; peakCarry = 0; peakFill = 0;
-    player.mode = null;
-    resultAudio.pause();
-    resultAudio.removeAttribute("src");
     Object.assign(state, { position: 0, duration: 0, peaks: 0 });
     showPosition();
   }
@@ -155,57 +185,51 @@
   };
 
   function currentPosition() {
-    if (player.mode === "file") return resultAudio.currentTime || 0;
-    if (player.mode === "stream" && context && streamStart !== null) {
-      return Math.min(state.duration, Math.max(0, context.currentTime - streamStart - streamGap));
-    }
-    return state.position;
+    if (paused || !anchor || !context) return Math.min(pausedAt, takeSeconds);
+    const end = anchor.takeTime + Math.max(0, nextTime - anchor.ctxTime); // what is scheduled
+    return Math.min(end, takeSeconds, Math.max(anchor.takeTime, anchor.takeTime + context.currentTime - anchor.ctxTime));
   }
 
   function playing() {
-    if (player.mode === "file") return !resultAudio.paused && !resultAudio.ended;
-    if (player.mode === "stream") return context && context.state === "running" && sources.length > 0;
-    return false;
+    return !paused && (sources.length > 0 || state.status === "generating");
   }
 
   function showPosition() {
     state.position = currentPosition();
-    const duration = (player.mode === "file" && Number.isFinite(resultAudio.duration)) ? resultAudio.duration : state.duration;
-    position.textContent = `${clock(state.position)} / ${clock(duration)}`;
-    waveform.setAttribute("aria-valuemax", String(Math.round(duration)));
-    waveform.setAttribute("aria-valuenow", String(Math.round(state.position)));
-    waveform.setAttribute("aria-valuetext", duration ? `${clock(state.position)} of ${clock(duration)}` : "No audio yet");
-    const seekable = Boolean(state.audioUrl) && duration > 0;
-    waveform.setAttribute("aria-disabled", seekable ? "false" : "true");
-    playButton.disabled = !(seekable || player.mode === "stream");
+    position.textContent = `${clock(state.position)} / ${clock(takeSeconds)}`;
+    waveform.setAttribute("aria-valuemax", String(Math.floor(takeSeconds)));
+    waveform.setAttribute("aria-valuenow", String(Math.floor(state.position)));
+    waveform.setAttribute("aria-valuetext", takeSeconds ? `${clock(state.position)} of ${clock(takeSeconds)}` : "No audio yet");
+    waveform.setAttribute("aria-disabled", take.length ? "false" : "true");
+    playButton.disabled = !take.length;
     const on = playing();
     playButton.textContent = on ? "❚❚" : "▶";
     playButton.setAttribute("aria-label", on ? "Pause" : "Play");
-    draw(duration);
+    draw();
   }
 
   const colours = getComputedStyle(document.documentElement);
-  function draw(duration) {
+  function draw() {
     const ratio = window.devicePixelRatio || 1;
     const width = Math.max(1, Math.round(waveform.clientWidth * ratio)), height = Math.max(1, Math.round(waveform.clientHeight * ratio));
     if (waveform.width !== width || waveform.height !== height) { waveform.width = width; waveform.height = height; }
     const g = waveform.getContext("2d");
     g.clearRect(0, 0, width, height);
     if (!peaks.length) return;
-    // What has arrived fills its share of the width (all of it while streaming), in columns ~3 px apart.
-    const arrived = peaks.length * PEAK_SECONDS, span = Math.max(duration || 0, arrived);
-    const used = width * (arrived / span), played = (state.position / span) * width;
-    const columns = Math.max(1, Math.min(Math.floor(used / (3 * ratio)), peaks.length));
-    const step = peaks.length / columns, w = used / columns;
+    // The take fills the width (it grows denser as it arrives), in columns ~3 px apart.
+    const played = (state.position / Math.max(takeSeconds, 0.001)) * width;
+    const columns = Math.max(1, Math.min(Math.floor(width / (3 * ratio)), peaks.length));
+    const step = peaks.length / columns, w = width / columns;
     const accent = colours.getPropertyValue("--accent").trim() || "#3b3bd4";
     const rest = colours.getPropertyValue("--muted").trim() || "#4a4a55";
     for (let c = 0; c < columns; c++) {
       let peak = 0;
-      const end = Math.max(Math.floor((c + 1) * step), Math.floor(c * step) + 1);
-      for (let i = Math.floor(c * step); i < Math.min(peaks.length, end); i++) peak = Math.max(peak, peaks[i]);
+      const last = Math.max(Math.floor((c + 1) * step), Math.floor(c * step) + 1);
+      for (let i = Math.floor(c * step); i < Math.min(peaks.length, last); i++) peak = Math.max(peak, peaks[i]);
       const x = c * w, bar = Math.max(ratio, Math.min(1, peak * 1.5) * (height - 4 * ratio));
-      g.globalAlpha = x + w / 2 <= played ? 1 : 0.35;
-      g.fillStyle = x + w / 2 <= played ? accent : rest;
+      const before = x + w / 2 <= played;
+      g.globalAlpha = before ? 1 : 0.35;
+      g.fillStyle = before ? accent : rest;
       g.fillRect(x, (height - bar) / 2, Math.max(ratio, w - ratio), bar);
     }
     g.globalAlpha = 1;
@@ -216,7 +240,7 @@
   let ticking = false;
   function tick() {
     showPosition();
-    if (playing() || state.status === "generating") requestAnimationFrame(tick);
+    if (playing()) requestAnimationFrame(tick);
     else ticking = false;
   }
   function startTicking() {
@@ -224,32 +248,15 @@
   }
 
   function seek(seconds) {
-    if (!state.audioUrl) return; // the stored file is what one can seek in; it exists once the take is done
-    const duration = Number.isFinite(resultAudio.duration) ? resultAudio.duration : state.duration;
-    const to = Math.min(Math.max(0, seconds), duration || 0);
-    const wasPlaying = playing() || player.mode === "stream";
-    if (player.mode === "stream") { for (const source of sources) { try { source.stop(); } catch (e) { /* ended */ } } sources = []; }
-    player.mode = "file";
-    resultAudio.currentTime = to;
-    state.position = to;
-    if (wasPlaying) resultAudio.play().catch(() => {});
-    showPosition();
-    startTicking();
+    if (!take.length) return;
+    const to = Math.min(Math.max(0, seconds), takeSeconds);
+    if (paused) { pausedAt = to; showPosition(); } else playFrom(to);
   }
 
   function togglePlay() {
-    if (player.mode === "stream" && (sources.length || state.status === "generating")) {
-      if (!context) return;
-      if (context.state === "running") context.suspend().then(showPosition);
-      else context.resume().then(startTicking);
-      return;
-    }
-    if (!state.audioUrl) return;
-    if (player.mode !== "file") resultAudio.currentTime = 0; // the streamed take has ended: play the file from the start
-    player.mode = "file";
-    if (resultAudio.paused || resultAudio.ended) resultAudio.play().catch(() => {});
-    else resultAudio.pause();
-    startTicking();
+    if (!take.length) return;
+    if (playing()) pause();
+    else playFrom(paused ? pausedAt : 0);
   }
 
   // --- the socket -----------------------------------------------------------
@@ -293,7 +300,7 @@
     switch (message.type) {
       case "started":
         sampleRate = message.sample_rate || 24000;
-        player.mode = "stream";
+        paused = false; // the take plays as it arrives
         startTicking();
         setProgress(0, message.characters);
         say("Generating… playback starts with the first sentence.");
@@ -338,6 +345,7 @@
 
   function end(status) {
     state.status = status;
+    progressWrap.hidden = true; // the bar stays small; the result panel says what was made
     busy(false);
   }
 
@@ -359,7 +367,6 @@
     end("done");
     if (!message.audio_url) { say("Done."); return; } // not kept in history: nothing to replay
     resultAudio.src = message.audio_url;
-    if (player.mode !== "stream") player.mode = "file";
     download.href = message.audio_url; // a download: the audio is served as an attachment
     resultMeta.textContent = `${(message.seconds || 0).toFixed(1)} s · ${String(message.format || "").toUpperCase()} · `
       + `${(message.character_cost || 0).toLocaleString()} characters · saved in History`;
@@ -376,7 +383,6 @@
     if (!voice) { fail("Choose a voice first."); return; }
     errorLine.hidden = true;
     result.hidden = true;
-    stopPlayback();
     resetPlayer();
     audioContext();
     Object.assign(state, { status: "generating", firstChunkAt: null, doneAt: null, chunks: 0, bytes: 0, historyId: null, audioUrl: null, error: null });
@@ -523,25 +529,21 @@
   playButton.addEventListener("click", togglePlay);
   waveform.addEventListener("click", (event) => {
     const box = waveform.getBoundingClientRect();
-    const duration = Number.isFinite(resultAudio.duration) ? resultAudio.duration : state.duration;
-    seek(((event.clientX - box.left) / box.width) * duration);
+    seek(((event.clientX - box.left) / box.width) * takeSeconds);
   });
   waveform.addEventListener("keydown", (event) => {
-    const duration = Number.isFinite(resultAudio.duration) ? resultAudio.duration : state.duration;
     const to = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5 }[event.key];
     if (to !== undefined) seek(currentPosition() + to);
     else if (event.key === "Home") seek(0);
-    else if (event.key === "End") seek(duration);
+    else if (event.key === "End") seek(takeSeconds);
     else return;
     event.preventDefault();
   });
-  for (const name of ["play", "pause", "ended", "seeked", "loadedmetadata"]) resultAudio.addEventListener(name, showPosition);
-  resultAudio.addEventListener("play", startTicking);
   window.addEventListener("resize", showPosition);
   generateButton.addEventListener("click", generate);
   $("regenerate").addEventListener("click", generate);
   cancelButton.addEventListener("click", cancel);
-  $("replay").addEventListener("click", () => { stopPlayback(); player.mode = "file"; resultAudio.currentTime = 0; resultAudio.play(); });
+  $("replay").addEventListener("click", () => playFrom(0));
   voiceSearch.addEventListener("input", filterVoices);
   for (const select of filters) select.addEventListener("change", filterVoices);
   voiceList.addEventListener("change", (event) => showVoice(event.target));
