@@ -104,3 +104,22 @@ def test_the_draft_survives_a_reload_and_the_player_draws_and_seeks_the_take(pag
     page.keyboard.press("Home")
     wait_for_function(page, "() => document.getElementById('waveform').getAttribute('aria-valuenow') === '0'", timeout=10_000)
     shoot(page, "studio-editor-done")
+
+
+def test_a_voice_sample_says_loading_until_it_can_play_then_playing(page, live_asgi, cast, fake_engine):
+    held = []
+    page.route("**/preview*", lambda route: held.append(route))  # the sample's response waits for the test
+    sign_in(page, live_asgi, cast.alice)
+    page.goto("/studio/")
+
+    with page.expect_request(lambda request: "/preview" in request.url):
+        page.click("#v-af_bella ~ button.play")
+
+    assert page.text_content("#status") == "Loading a preview of Bella…"
+    assert page.get_attribute("#v-af_bella ~ button.play", "aria-busy") == "true"
+    while not held:  # the route's handler runs when Playwright next reads its events
+        page.wait_for_timeout(20)
+    held[0].continue_()
+    wait_for_function(page, "() => document.getElementById('status').textContent.startsWith('Playing')", timeout=30_000)
+    assert page.text_content("#status") == "Playing a preview of Bella."
+    assert page.get_attribute("#v-af_bella ~ button.play", "aria-busy") is None
