@@ -103,6 +103,12 @@ def test_the_draft_survives_a_reload_and_the_player_draws_and_seeks_the_take(pag
     page.focus("#waveform")
     page.keyboard.press("Home")
     wait_for_function(page, "() => document.getElementById('waveform').getAttribute('aria-valuenow') === '0'", timeout=10_000)
+    # Space plays and pauses (the listed shortcut); paused, the position stands still.
+    page.keyboard.press("Space")
+    assert page.get_attribute("#play", "aria-label") in ("Play", "Pause")
+    label = page.get_attribute("#play", "aria-label")
+    page.keyboard.press("Space")
+    wait_for_function(page, f"() => document.getElementById('play').getAttribute('aria-label') !== {label!r}", timeout=10_000)
     shoot(page, "studio-editor-done")
 
 

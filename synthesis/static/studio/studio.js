@@ -161,6 +161,7 @@
     takeSeconds += buffer.duration;
     Object.assign(state, { duration: takeSeconds, peaks: peaks.length });
     if (!paused) schedule(chunk, 0);
+    if (!ticking) showPosition(); // paused mid-take: the waveform still grows
   }
 
   function stopPlayback() {
