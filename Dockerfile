@@ -43,7 +43,11 @@ RUN VOICEHUB_ENV=production ALLOWED_HOSTS=build.invalid \
     SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     python manage.py collectstatic --noinput --verbosity 0
 
-RUN useradd --create-home voicehub && mkdir -p /app/media && chown voicehub /app/media
+# The voice samples, rendered once with the model into the media folder: a new `media`
+# volume starts with them (Docker copies the image's folder), so no first click waits for synthesis.
+RUN VOICEHUB_ENV=development MEDIA_ROOT=/app/media python manage.py render_samples --verbosity 0
+
+RUN useradd --create-home voicehub && mkdir -p /app/media && chown -R voicehub /app/media
 USER voicehub
 
 ENV VOICEHUB_ENV=production \

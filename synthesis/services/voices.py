@@ -55,9 +55,17 @@ def saved_voices_of(organization) -> list[SavedVoice]:
     return list(organization.saved_voices.all())
 
 
+def _preview_name(voice: Voice) -> str:
+    return f"previews/{voice.id}.mp3"
+
+
 def voice_preview(voice: Voice) -> bytes:
-    """A short MP3 of a catalog voice, synthesized once and kept in storage (not charged)."""
-    name = f"previews/{voice.id}.mp3"
+    """A short MP3 of a catalog voice, synthesized once and kept in storage (not charged).
+
+    `manage.py render_samples` (run by `setup`, `up` and the Docker image) makes them all ahead of time:
+    the first listener must not wait for the model (~13 s on a small machine). A miss still renders, once.
+    """
+    name = _preview_name(voice)
     if default_storage.exists(name):
         with default_storage.open(name, "rb") as stored:
             return stored.read()
@@ -67,6 +75,19 @@ def voice_preview(voice: Voice) -> bytes:
     if not default_storage.exists(name):  # two first requests at once: keep one file
         default_storage.save(name, ContentFile(content))
     return content
+
+
+def voice_previews_render(*, log=lambda message: None) -> tuple[int, int]:
+    """Render the sample of every installed catalog voice that has none yet: (rendered, already kept)."""
+    rendered = kept = 0
+    for voice in sorted(available_voices(), key=lambda v: v.id):
+        if default_storage.exists(_preview_name(voice)):
+            kept += 1
+            continue
+        voice_preview(voice)
+        rendered += 1
+        log(f"Rendered the sample of {voice.id}.")
+    return rendered, kept
 
 
 def voice_table(voice_id: str):

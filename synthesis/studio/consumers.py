@@ -40,6 +40,7 @@ from synthesis.services.jobs_channel import job_group
 from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.pump import drain
 from synthesis.services.session import Caller, Order, Refused, session_open
+from synthesis.services.ssml import scripted
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
             normalize=data["normalize"] != "off", store=data["store"], language=data.get("language"),
             lexicon=lexicon_for(organization=organization, locators=data.get("pronunciation_dictionary_locators")),
         )
+        order = scripted(order, markup=data["text_type"])  # the studio's SSML box, as the native API reads it
         caller = Caller(organization=organization, user=self.user, source=UsageRecord.Source.STUDIO)
         return session_open(caller=caller, order=order, streaming=True, route=ROUTE, log_request=True)
 

@@ -421,3 +421,38 @@ def test_the_http_apis_limits_apply_with_the_same_codes_and_charge_nothing(cast,
     assert Organization.objects.get(pk=org.pk).characters_used == used
     assert not UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED).exists()
     assert not Generation.objects.exists()
+
+
+def test_the_socket_speaks_ssml_and_charges_the_texts_characters_not_the_markups(cast, fake_engine):
+    markup = '<speak>Hello <break time="300ms"/> there.</speak>'
+    alice = socket(cast.alice)
+
+    async def scenario():
+        communicator = await opened(alice)
+        await communicator.send_json_to(generate(markup, text_type="ssml"))
+        frames = await frames_until(communicator)
+        await communicator.disconnect()
+        return frames
+
+    frames = run(scenario)
+
+    done = events(frames, "done")[0]
+    # As over HTTP (test_ssml): the words of each part between breaks, never the tags.
+    assert done["character_cost"] == len("Hello") + len("there.")
+    assert cast.org_a.generations.get(pk=done["history_id"]).text == "Hello there."
+
+
+def test_bad_ssml_on_the_socket_is_refused_and_charges_nothing(cast, fake_engine):
+    alice = socket(cast.alice)
+
+    async def scenario():
+        communicator = await opened(alice)
+        await communicator.send_json_to(generate("<speak>Hello <break", text_type="ssml"))
+        frames = await frames_until(communicator)
+        await communicator.disconnect()
+        return frames
+
+    frames = run(scenario)
+
+    assert [e["code"] for e in events(frames, "error")] == ["invalid_ssml"]
+    assert not UsageRecord.objects.filter(organization=cast.org_a).exists()

@@ -75,6 +75,46 @@ def test_the_studio_offers_the_plans_formats_limit_and_the_voice_catalog(alice_c
     assert re.search(r'<option>English \(UK\)</option>', html)
 
 
+def test_the_studios_bar_holds_generate_stop_the_count_and_the_player(alice_client, cast):
+    html = alice_client.get("/studio/").content.decode()
+    bar = html[html.index('id="studio-bar"'):]
+    bar = bar[:bar.index("</section>")]
+
+    assert '<button id="generate"' in bar and ">Stop</button>" in bar
+    limit = cast.org_a.plan.max_characters_per_request
+    assert re.search(rf'<span id="count">0</span> / {limit}\b', bar)
+    assert 'id="play"' in bar and 'aria-label="Play"' in bar
+    # The waveform is a slider keyboard users can seek with, and the position is shown beside it.
+    assert re.search(r'<canvas id="waveform"[^>]*role="slider"[^>]*aria-valuenow="0"', bar)
+    assert 'id="position"' in bar and "0:00 / 0:00" in bar
+
+
+def test_the_studio_lists_its_keyboard_shortcuts(alice_client):
+    html = alice_client.get("/studio/").content.decode()
+    shortcuts = html[html.index('<ul id="shortcuts">'):]
+    shortcuts = shortcuts[:shortcuts.index("</ul>")]
+
+    assert "<summary>Keyboard shortcuts</summary>" in html
+    for keys, action in ((("Ctrl", "Enter"), "Generate"), (("Esc",), "Stop"), (("Space",), "Play or pause")):
+        assert all(f"<kbd>{key}</kbd>" in shortcuts for key in keys) and action in shortcuts
+
+
+def test_the_studio_keys_its_saved_form_by_the_user_and_organization(client, cast):
+    client.force_login(cast.alice)
+    alices = client.get("/studio/").content.decode()
+    client.force_login(cast.bob)
+    bobs = client.get("/studio/").content.decode()
+
+    assert f'data-user="{cast.alice.pk}" data-organization="{cast.org_a.pk}"' in alices
+    assert f'data-user="{cast.bob.pk}" data-organization="{cast.org_a.pk}"' in bobs
+
+
+def test_the_studio_offers_an_ssml_checkbox(alice_client):
+    html = alice_client.get("/studio/").content.decode()
+
+    assert re.search(r'<input type="checkbox" id="ssml" name="ssml"[^>]*>\s*<label for="ssml">SSML</label>', html)
+
+
 def test_the_studio_tells_an_unverified_user_why_generating_will_be_refused(client, db):
     user = User.objects.create_user(email="new@example.test", password="x")
     organization_create_personal(user=user)
