@@ -198,6 +198,13 @@ def test_approving_in_the_admin_changes_the_plan_and_audits_it_and_twice_is_harm
     assert AuditLog.objects.filter(organization=cast.org_a, action=AuditLog.Action.CHANGE_PLAN).count() == 1
 
 
+def test_the_organization_overview_links_its_pending_request(cast, staff):
+    client, _ = staff
+    pending_request(cast)
+    page = text(client.get(reverse("admin:accounts_organization_overview", args=[cast.org_a.pk])))
+    assert "requested: Starter" in page and "/admin/accounts/upgraderequest/?status__exact=pending" in page
+
+
 def test_declining_leaves_the_plan(cast, staff):
     client, ops = staff
     upgrade = pending_request(cast)
