@@ -277,3 +277,13 @@ def test_the_service_refuses_a_member_whatever_the_door(cast):
     with pytest.raises(OrganizationError) as refused:
         upgrade_request_create(organization=cast.org_a, user=cast.bob, plan=plan("starter"))
     assert refused.value.code == "forbidden"
+
+
+def test_a_provider_setting_that_names_no_provider_fails_the_system_check(settings):
+    from accounts.checks import check_billing_provider
+
+    assert check_billing_provider() == []
+    settings.VOICEHUB_BILLING_PROVIDER = "billing_stripe.provider.Nowhere"
+    assert [error.id for error in check_billing_provider()] == ["accounts.E001"]
+    settings.VOICEHUB_BILLING_PROVIDER = "accounts.models.Plan"
+    assert [error.id for error in check_billing_provider()] == ["accounts.E002"]
