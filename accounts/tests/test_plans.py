@@ -198,6 +198,11 @@ def test_approving_in_the_admin_changes_the_plan_and_audits_it_and_twice_is_harm
     assert AuditLog.objects.filter(organization=cast.org_a, action=AuditLog.Action.CHANGE_PLAN).count() == 1
 
 
+def test_the_admin_front_page_leads_to_the_pending_requests(staff):
+    client, _ = staff
+    assert "/admin/accounts/upgraderequest/?status__exact=pending" in text(client.get("/admin/"))
+
+
 def test_the_organization_overview_links_its_pending_request(cast, staff):
     client, _ = staff
     pending_request(cast)
