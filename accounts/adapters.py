@@ -1,4 +1,4 @@
-"""How django-allauth fits Voicehub: sign-up makes a personal organization."""
+"""How django-allauth fits Voicehub: sign-up makes a personal organization, and asks for the plan chosen on /pricing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from django.db import transaction
 
 from synthesis.services.limits import client_ip
 
-from .services import organization_create_personal
+from .billing import SIGNUP_PLAN_SESSION_KEY, get_provider
+from .models import Plan
+from .services import DEFAULT_PLAN, organization_create_personal
 
 _EmailVerification = allauth_account_settings.EmailVerificationMethod
 
@@ -39,8 +41,19 @@ class AccountAdapter(DefaultAccountAdapter):
             if commit:
                 # With commit=False the caller saves the user later (allauth's
                 # social sign-up, not installed); it has no pk to own anything yet.
-                organization_create_personal(user=user)
+                organization = organization_create_personal(user=user)
+                self.start_chosen_plan(request, organization, user)
         return user
+
+    def start_chosen_plan(self, request, organization, user) -> None:
+        """The plan chosen on /pricing (marketing.middleware keeps a public plan's slug in the session):
+        every account starts on Free, and a paid choice becomes an upgrade through the billing provider."""
+        slug = request.session.pop(SIGNUP_PLAN_SESSION_KEY, None) if hasattr(request, "session") else None
+        if not slug or slug == DEFAULT_PLAN:
+            return
+        plan = Plan.objects.filter(slug=slug, is_public=True, sort_order__gt=organization.plan.sort_order).first()
+        if plan is not None:
+            get_provider().start_upgrade(organization=organization, plan=plan, user=user, note="Chosen at sign-up.")
 
     def get_client_ip(self, request) -> str:
         # allauth's per-IP limits (login, failed logins, sign-up, password reset)

@@ -1,12 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Case, IntegerField, Value, When
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import admin_views
+from . import admin_views, operator
 from .analytics import admin as analytics_admin  # noqa: F401 (registers RequestLogAdmin, the dashboard and funnel)
 from .forms import UserChangeForm, UserCreationForm
-from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan, UsageRecord, User
+from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan, UpgradeRequest, UsageRecord, User
+from .services import OrganizationError
 
 
 @admin.register(User)
@@ -97,6 +99,63 @@ class InvitationAdmin(admin.ModelAdmin):
     search_fields = ("email", "organization__name")
     # The accept link is signed and emailed; nothing here can reproduce it.
     readonly_fields = ("organization", "email", "invited_by", "created_at", "accepted_at", "accepted_by")
+
+
+@admin.register(UpgradeRequest)
+class UpgradeRequestAdmin(admin.ModelAdmin):
+    """Pending requests first. Approve and Decline are the only writes (accounts.operator, audited)."""
+
+    list_display = ("created_at", "organization", "current_plan", "plan", "requested_by", "status", "decided_by", "decided_at")
+    list_filter = ("status", "plan")
+    search_fields = ("organization__name", "organization__slug", "requested_by__email")
+    readonly_fields = ("organization", "plan", "requested_by", "status", "note", "decided_by", "decided_at", "created_at")
+    actions = ["approve", "decline"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("organization__plan", "plan", "requested_by", "decided_by")
+
+    def get_ordering(self, request):
+        pending_first = Case(When(status=UpgradeRequest.Status.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField())
+        return (pending_first.asc(), "-created_at", "-id")
+
+    @admin.display(description="current plan")
+    def current_plan(self, obj):
+        return obj.organization.plan
+
+    def has_add_permission(self, request):
+        return False  # requests come from the studio or the sign-up
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the history of requests stays; a pending one is declined instead
+
+    def has_approve_permission(self, request):
+        # Approving changes an organization's plan: the overview page's change_plan permission too.
+        return request.user.has_perm("accounts.change_upgraderequest") and request.user.has_perm("accounts.change_organization")
+
+    @admin.action(description="Approve the selected requests (changes the plan)", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, operator.upgrade_request_approve, "approved")
+
+    @admin.action(description="Decline the selected requests (the plan stays)", permissions=["approve"])
+    def decline(self, request, queryset):
+        self._decide(request, queryset, operator.upgrade_request_decline, "declined")
+
+    def _decide(self, request, queryset, decide, done_word):
+        done = unchanged = 0
+        for upgrade in queryset:
+            try:
+                audit = decide(actor=request.user, upgrade=upgrade)
+            except OrganizationError as error:
+                self.message_user(request, f"{upgrade.organization} → {upgrade.plan}: {error.message}", messages.ERROR)
+                continue
+            if audit is None:
+                unchanged += 1
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} request{'s' if done != 1 else ''} {done_word}.", messages.SUCCESS)
+        if unchanged:
+            self.message_user(request, f"{unchanged} request{'s were' if unchanged != 1 else ' was'} already {done_word}.", messages.INFO)
 
 
 @admin.register(AuditLog)

@@ -21,7 +21,7 @@ from .analytics.charts import svg_bars
 from .analytics.dashboard import organization_series
 from .analytics.models import RequestLog
 from .analytics.tables import Table, tables_response
-from .models import ApiKey, AuditLog, Organization, Plan
+from .models import ApiKey, AuditLog, Organization, Plan, UpgradeRequest
 
 ACTIONS = {"change_plan", "grant_characters", "suspend", "reactivate", "revoke_key"}
 
@@ -48,6 +48,7 @@ def organization_overview(request, admin_site, object_id):
         "title": f"Organization: {organization.name}",
         "organization": organization,
         "plans": Plan.objects.all(),
+        "pending_upgrade": organization.upgrade_requests.filter(status=UpgradeRequest.Status.PENDING).select_related("plan").first(),
         "memberships": organization.memberships.select_related("user").order_by("created_at"),
         # Name, public prefix and dates only: never the hash (the secret is not stored at all).
         "keys": [{"id": k.id, "name": k.name, "masked": k.masked, "last_used_at": k.last_used_at, "created_at": k.created_at,

@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
-        from . import schema  # noqa: F401  (registers the OpenAPI authentication extensions)
+        from . import checks, schema  # noqa: F401  (registers the system checks and the OpenAPI authentication extensions)

@@ -292,6 +292,45 @@ class Invitation(models.Model):
         return self.expires_at <= timezone.now()
 
 
+class UpgradeRequest(models.Model):
+    """An organization asks for a higher plan; the billing provider (accounts.billing) settles it.
+
+    With the default ManualApproval provider an operator approves or declines it in the admin;
+    approving changes the plan through accounts.operator.organization_change_plan.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        DECLINED = "declined", "Declined"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="upgrade_requests")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", verbose_name="requested plan")
+    requested_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    note = models.TextField(blank=True, max_length=1000, help_text="What the requester told the operator.")
+    decided_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A second request while one is pending is refused (services.upgrade_request_create says why).
+            models.UniqueConstraint(
+                fields=["organization"], condition=models.Q(status="pending"), name="upgrade_one_pending_per_org"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization} → {self.plan} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+
 # -- the operator's audit trail ----------------------------------------------------------
 
 
@@ -316,6 +355,9 @@ class AuditLog(models.Model):
         SUSPEND = "suspend", "Suspend organization"
         REACTIVATE = "reactivate", "Reactivate organization"
         REVOKE_KEY = "revoke_key", "Revoke API key"
+        REQUEST_UPGRADE = "request_upgrade", "Request an upgrade"
+        CANCEL_UPGRADE = "cancel_upgrade", "Cancel an upgrade request"
+        DECLINE_UPGRADE = "decline_upgrade", "Decline an upgrade request"
 
     actor = models.ForeignKey(User, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+")
     action = models.CharField(max_length=32, choices=Action.choices)

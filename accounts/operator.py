@@ -1,6 +1,7 @@
 """
 What staff do to an organization from the admin: change its plan, grant extra
-characters, suspend or reactivate it, revoke a key. Each is one transaction
+characters, suspend or reactivate it, revoke a key, approve or decline an
+upgrade request. Each is one transaction
 that also writes the AuditLog row (who, what, before, after).
 """
 
@@ -10,23 +11,30 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import ApiKey, AuditLog, Organization, Plan, User
+from .models import ApiKey, AuditLog, Organization, Plan, UpgradeRequest, User
+from .services import OrganizationError
 
 
-def _audit(*, actor: User, action: str, organization: Organization, target: str, before: dict, after: dict) -> AuditLog:
+def _audit(*, actor: User | None, action: str, organization: Organization, target: str, before: dict, after: dict) -> AuditLog:
     return AuditLog.objects.create(
         actor=actor, action=action, organization=organization, target=target, before=before, after=after
     )
 
 
 @transaction.atomic
-def organization_change_plan(*, actor: User, organization: Organization, plan: Plan) -> AuditLog:
+def organization_change_plan(
+    *, actor: User | None, organization: Organization, plan: Plan, upgrade: UpgradeRequest | None = None
+) -> AuditLog:
+    """The one way an organization's plan changes: by staff, an approved upgrade request, or a billing
+    provider's event (actor None: the system)."""
+    organization.refresh_from_db(fields=["plan"])
     before = organization.plan
     Organization.objects.filter(pk=organization.pk).update(plan=plan)
     organization.refresh_from_db(fields=["plan"])
+    after = {"plan": plan.slug} if upgrade is None else {"plan": plan.slug, "upgrade_request": upgrade.pk}
     return _audit(
         actor=actor, action=AuditLog.Action.CHANGE_PLAN, organization=organization, target=f"organization:{organization.slug}",
-        before={"plan": before.slug}, after={"plan": plan.slug},
+        before={"plan": before.slug}, after=after,
     )
 
 
@@ -81,4 +89,39 @@ def api_key_revoke_by_staff(*, actor: User, organization: Organization, key: Api
     return _audit(
         actor=actor, action=AuditLog.Action.REVOKE_KEY, organization=organization, target=f"api_key:{key.masked}",
         before={"revoked_at": None}, after={"revoked_at": now.isoformat()},
+    )
+
+
+@transaction.atomic
+def upgrade_request_approve(*, actor: User | None, upgrade: UpgradeRequest) -> AuditLog | None:
+    """Give the organization the requested plan; None if it was already approved (approving twice is harmless).
+
+    A cancelled or declined request is refused (OrganizationError): the requester withdrew it, or it was decided.
+    """
+    # Row lock (SQLite: the writer lock) so a cancel racing the approval sees one outcome.
+    upgrade = UpgradeRequest.objects.select_for_update().select_related("organization", "plan").get(pk=upgrade.pk)
+    if upgrade.status == UpgradeRequest.Status.APPROVED:
+        return None
+    if upgrade.status != UpgradeRequest.Status.PENDING:
+        raise OrganizationError("not_pending", f"This request was {upgrade.get_status_display().lower()}; it cannot be approved.")
+    UpgradeRequest.objects.filter(pk=upgrade.pk).update(
+        status=UpgradeRequest.Status.APPROVED, decided_by=actor, decided_at=timezone.now()
+    )
+    return organization_change_plan(actor=actor, organization=upgrade.organization, plan=upgrade.plan, upgrade=upgrade)
+
+
+@transaction.atomic
+def upgrade_request_decline(*, actor: User, upgrade: UpgradeRequest) -> AuditLog | None:
+    """Leave the plan as it is; None if the request was already declined."""
+    upgrade = UpgradeRequest.objects.select_for_update().select_related("organization", "plan").get(pk=upgrade.pk)
+    if upgrade.status == UpgradeRequest.Status.DECLINED:
+        return None
+    if upgrade.status != UpgradeRequest.Status.PENDING:
+        raise OrganizationError("not_pending", f"This request was {upgrade.get_status_display().lower()}; it cannot be declined.")
+    UpgradeRequest.objects.filter(pk=upgrade.pk).update(
+        status=UpgradeRequest.Status.DECLINED, decided_by=actor, decided_at=timezone.now()
+    )
+    return _audit(
+        actor=actor, action=AuditLog.Action.DECLINE_UPGRADE, organization=upgrade.organization,
+        target=f"upgrade_request:{upgrade.pk}", before={"status": "pending"}, after={"status": "declined", "plan": upgrade.plan.slug},
     )

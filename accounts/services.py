@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from .models import ApiKey, Invitation, Membership, Organization, Plan, User
+from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan, UpgradeRequest, User
 from .verification import remember_email_verified, verified_email_exists
 
 DEFAULT_PLAN = "free"
@@ -386,3 +386,61 @@ def membership_leave(*, membership: Membership) -> None:
         if membership.role == Membership.Role.OWNER and _owner_count(organization) == 1:
             raise OrganizationError("last_owner", "You are the last owner: make someone else an owner before leaving.")
         membership.delete()
+
+
+# --- Plans and upgrade requests ------------------------------------------------
+#
+# The requests a person makes in the studio (or at sign-up); the operator's
+# approve and decline are in accounts/operator.py, beside the plan change itself.
+
+
+def upgrade_plans(organization: Organization):
+    """The public plans above the organization's current one: what it may ask for."""
+    return Plan.objects.filter(is_public=True, sort_order__gt=organization.plan.sort_order).order_by("sort_order", "id")
+
+
+def upgrade_request_create(*, organization: Organization, user: User, plan: Plan, note: str = "") -> UpgradeRequest:
+    """Ask for `plan` for `organization`; owners and admins only, one pending request at a time."""
+    with transaction.atomic():
+        organization = _lock_organization(organization.pk)
+        membership = organization.memberships.filter(user=user).first()
+        if membership is None or not membership.can_manage:
+            raise _forbidden("Only owners and admins can change the plan.")
+        pending = organization.upgrade_requests.filter(status=UpgradeRequest.Status.PENDING).select_related("plan").first()
+        if pending is not None:
+            raise OrganizationError(
+                "already_pending",
+                f"You already asked for the {pending.plan.name} plan on {pending.created_at:%Y-%m-%d}; "
+                "cancel that request first to ask for another plan.",
+            )
+        if not upgrade_plans(organization).filter(pk=plan.pk).exists():
+            raise OrganizationError(
+                "not_an_upgrade", f"{plan.name} is not a higher plan than {organization.plan.name}; to move down, contact support."
+            )
+        upgrade = organization.upgrade_requests.create(plan=plan, requested_by=user, note=(note or "").strip()[:1000])
+        AuditLog.objects.create(
+            actor=user, action=AuditLog.Action.REQUEST_UPGRADE, organization=organization,
+            target=f"upgrade_request:{upgrade.pk}", before={"plan": organization.plan.slug}, after={"plan": plan.slug},
+        )
+    return upgrade
+
+
+def upgrade_request_cancel(*, actor: Membership, upgrade: UpgradeRequest) -> UpgradeRequest:
+    """Withdraw the organization's pending request (owners and admins)."""
+    with transaction.atomic():
+        organization = _lock_organization(actor.organization_id)
+        actor = _current(actor)
+        if not actor.can_manage:
+            raise _forbidden("Only owners and admins can cancel an upgrade request.")
+        # Conditional: an operator deciding at the same moment wins or loses as a whole.
+        cancelled = organization.upgrade_requests.filter(pk=upgrade.pk, status=UpgradeRequest.Status.PENDING).update(
+            status=UpgradeRequest.Status.CANCELLED, decided_by=actor.user, decided_at=timezone.now()
+        )
+        upgrade = organization.upgrade_requests.select_related("plan").get(pk=upgrade.pk)
+        if not cancelled:
+            raise OrganizationError("not_pending", f"This request was already {upgrade.get_status_display().lower()}.")
+        AuditLog.objects.create(
+            actor=actor.user, action=AuditLog.Action.CANCEL_UPGRADE, organization=organization,
+            target=f"upgrade_request:{upgrade.pk}", before={"status": "pending"}, after={"status": upgrade.status},
+        )
+    return upgrade

@@ -2,13 +2,14 @@
 
 from django.urls import reverse
 
+from accounts.billing import SIGNUP_PLAN_SESSION_KEY
 from accounts.models import Plan
 
 from .funnel import event_record, valid_cta
 from .models import FunnelEvent
 
-# The plan a visitor chose on the pricing page, for the sign-up to honor.
-SESSION_PLAN_KEY = "marketing_signup_plan"
+# The plan a visitor chose on the pricing page, for the sign-up to honor (accounts.adapters).
+SESSION_PLAN_KEY = SIGNUP_PLAN_SESSION_KEY
 
 
 class SignupStartedMiddleware:
@@ -34,6 +35,9 @@ class SignupStartedMiddleware:
         plan = Plan.objects.filter(slug=slug, is_public=True).first() if slug else None
         if plan is not None:
             request.session[SESSION_PLAN_KEY] = plan.slug
+        elif slug:
+            # An unknown slug replaces an earlier choice: the page says the account starts on Free.
+            request.session.pop(SESSION_PLAN_KEY, None)
         cta = request.GET.get("cta", "") or (f"pricing_{plan.slug}" if plan else "")
         if valid_cta(cta):
             event_record(kind=FunnelEvent.Kind.SIGNUP_STARTED, request=request, path=request.path, cta=cta)

@@ -394,6 +394,10 @@ VOICEHUB_WEBHOOK_ALLOW_PRIVATE = env_bool("VOICEHUB_WEBHOOK_ALLOW_PRIVATE", not 
 # Each delivery attempt's limit to connect, and then for each read (a receiver that never answers).
 VOICEHUB_WEBHOOK_TIMEOUT_SECONDS = env_int("VOICEHUB_WEBHOOK_TIMEOUT_SECONDS", 10)
 
+# Who settles an upgrade request (accounts/billing.py, docs/billing.md): by default an operator
+# approves it in the admin; a payment provider's class (dotted path) plugs in here.
+VOICEHUB_BILLING_PROVIDER = env_str("VOICEHUB_BILLING_PROVIDER", "accounts.billing.ManualApproval")
+
 # Every log line goes out through the root's one handler, whose formatter writes a record
 # on one line (control characters a client sent are escaped) and redacts secrets (API keys,
 # `?api_key=`, Authorization): voicehub_site.logs. Django's default handlers are dropped

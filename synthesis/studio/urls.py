@@ -1,8 +1,8 @@
-"""The signed-in dashboard under /studio/: studio, history, jobs, API keys, usage."""
+"""The signed-in dashboard under /studio/: studio, history, jobs, API keys, usage, plan."""
 
 from django.urls import path
 
-from accounts import views_keys
+from accounts import views_keys, views_plans
 from synthesis.studio import (
     dictionary_views as views_dictionaries,
     jobs_views as views_studio_jobs,
@@ -43,4 +43,6 @@ urlpatterns = [
     path("keys/", views_keys.keys, name="keys"),
     path("keys/<int:pk>/revoke", views_keys.key_revoke, name="key_revoke"),
     path("usage/", views_studio.usage, name="usage"),
+    path("plan/", views_plans.plan, name="plan"),
+    path("plan/requests/<int:pk>/cancel", views_plans.upgrade_cancel, name="plan_cancel"),
 ]

@@ -22,7 +22,7 @@ from synthesis.models import Generation
 
 pytestmark = pytest.mark.usefixtures("isolated_media")
 
-PAGES = ["/studio/", "/studio/history/", "/studio/keys/", "/studio/usage/"]
+PAGES = ["/studio/", "/studio/history/", "/studio/keys/", "/studio/usage/", "/studio/plan/"]
 FIRST_PAINT_BUDGET = 100 * 1024
 
 
@@ -56,7 +56,7 @@ def test_each_page_renders_for_alice_with_the_studio_navigation(alice_client, ur
     assert response.status_code == 200
     html = response.content.decode()
     nav = html[html.index('aria-label="Studio"'):]
-    for label in ("Studio", "History", "API keys", "Usage", "Team"):
+    for label in ("Studio", "History", "API keys", "Usage", "Plan", "Team"):
         assert f">{label}</a>" in nav
     if url.startswith("/studio/"):
         assert f'href="{url}" aria-current="page"' in html

@@ -146,6 +146,13 @@ class Acme:
         self.secrets.add(INVITEE)
         return invitation_create(actor=self._owner_membership(), email=INVITEE, role=Membership.Role.MEMBER)
 
+    @cached_property
+    def upgrade_request(self):
+        from accounts.models import Plan
+        from accounts.services import upgrade_request_create
+
+        return upgrade_request_create(organization=self.cast.org_a, user=self.cast.alice, plan=Plan.objects.get(slug="starter"))
+
     def state(self) -> tuple:
         """What B's requests must leave as it was: every row of A they could touch, and the mail sent."""
         org = self.cast.org_a
@@ -158,6 +165,7 @@ class Acme:
             sorted(org.saved_voices.values_list("id", "name", "description", "updated_at")),
             len(mail.outbox),
             sorted(org.pronunciation_dictionaries.values_list("id", "name", "latest_version_id", "archived_at")),
+            sorted(org.upgrade_requests.values_list("id", "status", "decided_at")),
         )
 
 
@@ -207,6 +215,10 @@ def invitation_token(acme):
     return acme.invitation[1]
 
 
+def upgrade_request(acme):
+    return acme.upgrade_request.pk
+
+
 # A parameter of this name, in any route, names this object.
 BY_PARAMETER = {
     "generation_id": generation,
@@ -226,6 +238,7 @@ BY_ROUTE = {
     "studio:job_chapter_audio": {"pk": job},
     "studio:job_timing": {"pk": job},
     "studio:key_revoke": {"pk": api_key},
+    "studio:plan_cancel": {"pk": upgrade_request},
     "accounts:member_role": {"pk": membership},
     "accounts:member_remove": {"pk": membership},
     "accounts:invitation_resend": {"pk": invitation},
