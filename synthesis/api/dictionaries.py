@@ -166,7 +166,7 @@ class DictionariesView(APIView):
         summary="Your pronunciation dictionaries",
         description=f"Newest first; at most {pronunciation.MAX_DICTIONARIES} per organization.",
         responses={200: DictionarySerializer(many=True), 401: ERRORS[401], 403: ERRORS[403]},
-        examples=returns("Dictionaries", [DICTIONARY_EXAMPLE]),
+        examples=returns("Dictionaries", DICTIONARY_EXAMPLE),  # drf-spectacular lists a many=True example itself
     )
     def get(self, request):
         dictionaries = pronunciation.dictionaries_of(request.organization)
