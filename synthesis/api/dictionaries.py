@@ -157,6 +157,16 @@ def dictionary_of(request, pronunciation_dictionary_id):
     return pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
 
 
+def dictionary_with_body(request, pronunciation_dictionary_id):
+    """dictionary_of() for a route with a body (native or ElevenLabs): a hostile body is a 400 whatever the id, and
+    a wrong content type is answered only for a dictionary the caller may see (another organization's is a 404)."""
+    unsupported = parse_before_lookup(request)
+    dictionary = dictionary_of(request, pronunciation_dictionary_id)
+    if unsupported is not None:
+        raise unsupported
+    return dictionary
+
+
 class DictionariesView(APIView):
     permission_classes = TTS
 
@@ -224,10 +234,7 @@ class DictionaryView(APIView):
         examples=returns("Renamed", DETAIL_EXAMPLE),
     )
     def patch(self, request, pronunciation_dictionary_id):
-        unsupported = parse_before_lookup(request)
-        dictionary = dictionary_of(request, pronunciation_dictionary_id)
-        if unsupported is not None:
-            raise unsupported
+        dictionary = dictionary_with_body(request, pronunciation_dictionary_id)
         body = valid(UpdateSerializer, request)
         dictionary = pronunciation.dictionary_update(
             dictionary=dictionary,
@@ -255,10 +262,7 @@ class RulesView(APIView):
         ],
     )
     def post(self, request, pronunciation_dictionary_id):
-        unsupported = parse_before_lookup(request)
-        dictionary = dictionary_of(request, pronunciation_dictionary_id)
-        if unsupported is not None:
-            raise unsupported
+        dictionary = dictionary_with_body(request, pronunciation_dictionary_id)
         rules = pronunciation.rules_from_data(valid(DictionaryRulesSerializer, request)["rules"])
         return Response(
             version_data(pronunciation.dictionary_add_rules(dictionary=dictionary, user=user_of(request), rules=rules))

@@ -37,7 +37,6 @@ from synthesis.api.common import (
     audio_response,
     history_of,
     output_format,
-    parse_before_lookup,
     zip_response,
 )
 from synthesis.api.compat_schema import (
@@ -55,6 +54,7 @@ from synthesis.api.compat_schema import (
     OUTPUT_FORMAT,
     VOICE_ID,
 )
+from synthesis.api.dictionaries import dictionary_with_body
 from synthesis.api.errors import APIError, exception_handler
 from synthesis.api.parsers import StrictJSONParser
 from synthesis.api.serializers import NumberField, StringField, TTSRequestSerializer, pronunciation_locators_field
@@ -1291,10 +1291,7 @@ class PronunciationDictionaryView(ElevenLabsView):
         request=PronunciationUpdateSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
     )
     def patch(self, request, pronunciation_dictionary_id):
-        unsupported = parse_before_lookup(request)
-        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
-        if unsupported is not None:
-            raise unsupported
+        dictionary = dictionary_with_body(request, pronunciation_dictionary_id)
         body = valid(PronunciationUpdateSerializer, request)
         dictionary = pronunciation.dictionary_update(
             dictionary=dictionary, name=body.get("name"), description=body.get("description"), archived=body.get("archived")
@@ -1311,10 +1308,7 @@ class PronunciationAddRulesView(ElevenLabsView):
         description="A rule for a word the dictionary already has replaces it.",
     )
     def post(self, request, pronunciation_dictionary_id):
-        unsupported = parse_before_lookup(request)
-        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
-        if unsupported is not None:
-            raise unsupported
+        dictionary = dictionary_with_body(request, pronunciation_dictionary_id)
         rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
         version = pronunciation.dictionary_add_rules(dictionary=dictionary, user=acting_user(request), rules=rules)
         return Response(dictionary_version(version))
@@ -1328,10 +1322,7 @@ class PronunciationSetRulesView(ElevenLabsView):
         request=AddRulesSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
     )
     def post(self, request, pronunciation_dictionary_id):
-        unsupported = parse_before_lookup(request)
-        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
-        if unsupported is not None:
-            raise unsupported
+        dictionary = dictionary_with_body(request, pronunciation_dictionary_id)
         rules = pronunciation.rules_from_data(valid(AddRulesSerializer, request)["rules"])
         version = pronunciation.dictionary_set_rules(dictionary=dictionary, user=acting_user(request), rules=rules)
         return Response(dictionary_version(version))
@@ -1345,10 +1336,7 @@ class PronunciationRemoveRulesView(ElevenLabsView):
         request=RemoveRulesSerializer, parameters=[PRONUNCIATION_DICTIONARY_ID],
     )
     def post(self, request, pronunciation_dictionary_id):
-        unsupported = parse_before_lookup(request)
-        dictionary = pronunciation.dictionary_get(organization=request.organization, dictionary_id=pronunciation_dictionary_id)
-        if unsupported is not None:
-            raise unsupported
+        dictionary = dictionary_with_body(request, pronunciation_dictionary_id)
         strings = valid(RemoveRulesSerializer, request)["rule_strings"]
         version = pronunciation.dictionary_remove_rules(dictionary=dictionary, user=acting_user(request), rule_strings=strings)
         return Response(dictionary_version(version))
