@@ -324,8 +324,7 @@ def session_open(
         raise
     return Session(
         caller=caller, order=order, engine=engine, voice_id=voice.id, shown_voice=shown, planned=planned, parts=parts,
-        model_speed=model_speed, stretch=stretch, rate=rate, slot=slot, record=record, ceiling=ceiling, route=route,
-        log_request=log_request,
+        rate=rate, slot=slot, record=record, ceiling=ceiling, route=route, log_request=log_request,
     )
 
 
@@ -439,8 +438,7 @@ class Session:
 
     def __init__(
         self, *, caller: Caller, order: Order, engine: Engine, voice_id: str, shown_voice: str, planned: list[Chunk],
-        parts: list[SpokenPart], model_speed: float,
-        stretch: float, rate: limits.RateState | None, slot: limits.Slot | None, record: UsageRecord | None,
+        parts: list[SpokenPart], rate: limits.RateState | None, slot: limits.Slot | None, record: UsageRecord | None,
         ceiling: float | None, route: str, log_request: bool,
     ) -> None:
         self.caller = caller
@@ -450,8 +448,6 @@ class Session:
         self.shown_voice = shown_voice  # what history, usage and the request log name (a saved voice's own id)
         self.planned = planned
         self._parts = parts
-        self.model_speed = model_speed
-        self.stretch = stretch
         self.rate = rate
         self.record = record
         self.route = route
