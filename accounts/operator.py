@@ -92,35 +92,37 @@ def api_key_revoke_by_staff(*, actor: User, organization: Organization, key: Api
     )
 
 
+def _decide(*, actor: User | None, upgrade: UpgradeRequest, to: str, verb: str) -> UpgradeRequest | None:
+    """Move a pending request to `to` under a row lock (SQLite: the writer lock), so a cancel racing the decision
+    sees one outcome; the locked row, or None if it was already `to` (deciding twice is harmless). A request in any
+    other state is refused (OrganizationError): the requester withdrew it, or it was decided. Call in a transaction."""
+    upgrade = UpgradeRequest.objects.select_for_update().select_related("organization", "plan").get(pk=upgrade.pk)
+    if upgrade.status == to:
+        return None
+    if upgrade.status != UpgradeRequest.Status.PENDING:
+        raise OrganizationError("not_pending", f"This request was {upgrade.get_status_display().lower()}; it cannot be {verb}.")
+    UpgradeRequest.objects.filter(pk=upgrade.pk).update(status=to, decided_by=actor, decided_at=timezone.now())
+    return upgrade
+
+
 @transaction.atomic
 def upgrade_request_approve(*, actor: User | None, upgrade: UpgradeRequest) -> AuditLog | None:
     """Give the organization the requested plan; None if it was already approved (approving twice is harmless).
 
     A cancelled or declined request is refused (OrganizationError): the requester withdrew it, or it was decided.
     """
-    # Row lock (SQLite: the writer lock) so a cancel racing the approval sees one outcome.
-    upgrade = UpgradeRequest.objects.select_for_update().select_related("organization", "plan").get(pk=upgrade.pk)
-    if upgrade.status == UpgradeRequest.Status.APPROVED:
+    upgrade = _decide(actor=actor, upgrade=upgrade, to=UpgradeRequest.Status.APPROVED, verb="approved")
+    if upgrade is None:
         return None
-    if upgrade.status != UpgradeRequest.Status.PENDING:
-        raise OrganizationError("not_pending", f"This request was {upgrade.get_status_display().lower()}; it cannot be approved.")
-    UpgradeRequest.objects.filter(pk=upgrade.pk).update(
-        status=UpgradeRequest.Status.APPROVED, decided_by=actor, decided_at=timezone.now()
-    )
     return organization_change_plan(actor=actor, organization=upgrade.organization, plan=upgrade.plan, upgrade=upgrade)
 
 
 @transaction.atomic
 def upgrade_request_decline(*, actor: User, upgrade: UpgradeRequest) -> AuditLog | None:
     """Leave the plan as it is; None if the request was already declined."""
-    upgrade = UpgradeRequest.objects.select_for_update().select_related("organization", "plan").get(pk=upgrade.pk)
-    if upgrade.status == UpgradeRequest.Status.DECLINED:
+    upgrade = _decide(actor=actor, upgrade=upgrade, to=UpgradeRequest.Status.DECLINED, verb="declined")
+    if upgrade is None:
         return None
-    if upgrade.status != UpgradeRequest.Status.PENDING:
-        raise OrganizationError("not_pending", f"This request was {upgrade.get_status_display().lower()}; it cannot be declined.")
-    UpgradeRequest.objects.filter(pk=upgrade.pk).update(
-        status=UpgradeRequest.Status.DECLINED, decided_by=actor, decided_at=timezone.now()
-    )
     return _audit(
         actor=actor, action=AuditLog.Action.DECLINE_UPGRADE, organization=upgrade.organization,
         target=f"upgrade_request:{upgrade.pk}", before={"status": "pending"}, after={"status": "declined", "plan": upgrade.plan.slug},
