@@ -11,7 +11,8 @@ class Command(BaseCommand):
         seconds = engine.warm_up()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Engine ready: {engine.workers} inference worker(s) x {engine.threads} thread(s); "
+                f"Engine ready ({engine.backend_name} on {engine.backend.device}): "
+                f"{engine.workers} inference worker(s) x {engine.threads} thread(s); "
                 f"first call took {seconds:.2f} s."
             )
         )
