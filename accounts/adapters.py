@@ -55,6 +55,19 @@ class AccountAdapter(DefaultAccountAdapter):
         if plan is not None:
             get_provider().start_upgrade(organization=organization, plan=plan, user=user, note="Chosen at sign-up.")
 
+    def get_login_redirect_url(self, request) -> str:
+        # An invitee who opened their invitation logged out comes back to it once logged in
+        # (also after confirming their address at sign-up, which logs them in), unless `next` says otherwise.
+        from .pending_invitation import invitation_pending_path
+
+        return invitation_pending_path(request) or super().get_login_redirect_url(request)
+
+    def get_signup_redirect_url(self, request) -> str:
+        # Where a sign-up ends once the address is confirmed (allauth keeps it with the pending login).
+        from .pending_invitation import invitation_pending_path
+
+        return invitation_pending_path(request) or super().get_signup_redirect_url(request)
+
     def get_client_ip(self, request) -> str:
         # allauth's per-IP limits (login, failed logins, sign-up, password reset)
         # see the same client as every other limit of ours: one rule for

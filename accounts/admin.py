@@ -1,6 +1,10 @@
+from allauth.mfa.admin import AuthenticatorAdmin
+from allauth.mfa.models import Authenticator
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Case, IntegerField, Value, When
+from django.forms import MultiWidget
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -11,8 +15,31 @@ from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan
 from .services import OrganizationError
 
 
+class LabelledWidgetsMixin:
+    """Every input of the admin's forms has an accessible name (axe-core's label and select-name rules).
+
+    A split date and time (two inputs under one <label> that points at neither) gets "<field>: date" and
+    "<field>: time"; a tabular inline's cells, which have only the column's heading, get the field's name.
+    """
+
+    label_every_input = False  # True for tabular inlines: their cells have no <label> at all
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is None:
+            return formfield
+        widget = getattr(formfield.widget, "widget", formfield.widget)  # inside a RelatedFieldWidgetWrapper
+        label = str(formfield.label or db_field.verbose_name).capitalize()
+        if isinstance(widget, MultiWidget):
+            for part, name in zip(widget.widgets, ("date", "time")):
+                part.attrs["aria-label"] = f"{label}: {name}"
+        elif self.label_every_input:
+            widget.attrs["aria-label"] = label
+        return formfield
+
+
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(LabelledWidgetsMixin, DjangoUserAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     ordering = ("email",)
@@ -27,6 +54,14 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
+class PlanListForm(forms.ModelForm):
+    """A row of the plans' changelist: its "is public" checkbox, alone in its cell, is named after the plan."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["is_public"].widget.attrs["aria-label"] = f"{self.instance.name} is public"
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
     list_display = (
@@ -36,15 +71,30 @@ class PlanAdmin(admin.ModelAdmin):
     list_editable = ("is_public",)
     ordering = ("sort_order",)
 
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=PlanListForm, **kwargs)
 
-class MembershipInline(admin.TabularInline):
+
+class MembershipInline(LabelledWidgetsMixin, admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ("user",)
+    label_every_input = True
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+
+        class Labelled(formset):
+            def add_fields(self, form, index):
+                super().add_fields(form, index)
+                if "DELETE" in form.fields:
+                    form.fields["DELETE"].widget.attrs["aria-label"] = "Delete"
+
+        return Labelled
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(LabelledWidgetsMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "plan", "characters_used", "period_end", "suspended_at", "is_personal", "created_at", "overview")
     list_filter = ("plan", "is_personal")
     search_fields = ("name", "slug", "memberships__user__email")
@@ -66,7 +116,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(LabelledWidgetsMixin, admin.ModelAdmin):
     list_display = ("name", "masked", "organization", "created_by", "last_used_at", "expires_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name", "prefix", "organization__name")
@@ -93,7 +143,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(LabelledWidgetsMixin, admin.ModelAdmin):
     list_display = ("email", "organization", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at")
     list_filter = ("role",)
     search_fields = ("email", "organization__name")
@@ -175,6 +225,15 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# allauth's, with the date and time inputs of its change form labelled like ours.
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class LabelledAuthenticatorAdmin(LabelledWidgetsMixin, AuthenticatorAdmin):
+    pass
 
 
 # The admin's front page leads with the operator's analytics.

@@ -40,7 +40,8 @@ def organization_overview(request, admin_site, object_id):
     data = organization_series(organization)
     usage = Table(
         "usage", "Last 30 days", ["day", "requests", "ok", "errors", "characters", "audio minutes"],
-        [[r["bucket"], r["requests"], r["ok"], r["requests"] - r["ok"], r["characters"], r["audio_minutes"]] for r in data.series],
+        [[r["bucket"], r["requests"], r["ok"], r["requests"] - r["ok"], r["characters"], r["audio_minutes"]] for r in data.series
+         if r["requests"] or r["characters"]],  # the days with something in them; the chart spans all 30
     )
     keys = ApiKey.objects.filter(organization=organization).order_by("-created_at")
     context = {
@@ -56,8 +57,9 @@ def organization_overview(request, admin_site, object_id):
         "errors": RequestLog.objects.filter(organization=organization, status_code__gte=400).order_by("-created_at")[:20],
         "audit": AuditLog.objects.filter(organization=organization)[:20],
         "quota_percent": round(100 * organization.characters_used / organization.character_limit, 1) if organization.character_limit else None,
-        "chart": svg_bars([r["bucket"][5:] for r in data.series],
-                          [("characters", [r["characters"] for r in data.series])], title="Characters per day"),
+        "chart": svg_bars([r["bucket"] for r in data.series],
+                          [("characters", [r["characters"] for r in data.series])], title="Characters per day",
+                          unit="characters"),
         "can_change": request.user.has_perm("accounts.change_organization"),
         "query": request.GET.urlencode(),
     }

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 from .models import Organization, Plan, UpgradeRequest, User
 
@@ -42,7 +43,7 @@ class UpgradeStart:
 
 class BillingProvider(Protocol):
     name: str
-    # Shown on the sign-up and plan pages: what happens after someone asks for a paid plan.
+    # Shown on the sign-up and plan pages: what happens after someone asks for a paid plan (gettext_lazy, to be translated).
     how_it_works: str
 
     def start_upgrade(self, *, organization: Organization, plan: Plan, user: User, note: str = "") -> UpgradeStart:
@@ -58,7 +59,7 @@ class ManualApproval:
     """The default: a pending UpgradeRequest that an operator approves or declines in the admin."""
 
     name = "manual"
-    how_it_works = (
+    how_it_works = _(
         "Paid plans start as a request our team approves; your organization keeps its current plan (Free, for a new account) until then, "
         "and you can follow or cancel the request on the Plan page."
     )

@@ -16,8 +16,10 @@ from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from .models import ApiKey, AuditLog, Invitation, Membership, Organization, Plan, UpgradeRequest, User
 from .verification import remember_email_verified, verified_email_exists
@@ -107,9 +109,9 @@ def api_key_revoke(*, key: ApiKey, actor: Membership | None = None) -> None:
     if actor is not None:
         actor = _current(actor)
         if key.organization_id != actor.organization_id:
-            raise _forbidden("This key belongs to another organization.")
+            raise _forbidden(_("This key belongs to another organization."))
         if not actor.can_manage and key.created_by_id != actor.user_id:
-            raise _forbidden("Only owners and admins can revoke other members' keys.")
+            raise _forbidden(_("Only owners and admins can revoke other members' keys."))
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
@@ -171,7 +173,7 @@ def _current(actor: Membership) -> Membership:
     try:
         return Membership.objects.select_related("organization", "user").get(pk=actor.pk)
     except Membership.DoesNotExist:
-        raise _forbidden("You are no longer a member of this organization.") from None
+        raise _forbidden(_("You are no longer a member of this organization.")) from None
 
 
 def _owner_count(organization: Organization) -> int:
@@ -189,25 +191,16 @@ def invitation_accept_path(token: str) -> str:
 
 
 def _send_invitation_email(*, invitation: Invitation, token: str, site_url: str) -> None:
-    inviter = invitation.invited_by
-    who = (inviter.name or inviter.email) if inviter else "Someone"
-    link = f"{site_url.rstrip('/')}{invitation_accept_path(token)}"
-    body = (
-        f"{who} invited you to join {invitation.organization.name} on Voicehub as {invitation.get_role_display().lower()}.\n\n"
-        f"Accept the invitation here (sign in or sign up with {invitation.email}):\n{link}\n\n"
-        f"The link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC. "
-        "If you did not expect this invitation, you can ignore this email.\n"
-    )
+    # Templates (accounts/email/), as allauth's emails, so a translator reaches the words.
+    context = {"invitation": invitation, "link": f"{site_url.rstrip('/')}{invitation_accept_path(token)}"}
+    subject = "".join(render_to_string("accounts/email/invitation_subject.txt", context).splitlines())
+    body = render_to_string("accounts/email/invitation_message.txt", context)
     try:
-        send_mail(
-            f"Join {invitation.organization.name} on Voicehub",
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            [invitation.email],
-        )
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [invitation.email])
     except OSError:  # smtplib.SMTPException is an OSError
         raise OrganizationError(
-            "email_failed", f"The invitation for {invitation.email} was saved, but the email could not be sent; try Resend."
+            "email_failed",
+            _("The invitation for %(email)s was saved, but the email could not be sent; try Resend.") % {"email": invitation.email},
         ) from None
 
 
@@ -221,19 +214,21 @@ def invitation_create(*, actor: Membership, email: str, role: str, site_url: str
     try:
         validate_email(email)
     except ValidationError:
-        raise OrganizationError("invalid_email", "Enter a valid email address.") from None
+        raise OrganizationError("invalid_email", _("Enter a valid email address.")) from None
     if role not in Invitation.ROLES:
-        raise OrganizationError("invalid_role", "An invitation can make an admin or a member.")
+        raise OrganizationError("invalid_role", _("An invitation can make an admin or a member."))
     with transaction.atomic():
         organization = _lock_organization(actor.organization_id)
         actor = _current(actor)
         if not actor.can_manage:
-            raise _forbidden("Only owners and admins can invite people.")
+            raise _forbidden(_("Only owners and admins can invite people."))
         already = organization.memberships.filter(
             Q(user__email__iexact=email) | Q(user__emailaddress__email__iexact=email, user__emailaddress__verified=True)
         )
         if already.exists():
-            raise OrganizationError("already_member", f"{email} is already a member of {organization.name}.")
+            raise OrganizationError(
+                "already_member", _("%(email)s is already a member of %(organization)s.") % {"email": email, "organization": organization.name}
+            )
         now = timezone.now()
         organization.invitations.pending().filter(email__iexact=email).update(revoked_at=now)
         invitation = organization.invitations.create(
@@ -252,10 +247,10 @@ def invitation_resend(*, actor: Membership, invitation: Invitation, site_url: st
         organization = _lock_organization(actor.organization_id)
         actor = _current(actor)
         if not actor.can_manage:
-            raise _forbidden("Only owners and admins can resend invitations.")
+            raise _forbidden(_("Only owners and admins can resend invitations."))
         invitation = organization.invitations.select_related("organization", "invited_by").get(pk=invitation.pk)
         if not invitation.is_pending:
-            raise OrganizationError("not_pending", "This invitation was already accepted or revoked.")
+            raise OrganizationError("not_pending", _("This invitation was already accepted or revoked."))
         invitation.expires_at = timezone.now() + INVITATION_TTL
         invitation.save(update_fields=["expires_at"])
     token = invitation_token(invitation)
@@ -268,10 +263,10 @@ def invitation_revoke(*, actor: Membership, invitation: Invitation) -> Invitatio
         organization = _lock_organization(actor.organization_id)
         actor = _current(actor)
         if not actor.can_manage:
-            raise _forbidden("Only owners and admins can revoke invitations.")
+            raise _forbidden(_("Only owners and admins can revoke invitations."))
         invitation = organization.invitations.get(pk=invitation.pk)
         if not invitation.is_pending:
-            raise OrganizationError("not_pending", "This invitation was already accepted or revoked.")
+            raise OrganizationError("not_pending", _("This invitation was already accepted or revoked."))
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
     return invitation
@@ -282,19 +277,19 @@ def invitation_from_token(token: str) -> Invitation:
     try:
         data = signing.loads(token, salt=INVITATION_SALT, max_age=INVITATION_TTL)
     except signing.SignatureExpired:
-        raise OrganizationError("expired", "This invitation link has expired; ask for a new one.") from None
+        raise OrganizationError("expired", _("This invitation link has expired; ask for a new one.")) from None
     except signing.BadSignature:
-        raise OrganizationError("invalid_token", "This invitation link is not valid; check that it was copied whole.") from None
+        raise OrganizationError("invalid_token", _("This invitation link is not valid; check that it was copied whole.")) from None
     # The token is signed with SECRET_KEY, so the id in it is one we issued: the
     # only place an invitation is found without going through an organization.
     invitation_id = data.get("invitation") if isinstance(data, dict) else None
     invitation = Invitation.objects.select_related("organization", "invited_by").filter(pk=invitation_id).first()
     if invitation is None or invitation.revoked_at is not None:
-        raise OrganizationError("revoked", "This invitation was withdrawn; ask for a new one.")
+        raise OrganizationError("revoked", _("This invitation was withdrawn; ask for a new one."))
     if invitation.accepted_at is not None:
-        raise OrganizationError("used", "This invitation has already been used.")
+        raise OrganizationError("used", _("This invitation has already been used."))
     if invitation.is_expired:
-        raise OrganizationError("expired", "This invitation link has expired; ask for a new one.")
+        raise OrganizationError("expired", _("This invitation link has expired; ask for a new one."))
     return invitation
 
 
@@ -329,7 +324,9 @@ def invitation_accept(*, user: User, token: str) -> Membership:
     with transaction.atomic():
         organization = _lock_organization(invitation.organization_id)
         if organization.memberships.filter(user=user).exists():
-            raise OrganizationError("already_member", f"You are already a member of {organization.name}.")
+            raise OrganizationError(
+                "already_member", _("You are already a member of %(organization)s.") % {"organization": organization.name}
+            )
         now = timezone.now()
         # Conditional on still being pending and unexpired: two clicks, or a
         # revoke racing the accept, make at most one membership.
@@ -339,26 +336,26 @@ def invitation_accept(*, user: User, token: str) -> Membership:
             .update(accepted_at=now, accepted_by=user)
         )
         if not claimed:
-            raise OrganizationError("used", "This invitation is no longer valid.")
+            raise OrganizationError("used", _("This invitation is no longer valid."))
         return organization.memberships.create(user=user, role=invitation.role)
 
 
 def membership_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
     if role not in Membership.Role.values:
-        raise OrganizationError("invalid_role", "Choose owner, admin or member.")
+        raise OrganizationError("invalid_role", _("Choose owner, admin or member."))
     with transaction.atomic():
         organization = _lock_organization(actor.organization_id)
         actor = _current(actor)
         membership = organization.memberships.select_related("user").get(pk=membership.pk)
         if not actor.can_manage:
-            raise _forbidden("Only owners and admins can change roles.")
+            raise _forbidden(_("Only owners and admins can change roles."))
         if actor.role != Membership.Role.OWNER:
             if membership.role == Membership.Role.OWNER:
-                raise _forbidden("Only an owner can change an owner's role.")
+                raise _forbidden(_("Only an owner can change an owner's role."))
             if role == Membership.Role.OWNER:
-                raise _forbidden("Only an owner can make someone an owner.")
+                raise _forbidden(_("Only an owner can make someone an owner."))
         if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER and _owner_count(organization) == 1:
-            raise OrganizationError("last_owner", "An organization needs an owner: make someone else an owner first.")
+            raise OrganizationError("last_owner", _("An organization needs an owner: make someone else an owner first."))
         membership.role = role
         membership.save(update_fields=["role"])
     return membership
@@ -370,12 +367,12 @@ def membership_remove(*, actor: Membership, membership: Membership) -> None:
         actor = _current(actor)
         membership = organization.memberships.get(pk=membership.pk)
         if not actor.can_manage:
-            raise _forbidden("Only owners and admins can remove members.")
+            raise _forbidden(_("Only owners and admins can remove members."))
         if membership.role == Membership.Role.OWNER:
             if actor.role != Membership.Role.OWNER:
-                raise _forbidden("Only an owner can remove an owner.")
+                raise _forbidden(_("Only an owner can remove an owner."))
             if _owner_count(organization) == 1:
-                raise OrganizationError("last_owner", "The last owner cannot be removed: make someone else an owner first.")
+                raise OrganizationError("last_owner", _("The last owner cannot be removed: make someone else an owner first."))
         membership.delete()
 
 
@@ -384,7 +381,7 @@ def membership_leave(*, membership: Membership) -> None:
         organization = _lock_organization(membership.organization_id)
         membership = _current(membership)
         if membership.role == Membership.Role.OWNER and _owner_count(organization) == 1:
-            raise OrganizationError("last_owner", "You are the last owner: make someone else an owner before leaving.")
+            raise OrganizationError("last_owner", _("You are the last owner: make someone else an owner before leaving."))
         membership.delete()
 
 
@@ -405,7 +402,7 @@ def upgrade_request_create(*, organization: Organization, user: User, plan: Plan
         organization = _lock_organization(organization.pk)
         membership = organization.memberships.filter(user=user).first()
         if membership is None or not membership.can_manage:
-            raise _forbidden("Only owners and admins can change the plan.")
+            raise _forbidden(_("Only owners and admins can change the plan."))
         pending = organization.upgrade_requests.filter(status=UpgradeRequest.Status.PENDING).select_related("plan").first()
         if pending is not None:
             raise OrganizationError(
@@ -431,14 +428,16 @@ def upgrade_request_cancel(*, actor: Membership, upgrade: UpgradeRequest) -> Upg
         organization = _lock_organization(actor.organization_id)
         actor = _current(actor)
         if not actor.can_manage:
-            raise _forbidden("Only owners and admins can cancel an upgrade request.")
+            raise _forbidden(_("Only owners and admins can cancel an upgrade request."))
         # Conditional: an operator deciding at the same moment wins or loses as a whole.
         cancelled = organization.upgrade_requests.filter(pk=upgrade.pk, status=UpgradeRequest.Status.PENDING).update(
             status=UpgradeRequest.Status.CANCELLED, decided_by=actor.user, decided_at=timezone.now()
         )
         upgrade = organization.upgrade_requests.select_related("plan").get(pk=upgrade.pk)
         if not cancelled:
-            raise OrganizationError("not_pending", f"This request was already {upgrade.get_status_display().lower()}.")
+            raise OrganizationError(
+                "not_pending", _("This request was already %(status)s.") % {"status": upgrade.get_status_display().lower()}
+            )
         AuditLog.objects.create(
             actor=actor.user, action=AuditLog.Action.CANCEL_UPGRADE, organization=organization,
             target=f"upgrade_request:{upgrade.pk}", before={"status": "pending"}, after={"status": upgrade.status},

@@ -12,11 +12,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import services
 from .models import Invitation, Membership
+from .pending_invitation import invitation_forget, invitation_remember
 from .services import OrganizationError
 from .tenancy import SESSION_KEY, active_membership
 
@@ -54,7 +57,7 @@ def team_action(view):
     def wrapper(request, *args, **kwargs):
         membership = active_membership(request)
         if membership is None:
-            raise Http404("You are not a member of any organization.")
+            raise Http404(_("You are not a member of any organization."))
         try:
             return view(request, membership, *args, **kwargs)
         except OrganizationError as error:
@@ -81,7 +84,7 @@ def organization_switch(request):
         request.user.memberships.select_related("organization"), organization__slug=request.POST.get("organization", "")
     )
     request.session[SESSION_KEY] = membership.organization_id
-    messages.success(request, f"You are now working in {membership.organization.name}.")
+    messages.success(request, _("You are now working in %(organization)s.") % {"organization": membership.organization.name})
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return redirect(target)
@@ -92,7 +95,7 @@ def organization_switch(request):
 def team(request):
     actor = active_membership(request)
     if actor is None:
-        messages.info(request, "You are not a member of any organization.")
+        messages.info(request, _("You are not a member of any organization."))
         return redirect("accounts:organizations")
     organization = actor.organization
     is_owner = actor.role == Membership.Role.OWNER
@@ -124,10 +127,10 @@ def invite(request, actor):
     if not form.is_valid():
         messages.error(request, _form_error(form))
         return redirect("accounts:team")
-    invitation, _ = services.invitation_create(
+    invitation, _token = services.invitation_create(
         actor=actor, email=form.cleaned_data["email"], role=form.cleaned_data["role"], site_url=_site_url(request)
     )
-    messages.success(request, f"Invitation sent to {invitation.email}.")
+    messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
     return redirect("accounts:team")
 
 
@@ -135,7 +138,7 @@ def invite(request, actor):
 def invitation_resend(request, actor, pk):
     invitation = get_object_or_404(actor.organization.invitations, pk=pk)
     services.invitation_resend(actor=actor, invitation=invitation, site_url=_site_url(request))
-    messages.success(request, f"Invitation sent again to {invitation.email}.")
+    messages.success(request, _("Invitation sent again to %(email)s.") % {"email": invitation.email})
     return redirect("accounts:team")
 
 
@@ -143,7 +146,7 @@ def invitation_resend(request, actor, pk):
 def invitation_revoke(request, actor, pk):
     invitation = get_object_or_404(actor.organization.invitations, pk=pk)
     services.invitation_revoke(actor=actor, invitation=invitation)
-    messages.success(request, f"The invitation for {invitation.email} was revoked.")
+    messages.success(request, _("The invitation for %(email)s was revoked.") % {"email": invitation.email})
     return redirect("accounts:team")
 
 
@@ -155,7 +158,9 @@ def member_change_role(request, actor, pk):
         messages.error(request, _form_error(form))
         return redirect("accounts:team")
     membership = services.membership_change_role(actor=actor, membership=membership, role=form.cleaned_data["role"])
-    messages.success(request, f"{membership.user} is now {membership.get_role_display().lower()}.")
+    messages.success(
+        request, _("%(member)s is now %(role)s.") % {"member": membership.user, "role": membership.get_role_display().lower()}
+    )
     return redirect("accounts:team")
 
 
@@ -163,7 +168,9 @@ def member_change_role(request, actor, pk):
 def member_remove(request, actor, pk):
     membership = get_object_or_404(actor.organization.memberships.select_related("user"), pk=pk)
     services.membership_remove(actor=actor, membership=membership)
-    messages.success(request, f"{membership.user} was removed from {actor.organization.name}.")
+    messages.success(
+        request, _("%(member)s was removed from %(organization)s.") % {"member": membership.user, "organization": actor.organization.name}
+    )
     return redirect("accounts:team")
 
 
@@ -171,25 +178,35 @@ def member_remove(request, actor, pk):
 def leave(request, actor):
     services.membership_leave(membership=actor)
     request.session.pop(SESSION_KEY, None)
-    messages.success(request, f"You left {actor.organization.name}.")
+    messages.success(request, _("You left %(organization)s.") % {"organization": actor.organization.name})
     return redirect("accounts:organizations")
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request, token):
+    """The invitation link. Logged out: remembered in the session, then the login page tells it (and
+    sign-up is filled in with the invited address); logged in: the invitation, to accept."""
     try:
         invitation = services.invitation_from_token(token)
+        if not request.user.is_authenticated:
+            # The link came by email to the invited address: who invited it to which organization is
+            # what that email said. The login page shows it and brings the invitee back here.
+            invitation_remember(request, token)
+            login = reverse("account_login")
+            return redirect(f"{login}?{urlencode({'next': services.invitation_accept_path(token)})}")
         if not services.invitation_visible_to(invitation, request.user):
             # A forwarded or leaked link, or the wrong account: a 404 that shows nothing of the
             # organization, the inviter or the address the invitation was sent to.
-            error = f"This invitation is not for {request.user.email}. Sign in with the address it was sent to."
+            invitation_forget(request)
+            error = _("This invitation is not for %(email)s. Log in with the address it was sent to.") % {"email": request.user.email}
             return render(request, "accounts/invitation_accept.html", {"error": error}, status=404)
         if request.method == "POST":
             membership = services.invitation_accept(user=request.user, token=token)
+            invitation_forget(request)
             request.session[SESSION_KEY] = membership.organization_id
-            messages.success(request, f"Welcome to {membership.organization.name}.")
+            messages.success(request, _("Welcome to %(organization)s.") % {"organization": membership.organization.name})
             return redirect("accounts:team")
     except OrganizationError as error:
+        invitation_forget(request)
         return render(request, "accounts/invitation_accept.html", {"error": error.message}, status=400)
     return render(request, "accounts/invitation_accept.html", {"invitation": invitation})

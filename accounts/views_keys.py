@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _, gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from synthesis.studio.pages import studio_page
@@ -20,23 +21,25 @@ from .services import OrganizationError
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="So you know where it is used, e.g. “website backend”.")
+    name = forms.CharField(max_length=100, help_text=gettext_lazy("So you know where it is used, e.g. “website backend”."))
     scopes = forms.MultipleChoiceField(
         choices=ApiKey.Scope.choices, initial=ApiKey.Scope.values, widget=forms.CheckboxSelectMultiple
     )
     expires_on = forms.DateField(
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Optional: the key stops working after this day.",
+        help_text=gettext_lazy("Optional: the key stops working after this day."),
     )
     monthly_character_cap = forms.IntegerField(
-        required=False, min_value=1, help_text="Optional: the most characters this key may spend per billing period."
+        required=False,
+        min_value=1,
+        help_text=gettext_lazy("Optional: the most characters this key may spend per billing period."),
     )
 
     def clean_expires_on(self):
         day = self.cleaned_data["expires_on"]
         if day is not None and day < timezone.now().date():
-            raise forms.ValidationError("Choose today or a later day.")
+            raise forms.ValidationError(_("Choose today or a later day."))
         return day
 
 
@@ -98,5 +101,7 @@ def key_revoke(request, membership, pk):
     except OrganizationError as error:
         messages.error(request, error.message)
         return redirect("studio:keys")
-    messages.success(request, f"The key “{key.name}” ({key.masked}) was revoked; it no longer works.")
+    messages.success(
+        request, _("The key “%(name)s” (%(masked)s) was revoked; it no longer works.") % {"name": key.name, "masked": key.masked}
+    )
     return redirect("studio:keys")

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from synthesis.studio.pages import studio_page
@@ -23,7 +24,7 @@ class UpgradeForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=None, to_field_name="slug", empty_label=None)
     note = forms.CharField(
         required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Optional: anything the team should know (invoicing details, when you need it).",
+        help_text=gettext_lazy("Optional: anything the team should know (invoicing details, when you need it)."),
     )
 
     def __init__(self, *args, organization, **kwargs):
@@ -45,7 +46,7 @@ def plan(request, membership):
     form = UpgradeForm(request.POST or None, organization=organization)
     if request.method == "POST":
         if not membership.can_manage:
-            raise PermissionDenied("Only owners and admins can change the plan.")
+            raise PermissionDenied(_("Only owners and admins can change the plan."))
         if form.is_valid():
             try:
                 started = get_provider().start_upgrade(
@@ -55,7 +56,9 @@ def plan(request, membership):
                 return _refused(request, error)
             if started.checkout_url:
                 return redirect(started.checkout_url)
-            messages.success(request, f"Your request for the {started.request.plan.name} plan was sent; we will let you know.")
+            messages.success(
+                request, _("Your request for the %(plan)s plan was sent; we will let you know.") % {"plan": started.request.plan.name}
+            )
             return redirect("studio:plan")
     pending = organization.upgrade_requests.filter(status=UpgradeRequest.Status.PENDING).select_related("plan").first()
     return render(
@@ -65,7 +68,7 @@ def plan(request, membership):
             "membership": membership,
             "organization": organization,
             "plan": organization.plan,
-            "price": f"${organization.plan.price_monthly_cents / 100:,.2f}" if organization.plan.price_monthly_cents else "Free",
+            "price": f"${organization.plan.price_monthly_cents / 100:,.2f}" if organization.plan.price_monthly_cents else _("Free"),
             "pending": pending,
             "past": organization.upgrade_requests.exclude(status=UpgradeRequest.Status.PENDING).select_related("plan")[:10],
             "form": form,
@@ -84,5 +87,5 @@ def upgrade_cancel(request, membership, pk):
         services.upgrade_request_cancel(actor=membership, upgrade=upgrade)
     except OrganizationError as error:
         return _refused(request, error)
-    messages.success(request, f"Your request for the {upgrade.plan.name} plan was cancelled.")
+    messages.success(request, _("Your request for the %(plan)s plan was cancelled.") % {"plan": upgrade.plan.name})
     return redirect("studio:plan")

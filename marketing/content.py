@@ -15,6 +15,16 @@ DEMO_VOICES = [
     ("bf_emma", _("Emma — British English, female")),
     ("bm_george", _("George — British English, male")),
 ]
+# The hero's six samples: the files `manage.py render_samples` keeps (synthesis.services.voices), never synthesized
+# on a click. (id, name, what the voice is).
+HERO_VOICES = [
+    ("af_heart", _("Heart"), _("American English, female")),
+    ("am_michael", _("Michael"), _("American English, male")),
+    ("bf_emma", _("Emma"), _("British English, female")),
+    ("bm_george", _("George"), _("British English, male")),
+    ("af_bella", _("Bella"), _("American English, female")),
+    ("am_fenrir", _("Fenrir"), _("American English, male")),
+]
 DEMO_MAX_CHARACTERS = 200
 DEMO_DEFAULT_TEXT = _("Hello! This voice was generated a moment ago, on a server running the open Kokoro model.")
 

@@ -6,7 +6,14 @@ class MarketingSitemap(Sitemap):
     changefreq = "weekly"
 
     def items(self):
-        return ["marketing:home", "marketing:pricing", "marketing:faq", "marketing:privacy", "marketing:terms"]
+        return [
+            "marketing:home",
+            "marketing:pricing",
+            "marketing:faq",
+            "marketing:quickstart",
+            "marketing:privacy",
+            "marketing:terms",
+        ]
 
     def location(self, item):
         return reverse(item)

@@ -9,13 +9,15 @@ as {"detail", "code"} like the rest of the API.
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from asgiref.sync import sync_to_async
 from django import forms
-from django.http import HttpResponse, JsonResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -25,13 +27,15 @@ from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
 from accounts.models import Plan
-from synthesis.api.common import as_download
+from synthesis.api.common import PUBLIC, as_download
+from synthesis.api.streaming import stream_response
 from synthesis.audio import parse_format
 from synthesis.services import strictjson
 from synthesis.services.limits import Limited
-from synthesis.services.session import Caller, Order, Refused, session_open
+from synthesis.services.session import Caller, Order, Refused, Session, session_open
+from synthesis.services.voices import kept_preview
 
-from . import content, limits, services
+from . import content, limits, quickstart, services
 from .funnel import countable, event_record, valid_cta
 from .models import FunnelEvent
 
@@ -98,11 +102,27 @@ class LeadForm(forms.Form):
     email = forms.EmailField(label="Email address", max_length=254)
 
 
+def hero_samples() -> list[dict]:
+    """The hero's six voices, each with the address of its kept sample, or None where `render_samples` has not run."""
+    return [
+        {
+            "id": voice_id,
+            "name": name,
+            "label": label,
+            "url": reverse("marketing:sample", kwargs={"voice_id": voice_id}) if kept_preview(voice_id) else None,
+        }
+        for voice_id, name, label in content.HERO_VOICES
+    ]
+
+
 class HomeView(TemplateView):
     template_name = "marketing/home.html"
 
     def get_context_data(self, **kwargs):
+        samples = hero_samples()
         return super().get_context_data(
+            hero_samples=samples,
+            hero_samples_missing=any(sample["url"] is None for sample in samples),
             plans=public_plans(),
             faq=content.FAQ[:4],
             comparison=content.COMPARISON,
@@ -137,6 +157,26 @@ class FaqView(TemplateView):
         return super().get_context_data(faq=content.FAQ, faq_json_ld=json_ld(structured), **kwargs)
 
 
+class QuickstartView(TemplateView):
+    """/docs/quickstart: a key, then the first request in each language, against this very site."""
+
+    template_name = "marketing/quickstart.html"
+
+    def get_context_data(self, **kwargs):
+        base_url = self.request.build_absolute_uri("/").rstrip("/")
+        samples = [{"snippet": snippet, "code": snippet.code(base_url)} for snippet in quickstart.SNIPPETS]
+        keys = reverse("studio:keys")
+        if not self.request.user.is_authenticated:  # through the login, which comes back to the keys
+            keys = f"{reverse('account_login')}?{urlencode({'next': keys})}"
+        return super().get_context_data(
+            base_url=base_url,
+            samples=samples,
+            keys_link=keys,
+            auth_header=f"Authorization: Bearer {quickstart.KEY_PLACEHOLDER}",
+            **kwargs,
+        )
+
+
 def favicon(request):
     """/favicon.ico, which browsers and feed readers ask for on their own (the admin and the API docs link none).
 
@@ -145,6 +185,21 @@ def favicon(request):
     response = redirect(static("marketing/favicon.ico"))
     response["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+def sample(request, voice_id: str):
+    """GET a hero voice's sample: the file `render_samples` kept, as it is. Never synthesized here: a sample
+    that is not kept (setup not run) is a 404, and the landing shows its button disabled."""
+    if voice_id not in {row[0] for row in content.HERO_VOICES}:
+        raise Http404("Not one of the landing page's voices.")
+    name = kept_preview(voice_id)
+    if name is None:
+        raise Http404("This sample has not been rendered on this server (manage.py render_samples).")
+    try:
+        audio = default_storage.open(name, "rb")
+    except FileNotFoundError:  # deleted since it was checked
+        raise Http404("This sample has not been rendered on this server (manage.py render_samples).") from None
+    return as_download(FileResponse(audio, content_type="audio/mpeg"), f"{voice_id}-sample.mp3", cache=PUBLIC)
 
 
 def robots_txt(request):
@@ -177,13 +232,15 @@ def lead_confirm(request, token: str):
 
 # -- the demo -------------------------------------------------------------------------
 
-DEMO_FORMAT = parse_format("mp3")  # a few KB per second: the page stays light after the demo, too
+# Raw 16-bit PCM in a WAV stream (its header says "length unknown"): the page plays each piece as it
+# arrives with Web Audio, in every browser, and can still keep the whole as a file to replay.
+DEMO_FORMAT = parse_format("wav")
 
 
-def _demo_render(caller: Caller, order: Order) -> bytes:
-    """The demo's session: the demo's limits, the machine's capacity, nobody charged (synthesis.services.session)."""
-    return session_open(caller=caller, order=order).render().content
-
+def _demo_open(caller: Caller, order: Order) -> Session:
+    """The demo's session: the demo's limits, the machine's capacity, nobody charged (synthesis.services.session).
+    Planned for streaming: the first chunk is a short clause, so the first sound comes fast."""
+    return session_open(caller=caller, order=order, streaming=True)
 
 
 def _parse_json(request) -> dict | JsonResponse:
@@ -200,7 +257,7 @@ def _parse_json(request) -> dict | JsonResponse:
 
 @require_POST
 async def demo_speak(request):
-    """POST {text, voice} → audio/mpeg: the landing page's demo, for anyone, within limits."""
+    """POST {text, voice} → audio/wav, streamed as it is made: the landing page's demo, for anyone, within limits."""
     payload = _parse_json(request)
     if isinstance(payload, JsonResponse):
         return payload
@@ -216,15 +273,25 @@ async def demo_speak(request):
         return error("Pick one of the demo voices.", "voice_not_allowed")
     order = Order(text=text, voice=voice, fmt=DEMO_FORMAT, store=False)
     try:
-        # Off the event loop and off the thread Django runs sync views on: a
-        # synthesis takes seconds and must not hold up other requests.
-        audio = await sync_to_async(_demo_render, thread_sensitive=False)(
+        # Off the event loop and off the thread Django runs sync views on: admission touches the
+        # database and the cache, and must not hold up other requests.
+        session = await sync_to_async(_demo_open, thread_sensitive=False)(
             Caller.anonymous(limits.client_key(request)), order
         )
     except Refused as exc:
         return error(exc.message, exc.code, exc.status, retry_after=exc.retry_after)
-    await sync_to_async(event_record)(kind=FunnelEvent.Kind.DEMO_PLAYED, request=request, path="/")
-    return as_download(HttpResponse(audio, content_type=DEMO_FORMAT.media_type), f"voicehub-demo.{DEMO_FORMAT.extension}")
+    try:
+        await sync_to_async(event_record)(kind=FunnelEvent.Kind.DEMO_PLAYED, request=request, path="/")
+    except BaseException:
+        await sync_to_async(session.end, thread_sensitive=False)(
+            outcome="interrupted", error_code="internal_error", charge=False
+        )
+        raise
+    # Sent chunk by chunk as the engine renders it (the same transport as /api/v1/tts/stream): a
+    # visitor who leaves stops the model, and the session's limits hold it as they hold every door.
+    return stream_response(
+        request, session, session.encoded(), DEMO_FORMAT.media_type, filename=f"voicehub-demo.{DEMO_FORMAT.extension}"
+    )
 
 
 # The demo is a door of the synthesis session: the request log and the contract matrix find it by this.

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Plan, UsageRecord
 
-from .charts import svg_bars
+from .charts import svg_bars, svg_ranking
 from .dashboard import HOUR_BUCKET_MAX_DAYS, dashboard
 from .funnel import FUNNEL_STEPS, funnel
 from .measures import NO_FILTERS, Filters
@@ -86,8 +86,9 @@ def usage_dashboard(request, admin_site):
     series = Table(
         "series", "Usage per " + bucket,
         [bucket, "requests", "ok", "4xx", "429", "5xx", "characters", "audio minutes", "avg ttfb ms", "avg total ms", "peak concurrency"],
+        # Only the buckets with something in them (the chart above spans every one, on its dated axis).
         [[r["bucket"], r["requests"], r["ok"], r["client_errors"], r["rate_limited"], r["server_errors"], r["characters"],
-          r["audio_minutes"], r["ttfb_avg"], r["total_avg"], r["peak_concurrency"]] for r in data.series],
+          r["audio_minutes"], r["ttfb_avg"], r["total_avg"], r["peak_concurrency"]] for r in data.series if _active(r)],
     )
     t = data.totals
     approx = "" if data.percentiles_exact else "≈ "
@@ -124,14 +125,16 @@ def usage_dashboard(request, admin_site):
         "series": [
             svg_bars(labels, [("ok", [r["ok"] for r in data.series]), ("4xx", [r["client_errors"] for r in data.series]),
                               ("429", [r["rate_limited"] for r in data.series]), ("5xx", [r["server_errors"] for r in data.series])],
-                     title="Requests by outcome"),
-            svg_bars(labels, [("characters", [r["characters"] for r in data.series])], title="Characters"),
-            svg_bars(labels, [("avg total ms", [r["total_avg"] for r in data.series])], title="Average total time"),
+                     title="Requests by outcome", bucket=bucket, unit="requests"),
+            svg_bars(labels, [("characters", [r["characters"] for r in data.series])], title="Characters", bucket=bucket,
+                     unit="characters"),
+            svg_bars(labels, [("avg total ms", [r["total_avg"] for r in data.series])], title="Average total time",
+                     bucket=bucket, unit="average ms"),
         ],
-        "organizations": [svg_bars([o["name"][:14] for o in top_organizations],
-                                   [("characters", [o["characters"] for o in top_organizations])], title="Top organizations")],
-        "voices": [svg_bars([v["voice"][:14] for v in top_voices], [("characters", [v["characters"] for v in top_voices])],
-                            title="Top voices")],
+        "organizations": [svg_ranking([o["name"] for o in top_organizations], [o["characters"] for o in top_organizations],
+                                      title="Top organizations by characters", measure="characters")],
+        "voices": [svg_ranking([v["voice"] for v in top_voices], [v["characters"] for v in top_voices],
+                               title="Top voices by characters", measure="characters")],
     }
     context = {
         **admin_site.each_context(request),
@@ -150,6 +153,11 @@ def usage_dashboard(request, admin_site):
                             [series, summary, organizations, voices, errors], "usage")
 
 
+def _active(row: dict) -> bool:
+    """Whether a bucket of the series had any request or any charged character."""
+    return bool(row["requests"] or row["characters"])
+
+
 def _approx(prefix, value):
     return None if value is None else f"{prefix}{value}"
 
@@ -164,14 +172,16 @@ def funnel_view(request, admin_site):
     steps = Table("steps", "Funnel", ["step", "count", "conversion from previous %"],
                   [[s["label"], s["count"], s["conversion"]] for s in data.steps])
     days = Table("days", "Per day", ["day", *[label for _, label in FUNNEL_STEPS]],
-                 [[d["day"], *[d[key] for key, _ in FUNNEL_STEPS]] for d in data.days])
+                 [[d["day"], *[d[key] for key, _ in FUNNEL_STEPS]] for d in data.days
+                  if any(d[key] for key, _ in FUNNEL_STEPS)])
     ctas = Table("ctas", "Per call to action", ["cta", "clicks", "sign-ups started", "conversion %"],
                  [[c["cta"], c["clicks"], c["signups_started"], c["conversion"]] for c in data.ctas])
     charts = {
-        "steps": [svg_bars([s["label"] for s in data.steps], [("count", [s["count"] for s in data.steps])], title="Funnel")],
+        "steps": [svg_ranking([s["label"] for s in data.steps], [s["count"] for s in data.steps], title="Funnel",
+                              measure="people")],
         "days": [svg_bars([d["day"] for d in data.days], [("visitors", [d["visitors"] for d in data.days]),
                                                          ("sign-ups completed", [d["signup_completed"] for d in data.days])],
-                          title="Visitors and sign-ups per day")],
+                          title="Visitors and sign-ups per day", unit="people")],
     }
     context = {**admin_site.each_context(request), "title": "Marketing funnel", "start": start, "end": end,
                "charts": charts, "query": request.GET.urlencode()}

@@ -1,7 +1,9 @@
 """A table as the admin's analytics pages show it and as `?format=csv&table=<name>` exports it.
 
-Every chart on those pages is drawn from the rows of the table under it
-(charts.py), so what is seen, charted and exported is the same data.
+Every chart on those pages is drawn from the same data as the table under it
+(charts.py), and what a table shows is exactly what it exports. A chart over time
+spans every bucket of the range on its dated axis; its table lists only the
+buckets with something in them (no rows of zeros).
 """
 
 from __future__ import annotations

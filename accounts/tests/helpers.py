@@ -1,5 +1,5 @@
-"""Plain helpers of accounts' tests: a signed-in client, and the ledger race shared by test_quota.py and
-the processes it starts (race_worker.py)."""
+"""Plain helpers of accounts' tests: a signed-in client, analytics rows (request logs and usage records at a
+given time), and the ledger race shared by test_quota.py and the processes it starts (race_worker.py)."""
 
 import threading
 import time
@@ -16,6 +16,28 @@ def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def make_request_log(org, when, *, status=200, code="", ttfb=100, total=200, voice="af_heart", source="api", key=None):
+    """A request-log row of a native TTS call at `when`, as the middleware writes one."""
+    from accounts.analytics.models import RequestLog
+
+    return RequestLog.objects.create(
+        organization=org, plan_id=org.plan_id if org else None, api_key=key, source=source, route="api_v1:tts",
+        path="/api/v1/tts", method="POST", status_code=status, error_code=code, voice=voice, characters=10,
+        ttfb_ms=ttfb, total_ms=total, ttfb_bucket=RequestLog.bucket_of(ttfb), total_bucket=RequestLog.bucket_of(total),
+        created_at=when,
+    )
+
+
+def make_usage(org, when, characters, seconds, voice="af_heart"):
+    """A succeeded usage record dated `when`."""
+    record = UsageRecord.objects.create(
+        organization=org, voice=voice, characters=characters, status=UsageRecord.Status.SUCCEEDED,
+        audio_seconds=seconds, period_start=org.period_start,
+    )
+    UsageRecord.objects.filter(pk=record.pk).update(created_at=when)  # auto_now_add ignores a given value
+    return record
 
 
 def naive_reserve(*, organization, characters, voice, **kwargs):

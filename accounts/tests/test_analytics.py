@@ -16,6 +16,7 @@ from accounts.analytics.funnel import FUNNEL_STEPS, funnel
 from accounts.analytics.measures import MEASURES, Filters
 from accounts.analytics.models import LatencyDaily, RequestLog, UsageDaily, UsageRollupDay
 from accounts.models import ApiKey, AuditLog, Organization, Plan, UsageRecord, User
+from accounts.tests.helpers import make_request_log as _log, make_usage as _usage
 
 DASHBOARD = "admin:accounts_requestlog_dashboard"
 
@@ -23,23 +24,6 @@ DASHBOARD = "admin:accounts_requestlog_dashboard"
 @pytest.fixture
 def staff(db):
     return User.objects.create_superuser(email="ops@voicehub.test", password="correct horse battery staple")
-
-
-def _log(org, when, *, status=200, code="", ttfb=100, total=200, voice="af_heart", source="api", key=None):
-    return RequestLog.objects.create(
-        organization=org, plan_id=org.plan_id if org else None, api_key=key, source=source, route="api_v1:tts",
-        path="/api/v1/tts", method="POST", status_code=status, error_code=code, voice=voice, characters=10,
-        ttfb_ms=ttfb, total_ms=total, ttfb_bucket=RequestLog.bucket_of(ttfb), total_bucket=RequestLog.bucket_of(total),
-        created_at=when,
-    )
-
-
-def _usage(org, when, characters, seconds, voice="af_heart"):
-    record = UsageRecord.objects.create(
-        organization=org, voice=voice, characters=characters, status=UsageRecord.Status.SUCCEEDED,
-        audio_seconds=seconds, period_start=org.period_start,
-    )
-    UsageRecord.objects.filter(pk=record.pk).update(created_at=when)  # auto_now_add ignores a given value
 
 
 def _nearest_rank(values, p):

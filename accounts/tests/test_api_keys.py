@@ -151,6 +151,21 @@ def test_over_quota_is_402_with_the_reset_time_and_charges_nothing(cast):
     assert not UsageRecord.objects.exists()
 
 
+def test_over_a_keys_own_cap_is_402_key_quota_exceeded_and_charges_nothing(cast):
+    secret = cast.key(cast.alice, monthly_character_cap=10)
+
+    response = tts(APIClient(), "Hello there, more than ten.", HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    assert response.status_code == 402
+    body = response.json()
+    assert body["code"] == "key_quota_exceeded" and body["detail"] and body["resets_at"]
+    assert not UsageRecord.objects.exists()
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == 0  # the organization's reservation was rolled back with the key's
+    # The organization's other keys are not capped by it.
+    assert tts(APIClient(), "Hello there, more than ten.", HTTP_AUTHORIZATION=f"Bearer {cast.key(cast.alice)}").status_code == 200
+
+
 def test_an_unknown_voice_charges_nothing(cast):
     response = APIClient().post(
         "/tts", data=json.dumps({"text": "Hi.", "voice": "nobody"}), content_type="application/json",

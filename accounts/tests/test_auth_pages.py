@@ -409,6 +409,7 @@ def test_totp_can_be_activated_and_is_then_asked_for_at_login(client, alice, set
     assert response["Location"] == reverse("mfa_authenticate")
     assert "_auth_user_id" not in client.session
     assert_site_page(client.get(reverse("mfa_authenticate")))
+    assert_site_copy(client.get(reverse("mfa_authenticate")), "Two-factor authentication")
     response = client.post(reverse("mfa_authenticate"), {"code": current_totp(secret)})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(alice.pk)
@@ -425,3 +426,85 @@ def test_a_wrong_totp_code_does_not_log_in(client, alice):
 
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
+
+
+# --- The pages and mails speak the site's language -------------------------------------
+
+# allauth's stock wording, where the site says "Log in", "Sign up", "Log out", "Keep me logged in".
+STOCK_COPY = re.compile(
+    r"Sign In|Sign in|sign in|Sign Up|Signup|signup for|Sign Out|Sign out|sign out|Remember Me|E-mail|"
+    r"Current Password|New Password|signed in|signed out|Hello from example|example\.com!"
+)
+
+
+def visible_text(response) -> str:
+    """What a person reads on the page: its text and its labels, not its URLs, ids or scripts."""
+    html = response.content.decode()
+    html = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
+    html = re.sub(r"<[^>]+>", " ", html)
+    return re.sub(r"\s+", " ", html)
+
+
+def assert_site_copy(response, *expected):
+    assert response.status_code == 200
+    text = visible_text(response)
+    assert not STOCK_COPY.search(text), (STOCK_COPY.search(text)[0], text)
+    for words in expected:
+        assert words in text, (words, text)
+
+
+@pytest.mark.django_db
+def test_the_entrance_pages_say_log_in_sign_up_and_keep_me_logged_in(client, alice):
+    assert_site_copy(client.get(reverse("account_login")), "Log in to Voicehub", "Keep me logged in", "Sign up")
+    assert_site_copy(client.get(reverse("account_signup")), "Sign up for Voicehub", "Log in")
+    assert_site_copy(client.get(reverse("account_reset_password")), "Reset your password")
+    client.post(reverse("account_reset_password"), {"email": "alice@example.com"})
+    assert_site_copy(client.get(reverse("account_reset_password_done")), "Check your email")
+    assert_site_copy(client.get(link_in(mail.outbox[0]), follow=True), "Choose a new password")
+    assert_site_copy(client.get("/accounts/password/reset/key/1-nope/", follow=True), "This link cannot be used")
+    assert_site_copy(client.get(reverse("account_email_verification_sent")), "Check your email")
+    assert_site_copy(client.get(reverse("account_confirm_email", args=["nope"])), "This link cannot be used")
+
+
+@pytest.mark.django_db
+def test_the_email_confirmation_page_and_the_account_pages_speak_the_same_way(client, alice):
+    sign_up(client, "dana@example.com")
+    assert_site_copy(client.get(link_in(mail.outbox[0])), "Confirm your email address", "dana@example.com")
+    client.logout()
+    log_in(client, "alice@example.com")
+    assert_site_copy(client.get(reverse("account_email")), "Email addresses", "alice@example.com", "You are logged in as")
+    assert_site_copy(client.get(reverse("account_logout")), "Log out", "Are you sure you want to log out?")
+    assert_site_copy(client.get(reverse("account_reauthenticate")), "Confirm it is you")
+    reauthenticate(client)
+    assert_site_copy(client.get(reverse("account_change_password")), "Change your password", "Current password")
+    alice.set_unusable_password()
+    alice.save()
+    client.force_login(alice, backend="django.contrib.auth.backends.ModelBackend")
+    assert_site_copy(client.get(reverse("account_set_password")), "Set a password")
+    client.post(reverse("account_logout"))
+    assert_site_copy(client.get(reverse("account_login")), "You are logged out.")  # the home page shows no messages
+
+
+@pytest.mark.django_db
+def test_every_account_mail_is_branded_voicehub_with_no_host_in_its_subject(client, alice):
+    sign_up(client, "dana@example.com")  # the confirmation
+    client.logout()
+    sign_up(client, "alice@example.com")  # the address is taken: its owner is told
+    client.logout()
+    client.post(reverse("account_reset_password"), {"email": "alice@example.com"})  # the reset link
+    client.post(reverse("account_reset_password"), {"email": "nobody@example.com"})  # no account here
+    log_in(client, "alice@example.com")
+    client.post(reverse("account_email"), {"action_add": "", "email": "alice.work@example.com"})  # confirm a new address
+
+    subjects = {m.to[0]: m.subject for m in mail.outbox}
+    assert len(mail.outbox) == 5, [m.subject for m in mail.outbox]
+    for message in mail.outbox:
+        assert message.subject.startswith("Voicehub: "), message.subject
+        assert "testserver" not in message.subject and "[" not in message.subject and "example" not in message.subject
+        assert not STOCK_COPY.search(message.subject + message.body), (message.subject, message.body)
+        assert message.body.startswith("Hello from Voicehub,") and "-- The Voicehub team" in message.body
+    assert subjects["nobody@example.com"] == "Voicehub: No account for this address"
+    assert subjects["alice.work@example.com"] == "Voicehub: Confirm your email address"
+    assert sorted(m.subject for m in mail.outbox if m.to == ["alice@example.com"]) == [
+        "Voicehub: Reset your password", "Voicehub: You already have an account",
+    ]

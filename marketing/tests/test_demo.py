@@ -13,16 +13,48 @@ def speak(client, payload, **headers):
 
 
 @pytest.mark.model
-def test_the_demo_speaks_with_the_real_engine_and_counts_a_demo_play(visitor, engine):
+def test_the_demo_streams_the_real_engine_chunk_by_chunk_and_counts_a_demo_play(visitor, engine):
     import soundfile
 
-    response = speak(visitor, {"text": "Hello from the demo.", "voice": "bf_emma"})
-    assert response.status_code == 200, response.content[:200]
-    assert response["Content-Type"] == "audio/mpeg"
-    audio, rate = soundfile.read(io.BytesIO(response.content))
-    assert len(audio) / rate > 0.5 and abs(audio).max() > 0.01  # speech, not silence
+    text = "Hello from the demo. This second sentence is still being made when the first one is sent."
+    response = speak(visitor, {"text": text, "voice": "bf_emma"})
+    assert response.status_code == 200
+    assert response.streaming  # not a whole file made before the first byte
+    assert response["Content-Type"] == "audio/wav"
+    assert response["Content-Disposition"] == 'attachment; filename="voicehub-demo.wav"'
+    pieces = list(response.streaming_content)
+    # The WAV header, then the audio of each chunk the engine made, sent one after the other.
+    assert pieces[0][:4] == b"RIFF" and len(pieces[0]) == 44
+    assert len([piece for piece in pieces[1:] if piece]) >= 2
+    audio, rate = soundfile.read(io.BytesIO(b"".join(pieces)))
+    assert rate == 24_000 and len(audio) / rate > 1.5 and abs(audio).max() > 0.01  # speech, not silence
     event = FunnelEvent.objects.get(kind=FunnelEvent.Kind.DEMO_PLAYED)
     assert event.path == "/" and len(event.visitor) == 32
+
+
+@pytest.mark.model
+def test_the_demo_sends_its_first_audio_before_the_engine_has_made_the_rest(visitor, engine, monkeypatch):
+    """The first chunk leaves while the later ones are not made yet: the next piece is rendered only when asked for."""
+    made = []
+    real_stream = engine.stream
+
+    def watched(*args, **kwargs):  # the real engine, its chunks counted as they come out
+        for chunk in real_stream(*args, **kwargs):
+            made.append(chunk.index)
+            yield chunk
+
+    monkeypatch.setattr(engine, "stream", watched)
+    response = speak(
+        visitor, {"text": "One short clause. Then a much longer sentence follows it, here.", "voice": "af_heart"}
+    )
+    pieces = iter(response.streaming_content)
+    header, first_audio = next(pieces), next(pieces)
+    made_when_first_sent = len(made)
+    rest = list(pieces)
+    response.close()
+    assert header[:4] == b"RIFF" and first_audio
+    assert made_when_first_sent == 1  # one chunk made, and already on its way
+    assert len(made) > made_when_first_sent and any(rest)
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from synthesis.services.pronunciation import lexicon_for
 from synthesis.services.pump import drain
 from synthesis.services.session import Caller, Order, Refused, session_open
 from synthesis.services.ssml import scripted
+from voicehub_site.drain import STATE as drain_state
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ PLAYBACK = parse_format("pcm")
 # characters), and daphne refuses a frame over 1 MiB, so a long clause is sent in pieces.
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_RESTART = 1012  # the server is restarting (voicehub_site.drain): the page reconnects, to another process
 ROUTE = "studio:ws-tts"
 
 
@@ -87,6 +89,7 @@ class TTSConsumer(AsyncWebsocketConsumer):
         self.task: asyncio.Task | None = None
         self.session = None
         self.closed = False
+        self._undrain = None
         await self.accept()
         refusal = await database_sync_to_async(self._authenticate)()
         if refusal:
@@ -97,6 +100,20 @@ class TTSConsumer(AsyncWebsocketConsumer):
         self.group = job_group(self.organization_id)
         if self.channel_layer is not None:
             await self.channel_layer.group_add(self.group, self.channel_name)
+        # A draining process closes this socket once it is idle (now, or when the generation running ends).
+        loop = asyncio.get_running_loop()
+        self._undrain = drain_state.on_drain(lambda: loop.call_soon_threadsafe(self._drain))
+
+    def _drain(self) -> None:
+        if self.task is None or self.task.done():
+            asyncio.ensure_future(self._close_for_restart())
+        else:  # after the generation's last event
+            self.task.add_done_callback(lambda _: asyncio.ensure_future(self._close_for_restart()))
+
+    async def _close_for_restart(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.close(code=CLOSE_RESTART)
 
     def _authenticate(self) -> dict | None:
         user = self.scope.get("user")
@@ -115,6 +132,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closed = True
+        if self._undrain is not None:
+            self._undrain()
         if self.session is not None:
             self.session.cancel("client_closed")  # aborts the model call in flight
         if self.group and self.channel_layer is not None:
@@ -162,6 +181,8 @@ class TTSConsumer(AsyncWebsocketConsumer):
         return message
 
     async def _generate(self, message: dict):
+        if drain_state.draining:  # this socket is about to be closed: nothing was started or charged
+            raise SocketError("shutting_down", "The server is restarting; reconnect and send this again.")
         if self.task is not None and not self.task.done():
             raise SocketError("busy", "A generation is already running on this socket; cancel it or wait for it.")
         payload = {k: v for k, v in message.items() if k != "type"}

@@ -147,7 +147,9 @@ def _jobs_page(request, organization, voices):
     queryset = organization.jobs.select_related("user").prefetch_related(Prefetch("chapters", queryset=chapters))
     page = Paginator(queryset, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
     names = {v.id: v.name for v in voices}
+    alive = jobs.workers_alive() if any(not job.is_final for job in page.object_list) else True
     for job in page.object_list:
+        job.notice = jobs.job_notice(job, alive=alive)
         job.eta_text = eta_text(jobs.eta_seconds(job))
         job.voice_name = names.get(job.voice, job.voice)  # a mix such as "af_bella(2)+af_sky(1)" stays as typed
         if job.status == Job.Status.SUCCEEDED:
@@ -197,7 +199,13 @@ def jobs_page(request, membership):
     if not job:
         return _render(request, membership, job_form=form, status=400)
     chapters = job.chapters.count()
-    messages.success(request, f"“{job.title}” is queued ({job.characters:,} characters, {chapters} chapter{'s' if chapters != 1 else ''}).")
+    queued = f"“{job.title}” is queued ({job.characters:,} characters, {chapters} chapter{'s' if chapters != 1 else ''})."
+    # Tagged with the job, so jobs.js can replace this notice when the job ends (the page is not reloaded then).
+    tags = f"job-notice job-notice-{job.id}"
+    if jobs.workers_alive():
+        messages.success(request, queued, extra_tags=tags)
+    else:
+        messages.warning(request, f"{queued} No job worker is running, so it will wait until one starts.", extra_tags=tags)
     return redirect("studio:jobs")
 
 

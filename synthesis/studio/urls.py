@@ -6,6 +6,7 @@ from accounts import views_keys, views_plans
 from synthesis.studio import (
     dictionary_views as views_dictionaries,
     jobs_views as views_studio_jobs,
+    projects_views as views_projects,
     views as views_studio,
     voices_views as views_studio_voices,
 )
@@ -25,6 +26,35 @@ urlpatterns = [
     path("jobs/webhook", views_studio_jobs.webhook_save, name="webhook_save"),
     path("jobs/webhook/rotate", views_studio_jobs.webhook_rotate, name="webhook_rotate"),
     path("jobs/webhook/delete", views_studio_jobs.webhook_delete, name="webhook_delete"),
+    path("projects/", views_projects.projects_page, name="projects"),
+    path("projects/<uuid:project_id>/", views_projects.project_page, name="project"),
+    path("projects/<uuid:project_id>/settings", views_projects.project_settings, name="project_settings"),
+    path("projects/<uuid:project_id>/append", views_projects.project_append, name="project_append"),
+    path("projects/<uuid:project_id>/render", views_projects.project_render, name="project_render"),
+    path("projects/<uuid:project_id>/delete", views_projects.project_delete, name="project_delete"),
+    path("projects/<uuid:project_id>/export.mp3", views_projects.project_export, {"kind": "mp3"}, name="project_export_mp3"),
+    path("projects/<uuid:project_id>/export.wav", views_projects.project_export, {"kind": "wav"}, name="project_export_wav"),
+    path("projects/<uuid:project_id>/export.zip", views_projects.project_export, {"kind": "zip"}, name="project_export_zip"),
+    path(
+        "projects/<uuid:project_id>/export-wav.zip", views_projects.project_export, {"kind": "zip-wav"},
+        name="project_export_zip_wav",
+    ),
+    path(
+        "projects/<uuid:project_id>/paragraphs/<int:paragraph_id>/edit", views_projects.paragraph_edit,
+        name="paragraph_edit",
+    ),
+    path(
+        "projects/<uuid:project_id>/paragraphs/<int:paragraph_id>/render", views_projects.paragraph_render,
+        name="paragraph_render",
+    ),
+    path(
+        "projects/<uuid:project_id>/paragraphs/<int:paragraph_id>/delete", views_projects.paragraph_delete,
+        name="paragraph_delete",
+    ),
+    path(
+        "projects/<uuid:project_id>/paragraphs/<int:paragraph_id>/audio", views_projects.paragraph_audio,
+        name="paragraph_audio",
+    ),
     path("voices/", views_studio_voices.voices_page, name="voices"),
     path("voices/<str:saved_voice_id>/preview", views_studio_voices.voice_preview, name="voice_preview"),
     path("voices/<str:saved_voice_id>/delete", views_studio_voices.voice_delete, name="voice_delete"),

@@ -9,6 +9,7 @@ every object is fetched through it, so another organization's generation is a
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -19,11 +20,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.analytics.charts import nice_ticks, tick_label
 from accounts.models import UsageRecord
 from accounts.verification import email_verified
 from synthesis.api.common import audio_file_response
 from synthesis.services.history import generation_delete, request_count, usage_per_day
-from synthesis.services.voices import saved_voices_of
+from synthesis.services.voices import saved_voices_of, voice_names
 from synthesis.studio.pages import DEFAULT_VOICE, studio_page, voice_catalog
 
 HISTORY_PAGE_SIZE = 20
@@ -126,7 +128,30 @@ def _days(start, end):
         day += timedelta(days=1)
 
 
-CHART_WIDTH, CHART_HEIGHT = 600, 160
+# The chart's box: the plot, with room on the left for the scale and below for the dates.
+CHART_WIDTH, CHART_HEIGHT = 640, 200
+CHART_LEFT, CHART_RIGHT, CHART_TOP, CHART_BOTTOM = 66, 8, 12, 32
+
+
+def _usage_chart(days, period_days):
+    """Bars per day of the period on a dated axis, with a scale of round whole numbers of characters."""
+    ticks = nice_ticks(max((d["characters"] for d in days), default=0))
+    plot_w, plot_h = CHART_WIDTH - CHART_LEFT - CHART_RIGHT, CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    base = CHART_TOP + plot_h
+    # One slot per day of the whole period, so a bar's width never depends on how far into it we are.
+    slot = plot_w / max(period_days, len(days), 1)
+    for index, day in enumerate(days):
+        day["height"] = round(day["characters"] / ticks[-1] * plot_h, 1)
+        day["x"] = round(CHART_LEFT + index * slot + slot * 0.15, 1)
+        day["y"] = round(base - day["height"], 1)
+    every = max(1, math.ceil(max(period_days, len(days)) / 6))
+    dates = [{"x": round(CHART_LEFT + i * slot + slot / 2, 1), "date": d["date"]} for i, d in enumerate(days) if i % every == 0]
+    scale = [{"y": round(base - plot_h * t / ticks[-1], 1), "label": tick_label(t)} for t in ticks]
+    for tick in scale:
+        tick["label_y"] = round(tick["y"] + 4, 1)
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "bar": round(slot * 0.7, 1), "left": CHART_LEFT,
+            "right": CHART_WIDTH - CHART_RIGHT, "base": base, "dates": dates, "scale": scale,
+            "label_x": CHART_LEFT - 6, "date_y": base + 22}
 
 
 @studio_page
@@ -140,19 +165,20 @@ def usage(request, membership):
     today = timezone.now().date()
     per_day = {row["date"]: row["characters"] for row in usage_per_day(organization, start=organization.period_start.date(), end=today)}
     days = [{"date": day, "characters": per_day.get(day, 0)} for day in _days(organization.period_start.date(), today)]
-    peak = max((d["characters"] for d in days), default=0) or 1
-    # One slot per day of the whole period, so a bar's width never depends on how far into it we are.
-    slot = CHART_WIDTH / max((organization.period_end - organization.period_start).days, len(days), 1)
-    for index, day in enumerate(days):
-        day["height"] = round(day["characters"] / peak * (CHART_HEIGHT - 20), 1)
-        day["x"] = round(index * slot + slot * 0.15, 1)
-        day["y"] = round(CHART_HEIGHT - day["height"], 1)
-    top_voices = (
+    chart = _usage_chart(days, (organization.period_end - organization.period_start).days)
+    top_voices = list(
         charged.values("voice")
         .annotate(characters=Sum("characters"), requests=request_count())
         .order_by("-characters", "voice")[:5]
     )
+    names = voice_names(organization, [row["voice"] for row in top_voices])
+    for row in top_voices:
+        row["name"] = names[row["voice"]]
     errors = records.filter(status=UsageRecord.Status.REFUNDED).exclude(error_code="").select_related("user", "api_key")
+    errors = list(errors.order_by("-created_at")[:10])
+    names = voice_names(organization, [record.voice for record in errors])
+    for record in errors:
+        record.voice_name = names[record.voice]
     limit = organization.character_limit
     return render(
         request,
@@ -165,9 +191,9 @@ def usage(request, membership):
             "percent": min(100, round(organization.characters_used * 100 / limit, 1)) if limit else 100,
             "days": days,
             "total": sum(d["characters"] for d in days),
-            "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "bar": round(slot * 0.7, 1)},
+            "chart": chart,
             "top_voices": top_voices,
-            "errors": errors.order_by("-created_at")[:10],
+            "errors": errors,
             "requests": records.aggregate(
                 n=request_count(), failed=Count("id", filter=Q(status=UsageRecord.Status.REFUNDED))
             ),

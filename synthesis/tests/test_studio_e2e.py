@@ -63,7 +63,7 @@ def test_sign_up_generate_hear_find_in_history_and_use_a_key(page, live_asgi, en
     page.fill("#id_email", EMAIL)
     page.fill("#id_password1", PASSWORD)
     page.fill("#id_password2", PASSWORD)
-    page.get_by_role("button", name="Sign Up").click()
+    page.get_by_role("button", name="Sign up", exact=True).click()
     page.wait_for_load_state()
     message = next(m for m in mail.outbox if EMAIL in m.to)
     link = re.search(r"https?://\S+/accounts/confirm-email/\S+", message.body)[0]

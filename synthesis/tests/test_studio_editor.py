@@ -56,12 +56,17 @@ def test_the_draft_survives_a_reload_and_the_player_draws_and_seeks_the_take(pag
     page.check("#v-bm_george")
     page.check("#ssml")
     page.select_option("#format", formats[-1])
+    page.focus("#speed")
+    for _ in range(5):  # 1.00 → 1.25 in steps of 0.05, as a keyboard user moves the slider
+        page.keyboard.press("ArrowRight")
+    assert page.input_value("#speed") == "1.25"
 
     page.reload()
 
     assert page.input_value("#text") == TEXT
     assert page.is_checked("#v-bm_george") and page.is_checked("#ssml")
     assert page.input_value("#format") == formats[-1]
+    assert page.input_value("#speed") == "1.25" and page.text_content("#speed-value") == "1.25×"
     assert page.text_content("#voice-chosen") == "George (British · male)"
     assert page.evaluate("window.voicehubStudio.restored") is True
     shoot(page, "studio-editor")

@@ -49,3 +49,25 @@ def test_a_missing_sample_is_rendered_on_its_first_request_and_kept(client, fake
     assert calls > 0 and fake_engine.calls == calls  # rendered once, never again
     assert first.status_code == second.status_code == 200 and first.content == second.content
     assert default_storage.exists("previews/af_heart.mp3")
+
+
+def test_setup_renders_the_samples_so_the_first_click_plays_a_kept_file(client, fake_engine, monkeypatch):
+    from synthesis.management.commands import setup
+
+    asked = []
+
+    def steps(name, *args, **kwargs):
+        asked.append(name)
+        # Installing the model (a download, or hashing hundreds of MB) and collecting static files are
+        # other tests' business; migrate (nothing to apply) and render_samples run as setup runs them.
+        if name not in ("install_assets", "collectstatic"):
+            call_command(name, *args, **kwargs)
+
+    monkeypatch.setattr(setup, "call_command", steps)
+    call_command("setup", stdout=StringIO(), stderr=StringIO())
+    voices, calls = available_voices(), fake_engine.calls
+
+    assert "render_samples" in asked and asked.index("render_samples") > asked.index("migrate")
+    assert all(default_storage.exists(f"previews/{voice.id}.mp3") for voice in voices)
+    assert preview(client, voices[0].id).status_code == 200
+    assert fake_engine.calls == calls  # the sample was there: no synthesis on the click

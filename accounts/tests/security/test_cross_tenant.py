@@ -30,6 +30,7 @@ from accounts.models import Membership
 from accounts.services import api_key_create, invitation_create
 from accounts.tests.helpers import signed_in
 from synthesis.engine.lexicon import Rule
+from synthesis.models import ProjectParagraph
 from synthesis.services import pronunciation
 from synthesis.tests.helpers import api, finish, make_generation, make_job
 from voicehub_site.testing import verified_user
@@ -84,6 +85,8 @@ SECRET_KEY_NAME = "acme-production-backend"
 SECRET_VOICE_NAME = "Acme's brand voice (unreleased)"
 SECRET_DICTIONARY = "Acme codenames (confidential)"
 SECRET_WORD = "Roadrunner"
+SECRET_PROJECT = "Acme's unannounced audiobook"
+SECRET_PARAGRAPH = "The rocket skates arrive on Tuesday."
 INVITEE = "dave@acme.test"
 
 
@@ -131,6 +134,21 @@ class Acme:
         )
 
     @cached_property
+    def project(self):
+        """A project with one paragraph whose audio is a (finished) job chapter's file."""
+        from synthesis.jobs.documents import Chapter
+        from synthesis.services import projects
+
+        self.secrets |= {SECRET_PROJECT, SECRET_PARAGRAPH}
+        project = projects.project_create(
+            organization=self.cast.org_a, title=SECRET_PROJECT, voice="af_heart", user=self.cast.alice,
+            chapters=[Chapter(title="", text=SECRET_PARAGRAPH)],
+        )
+        job = finish(make_job(self.cast.org_a, title=SECRET_PROJECT, user=self.cast.alice))
+        projects.paragraphs_in_order(project).update(rendering=job.chapters.get(index=0))
+        return project
+
+    @cached_property
     def api_key(self):
         created = api_key_create(organization=self.cast.org_a, created_by=self.cast.alice, name=SECRET_KEY_NAME)
         self.secrets |= {SECRET_KEY_NAME, created.key.prefix}
@@ -166,6 +184,12 @@ class Acme:
             len(mail.outbox),
             sorted(org.pronunciation_dictionaries.values_list("id", "name", "latest_version_id", "archived_at")),
             sorted(org.upgrade_requests.values_list("id", "status", "decided_at")),
+            sorted(org.projects.values_list("id", "title", "voice", "speed", "updated_at")),
+            sorted(
+                ProjectParagraph.objects.filter(chapter__project__organization=org).values_list(
+                    "id", "text", "voice", "rendering_id", "pending_id"
+                )
+            ),
         )
 
 
@@ -189,6 +213,14 @@ def first_chapter(acme):
 
 def api_key(acme):
     return acme.api_key.pk
+
+
+def project(acme):
+    return acme.project.pk
+
+
+def project_paragraph(acme):
+    return acme.project.chapters.get().paragraphs.get().pk
 
 
 def saved_voice(acme):
@@ -228,6 +260,8 @@ BY_PARAMETER = {
     "saved_voice_id": saved_voice,
     "pronunciation_dictionary_id": pronunciation_dictionary,
     "version_id": pronunciation_version,
+    "project_id": project,
+    "paragraph_id": project_paragraph,
 }
 # Parameters with a generic name (pk, token), route by route.
 BY_ROUTE = {

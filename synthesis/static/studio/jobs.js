@@ -9,6 +9,10 @@
  * the list again (the server renders it: one template for both). Without a
  * socket (refused, dropped, no WebSocket at all) the list is fetched every
  * 10 s instead, and the socket is tried again now and then.
+ * The "… is queued" notice a new job leaves at the top of the page (tagged
+ * job-notice-<id> by the view) follows its job: it says when the job is being
+ * read and how it ended, rather than "queued" under a finished job. A row's
+ * "no worker is running" alert goes as soon as a worker reports on the job.
  * window.voicehubJobs exposes the connection's state (tests read it).
  */
 "use strict";
@@ -17,7 +21,7 @@
   if (!list) return;
   const live = document.getElementById("jobs-live");
   const connection = document.getElementById("jobs-connection");
-  const POLL_MS = 10000, RECONNECT_MS = 30000, NOT_AUTHENTICATED = 4401;
+  const POLL_MS = 10000, RECONNECT_MS = 30000, NOT_AUTHENTICATED = 4401, RESTARTING = 1012;
   const FINAL = ["succeeded", "failed", "cancelled"];
   const LABELS = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
 
@@ -48,6 +52,36 @@
     window.setTimeout(() => { live.textContent = message; }, 50);
   }
 
+  // --- the notice a new job left at the top of the page ----------------------------
+
+  const NOTICE_PREFIX = "job-notice-";
+
+  function noticeText(status, title, row) {
+    if (status === "running") return `“${title}” is being read.`;
+    if (status === "succeeded") return `“${title}” is ready: listen to it or download it below.`;
+    if (status === "cancelled") return `“${title}” was cancelled.`;
+    if (status === "failed") {
+      const error = row.querySelector(".job-error");
+      return `“${title}” failed` + (error ? `: ${error.textContent.trim()}` : ".");
+    }
+    return null; // still queued: the notice stays as it is
+  }
+
+  function settleNotices() {
+    document.querySelectorAll(".messages .job-notice").forEach((notice) => {
+      const tag = Array.from(notice.classList).find((name) => name.startsWith(NOTICE_PREFIX));
+      const row = tag && document.getElementById("job-" + tag.slice(NOTICE_PREFIX.length));
+      if (!row) return;
+      const status = row.dataset.status;
+      const text = noticeText(status, row.querySelector(".job-title").textContent.trim(), row);
+      if (text === null || notice.dataset.status === status) return;
+      notice.dataset.status = status;
+      notice.textContent = text;
+      notice.classList.remove("success", "warning", "error", "info");
+      notice.classList.add(status === "failed" ? "error" : status === "cancelled" ? "warning" : "success");
+    });
+  }
+
   // --- one job's row -------------------------------------------------------------
 
   function update(job) {
@@ -67,12 +101,15 @@
       // A quarter at a time: often enough to follow, rare enough not to chatter.
       if (Math.floor(now * 4) > Math.floor(before * 4) && now < 1) announce(`${title}: ${Math.round(now * 100)}% read.`);
     }
+    // Someone reported on the job (a worker, or a cancel): "no worker is running" is no longer the news.
+    row.querySelector("[data-role=notice]")?.remove();
     row.querySelector("[data-role=count]").textContent = countText(job);
     row.querySelector("[data-role=eta]").textContent = job.status === "running" ? etaText(job.eta_seconds) : "";
     if (row.dataset.status !== job.status) {
       row.dataset.status = job.status;
       row.querySelector("[data-role=status]").textContent = LABELS[job.status] || job.status;
       announce(`${title}: ${(LABELS[job.status] || job.status).toLowerCase()}.`);
+      settleNotices();
       if (FINAL.includes(job.status)) refresh(); // results to download, no more Cancel
     }
   }
@@ -101,6 +138,7 @@
         if (details) details.open = true;
       });
       state.refreshes += 1;
+      settleNotices(); // polling sees a job end only through the list
     } catch (error) {
       // Offline for a moment: the next poll or event tries again.
     } finally {
@@ -155,9 +193,12 @@
       state.socket = "closed";
       startPolling("Live updates are unavailable.");
       // Refused (signed out, unverified): the socket will not do better later.
-      if (event.code !== NOT_AUTHENTICATED && !reconnectTimer) reconnectTimer = window.setTimeout(connect, RECONNECT_MS);
+      // The server is restarting (a rolling deploy): another process takes the socket in a moment.
+      const delay = event.code === RESTARTING ? 1000 + Math.random() * 2000 : RECONNECT_MS;
+      if (event.code !== NOT_AUTHENTICATED && !reconnectTimer) reconnectTimer = window.setTimeout(connect, delay);
     };
   }
 
+  settleNotices(); // a short job may be done by the time the page that announced it loads
   connect();
 })();
