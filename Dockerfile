@@ -13,12 +13,14 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# torch: the CPU build (the default one on PyPI pulls several GB of CUDA);
-# build with --build-arg PIP_EXTRA_INDEX_URL= for a GPU image.
+# torch: the CPU build (the default one on PyPI pulls several GB of CUDA). The GPU image is this
+# file with two build arguments (docs/deploy.md, "GPU"), so it cannot drift from the CPU one:
+#   docker build --build-arg PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu128 --build-arg ENGINE_BACKEND=torch -t voicehub:gpu .
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 # What runs, only: requirements-dev.txt (pytest, Whisper, the SDKs, ...) stays out of the image.
-COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+# kokoro (the PyTorch model) without its dependencies: requirements-nodeps.txt says why.
+COPY requirements.txt requirements-nodeps.txt ./
+RUN pip install --no-cache-dir -r requirements.txt && pip install --no-cache-dir --no-deps -r requirements-nodeps.txt
 
 COPY manage.py pyproject.toml ./
 COPY voicehub_site ./voicehub_site
@@ -50,9 +52,13 @@ RUN VOICEHUB_ENV=development MEDIA_ROOT=/app/media python manage.py render_sampl
 RUN useradd --create-home voicehub && mkdir -p /app/media && chown -R voicehub /app/media
 USER voicehub
 
+# The engine that serves: auto (torch on a CUDA GPU the container sees, else onnxruntime). The GPU
+# image says torch. Declared only here, after the build's model runs, which have no GPU.
+ARG ENGINE_BACKEND=auto
 ENV VOICEHUB_ENV=production \
     MEDIA_ROOT=/app/media \
-    VOICEHUB_JOB_WORKER_IN_PROCESS=false
+    VOICEHUB_JOB_WORKER_IN_PROCESS=false \
+    VOICEHUB_ENGINE_BACKEND=${ENGINE_BACKEND}
 
 EXPOSE 8000
 # The web process: daphne, with an access log that escapes and redacts (voicehub_site/serve.py);

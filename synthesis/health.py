@@ -7,6 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from synthesis.services import engine as services
+from voicehub_site.drain import draining
 
 _warming = threading.Lock()
 
@@ -28,18 +30,34 @@ CHECK_TIMEOUT = 2.0
 _checks = ThreadPoolExecutor(max_workers=3, thread_name_prefix="readyz")
 
 
+_load_error: str | None = None  # why the last load failed (a GPU the container cannot see, a missing file)
+_warming_thread: threading.Thread | None = None
+
+
+def _load_engine_now() -> None:
+    global _load_error
+    try:
+        services.get_engine().warm_up()
+    except Exception as error:  # noqa: BLE001 - reported by the next probe, which tries again
+        _load_error = f"{type(error).__name__}: {error}"
+    else:
+        _load_error = None
+
+
 def _load_engine_in_background():
     # The first probe starts loading the model so a fresh process becomes
     # ready without a user request paying ~2 s for it; later probes see it.
+    global _warming_thread
     if _warming.acquire(blocking=False):
 
         def load():
             try:
-                services.get_engine().warm_up()
+                _load_engine_now()
             finally:
                 _warming.release()
 
-        threading.Thread(target=load, name="engine-warmup", daemon=True).start()
+        _warming_thread = threading.Thread(target=load, name="engine-warmup", daemon=True)
+        _warming_thread.start()
 
 
 def _check_cache() -> str:
@@ -115,7 +133,8 @@ def readiness(*, warm: bool = True) -> tuple[bool, dict[str, str]]:
     if services.engine_loaded():
         checks["model"] = "ok"
     elif warm:
-        checks["model"] = "loading"
+        # A load that failed is an error with its reason (and this probe tries again), not "loading" forever.
+        checks["model"] = f"error: {_load_error}" if _load_error else "loading"
         _load_engine_in_background()
     else:
         checks["model"] = "not loaded yet"
@@ -126,11 +145,51 @@ def _passed(result: str) -> bool:
     return result == "ok" or result.startswith("ok (")
 
 
+def jobs_worker_state() -> dict:
+    """Whether a long-form job worker has been seen lately (synthesis.jobs.service.worker_heartbeat).
+
+    Reported beside the checks, not as one: web requests are served without a
+    worker, so a load balancer must not take this process out for it; only
+    long-form jobs wait (and their pages and API say `no_worker`).
+    """
+    from synthesis.jobs import service as jobs
+
+    try:
+        seen = jobs.worker_last_seen()
+    except DatabaseError as error:
+        return {"status": _error(error), "last_seen_at": None, "detail": "The database did not answer."}
+    if seen is not None and seen >= timezone.now() - jobs.worker_stale_after():
+        return {"status": "ok", "last_seen_at": seen.isoformat(), "detail": "A job worker is running."}
+    return {"status": jobs.NO_WORKER_CODE, "last_seen_at": seen.isoformat() if seen else None,
+            "detail": jobs.NO_WORKER_DETAIL.replace("this job is", "long-form jobs are")}
+
+
+def engine_state() -> dict[str, object]:
+    """What runs the model (backend, device), once it is loaded; the configured choice before."""
+    engine = services.loaded_engine()
+    if engine is not None:
+        return {"loaded": True, "backend": engine.backend_name, "device": engine.backend.device}
+    return {"loaded": False, "backend": settings.VOICEHUB_ENGINE_BACKEND}
+
+
 @never_cache
 def readyz(request):
-    """200 when every configured backend answers and the model is loaded; 503 with what is not, otherwise."""
+    """200 when every configured backend answers and the model is loaded; 503 with what is not, otherwise.
+
+    A draining process (SIGTERM, voicehub_site.drain) answers 503 `draining`: a load balancer sends no
+    more requests here while what is in flight finishes.
+    """
+    if draining():
+        response = JsonResponse({"status": "draining", "code": "draining",
+                                 "detail": "This process is shutting down; send requests to another."}, status=503)
+        response["Retry-After"] = "1"
+        return response
     ready, checks = readiness()
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks, "jobs_worker": jobs_worker_state(),
+         "engine": engine_state()},
+        status=200 if ready else 503,
+    )
 
 
 # What each of readyz's checks is called on the status page, in its order.
@@ -149,4 +208,8 @@ def status_page(request):
     # A visitor's page view does not start a model load: the load balancer's probes (/readyz) do.
     ready, checks = readiness(warm=False)
     rows = [{"name": name, "result": checks[key], "ok": _passed(checks[key])} for key, name in CHECK_NAMES.items()]
-    return render(request, "synthesis/status.html", {"ready": ready, "checks": rows, "checked_at": timezone.now()})
+    return render(
+        request, "synthesis/status.html",
+        {"ready": ready, "checks": rows, "jobs_worker": jobs_worker_state(), "engine": engine_state(),
+         "checked_at": timezone.now()},
+    )

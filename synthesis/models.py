@@ -185,6 +185,25 @@ class JobChunk(models.Model):
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="job_chunk_unique_index")]
 
 
+class JobWorker(models.Model):
+    """A job worker process, as it last said it was alive (synthesis.jobs.service.worker_heartbeat).
+
+    Every worker (`manage.py jobs_worker`, or the thread `manage.py up` starts)
+    writes its row from its sweep thread every VOICEHUB_JOB_SWEEP_SECONDS. A
+    queued job with no worker seen lately waits forever, so the job list, the
+    API and /readyz say so plainly (code `no_worker`) instead of "waiting".
+    In the database, not the cache: the default cache is per process, and
+    workers and web processes are different processes.
+    """
+
+    worker_id = models.CharField(max_length=120, unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return self.worker_id
+
+
 class WebhookEndpoint(models.Model):
     """Where an organization wants job events POSTed, and the secret that signs them."""
 
@@ -369,3 +388,71 @@ class PronunciationDictionaryVersion(models.Model):
 
     def __str__(self):
         return f"{self.dictionary_id}@{self.id}"
+
+
+# -- projects (long-form documents, paragraph by paragraph) ---------------------------
+
+
+class Project(models.Model):
+    """A long document (a book, a script) kept as chapters of paragraphs, each rendered on its own.
+
+    A paragraph's audio is a chapter of a long-form job (synthesis.services.projects renders a
+    batch of paragraphs as one job whose chapters are the paragraphs), so rendering, charging
+    and crash recovery are the jobs engine's; editing one paragraph re-renders (and charges) only it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    title = models.CharField(max_length=200)
+    voice = models.CharField(max_length=200, help_text="The voice of every paragraph that names none.")
+    speed = models.FloatField(default=1.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-updated_at"])]
+
+    def __str__(self):
+        return self.title
+
+
+class ProjectChapter(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="chapters")
+    index = models.PositiveIntegerField()
+    title = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["project", "index"]
+        constraints = [models.UniqueConstraint(fields=["project", "index"], name="project_chapter_unique_index")]
+
+    def __str__(self):
+        return self.title or f"Chapter {self.index + 1}"
+
+
+class ProjectParagraph(models.Model):
+    """One paragraph: its text, its voice, and the job chapter whose audio is its rendering.
+
+    `rendered_key` is the fingerprint (text, voice, speed) the rendering was made from: when it
+    differs from the paragraph's own, the audio is stale. `pending` is a rendering under way.
+    """
+
+    chapter = models.ForeignKey(ProjectChapter, on_delete=models.CASCADE, related_name="paragraphs")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    voice = models.CharField(max_length=200, blank=True, help_text="Blank: the project's voice.")
+    rendering = models.ForeignKey(JobChapter, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    rendered_key = models.CharField(max_length=64, blank=True)
+    audio_seconds = models.FloatField(default=0.0)
+    words = models.JSONField(default=list, blank=True, help_text="[[word, start, end], ...] in seconds from its start.")
+    pending = models.ForeignKey(JobChapter, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    pending_key = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["chapter", "index"]
+        constraints = [models.UniqueConstraint(fields=["chapter", "index"], name="project_paragraph_unique_index")]
+
+    def __str__(self):
+        return self.text[:40]

@@ -22,8 +22,11 @@ voicehub_site/asgi.py installs it: daphne imports the application before it star
 from __future__ import annotations
 
 import json
+import weakref
 
 from twisted.web import http
+
+from voicehub_site.drain import STATE as drain_state
 
 # nginx's defaults (large_client_header_buffers 4 8k) and Apache's LimitRequestFields 100: a browser's
 # cookies and an API key are far below them; the whole head is 32 KB, twice Twisted's 16 KB.
@@ -53,6 +56,28 @@ class HeadLimitedChannel(http.HTTPChannel):
     maxHeaders = MAX_HEADERS
 
     _refused = False
+    # The open connections of this process, for the drain (voicehub_site.serve): weak, a closed one just goes.
+    open_channels: weakref.WeakSet = weakref.WeakSet()
+
+    def connectionMade(self):
+        super().connectionMade()
+        HeadLimitedChannel.open_channels.add(self)
+
+    def checkPersistence(self, request, version):
+        # Draining: each response says `Connection: close` and the connection ends after it, so a client's
+        # next request opens a new connection, which a process still serving takes.
+        if drain_state.draining:
+            request.responseHeaders.setRawHeaders(b"Connection", [b"close"])
+            return False
+        return super().checkPersistence(request, version)
+
+    def close_if_idle(self) -> bool:
+        """Draining: end a kept-alive connection no request is using (True), or leave a busy one to end after
+        its response (checkPersistence); a connection upgraded to a websocket is its socket's to close."""
+        if self._handlingRequest or self.requests or self.transport is None:
+            return False
+        self.transport.loseConnection()
+        return True
 
     def dataReceived(self, data):
         if self._refused:

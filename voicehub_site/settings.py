@@ -199,6 +199,12 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+# A database that does not answer must fail a request (503, synthesis.middleware), not hang it:
+# connect_timeout bounds a connection attempt to a server that is down or stuck (libpq's default
+# waits for as long as the operating system does, minutes). synthesis/tests/test_outages_live.py.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers proceed while a request writes; the busy timeout makes a
     # second writer wait instead of failing with "database is locked".
@@ -218,12 +224,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+# Redis down or stuck is a 503 after at most this long per command (synthesis.services.errors), never a
+# hang: set here rather than left to redis-py's defaults, which have changed between its versions.
+REDIS_TIMEOUT = env_int("REDIS_TIMEOUT", 5)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "voicehub",
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
         }
     }
     CHANNEL_LAYERS = {
@@ -232,7 +242,10 @@ if REDIS_URL:
             # channels-redis waits 5 s in BZPOPMIN for each message; redis-py 8's
             # default 5 s socket timeout cuts that wait off (TimeoutError, the socket
             # closes with 1011), so reads get a longer timeout than the block.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": "voicehub"},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": REDIS_TIMEOUT}],
+                "prefix": "voicehub",
+            },
         }
     }
 else:
@@ -328,8 +341,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",  # /redoc loads it through voicehub_site.redoc, without Redocly's CDN logo
-    # No validator badge: Swagger UI would load it from validator.swagger.io, sending it the schema's URL.
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Swagger UI's options, as JavaScript (drf-spectacular passes a string through unchanged). No validator
+    # badge: Swagger UI would load it from validator.swagger.io, sending it the schema's URL. Deep links stay on
+    # (opening an operation puts it in the address bar; /docs#/tag/operation opens it), but the path inside each
+    # operation's summary <button> is plain text, not a link: an <a href> inside a button is a control inside a
+    # control, which screen readers do not announce and the keyboard reaches in a confusing order (axe-core's
+    # nested-interactive). Its href only ever pointed at the hash that opening the operation sets anyway.
+    # This list of plugins replaces drf-spectacular's own, which is empty while SERVE_PUBLIC is on.
+    "SWAGGER_UI_SETTINGS": """{
+      "deepLinking": true,
+      "validatorUrl": null,
+      "plugins": [() => ({wrapComponents: {OperationSummaryPath: (Path, system) => (props) => system.React.createElement(
+        Path, {...props, operationProps: props.operationProps.set("isDeepLinkingEnabled", false)})}})]
+    }""",
     # The native `normalize` and ElevenLabs' `apply_text_normalization` share one set of choices.
     "ENUM_NAME_OVERRIDES": {"TextNormalizationEnum": ["auto", "on", "off"]},
 }
@@ -343,6 +367,18 @@ VOICEHUB_VOICES_DIR = Path(env_str("VOICEHUB_VOICES_DIR", str(BASE_DIR / "voices
 # on THREADS each. 0 = what measures best on 2 cores, scaled to the machine:
 # solo on every core (up to 8), one 1-thread call per core (2-thread calls
 # beyond 4 cores). bench/stream_bench.py prints the throughput of the shape.
+# What runs the model (synthesis.engine.backends): "onnx" (onnxruntime, int8: the CPU default),
+# "torch" (kokoro's KModel, weights built by install_assets; on CUDA when there is one), or
+# "auto": torch when CUDA is available, else onnx. docs/deploy.md has the GPU setup.
+VOICEHUB_ENGINE_BACKEND = env_str("VOICEHUB_ENGINE_BACKEND", "auto").strip().lower()
+if VOICEHUB_ENGINE_BACKEND not in {"auto", "onnx", "torch"}:
+    raise ImproperlyConfigured(f"VOICEHUB_ENGINE_BACKEND must be auto, onnx or torch, got {VOICEHUB_ENGINE_BACKEND!r}")
+# The torch backend's device ("cuda", "cuda:1", "cpu"); empty: cuda when available, else cpu.
+VOICEHUB_TORCH_DEVICE = env_str("VOICEHUB_TORCH_DEVICE", "")
+# torch: chunks of concurrent requests that arrive within this many milliseconds run as one
+# batch of at most VOICEHUB_MAX_BATCH; a stream's first chunk never waits for one to fill.
+VOICEHUB_BATCH_WINDOW_MS = env_int("VOICEHUB_BATCH_WINDOW_MS", 5)
+VOICEHUB_MAX_BATCH = env_int("VOICEHUB_MAX_BATCH", 16)
 VOICEHUB_INFERENCE_WORKERS = env_int("VOICEHUB_INFERENCE_WORKERS", 0)
 VOICEHUB_INFERENCE_THREADS = env_int("VOICEHUB_INFERENCE_THREADS", 0)
 VOICEHUB_INFERENCE_SOLO_THREADS = env_int("VOICEHUB_INFERENCE_SOLO_THREADS", 0)
@@ -360,6 +396,11 @@ VOICEHUB_REQUEST_DEADLINE_SECONDS = env_int("VOICEHUB_REQUEST_DEADLINE_SECONDS",
 # heartbeats after every chunk, and one model call takes ~10 s at most on 2
 # cores, so 300 s is never reached by a request that is still running.
 VOICEHUB_RESERVATION_STALE_SECONDS = env_int("VOICEHUB_RESERVATION_STALE_SECONDS", 300)
+# On SIGTERM a web process (voicehub_site.serve) stops listening and gives what
+# is in flight this long to finish; then it cuts what is left (charging what
+# was delivered) and exits (voicehub_site.drain). Keep it under the orchestrator's
+# kill timeout: docker-compose.yml gives web 40 s (stop_grace_period).
+VOICEHUB_DRAIN_SECONDS = env_int("VOICEHUB_DRAIN_SECONDS", 25)
 
 # --- Long-form jobs -------------------------------------------------------
 
@@ -427,6 +468,13 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# allauth's forms with the site's labels ("Keep me logged in"), and sign-up locked to the invited address.
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "signup": "accounts.forms.SignupForm",
+    "change_password": "accounts.forms.ChangePasswordForm",
+    "reset_password_from_key": "accounts.forms.ResetPasswordKeyForm",
+}
 # allauth's default prefix is "[<site name>] ", and without django.contrib.sites the site's
 # name is the request's host and port. Its mails' wording is ours: templates/account/email/.
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "Voicehub: "

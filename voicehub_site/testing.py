@@ -57,6 +57,33 @@ def verified_user(email, name=""):
     return user
 
 
+# -- translation -------------------------------------------------------------------------------
+
+
+def untranslated_words(template: Path, allowed: frozenset = frozenset({"Voicehub"})) -> list[str]:
+    """The words of a template's text that a translator could not reach: outside {% translate %} and
+    {% blocktranslate %} (tags, variables, comments, scripts and styles are not text).
+
+    A template that translates must also `{% load i18n %}`; one that does not is reported as a word.
+    """
+    import re
+
+    source = template.read_text()
+    words = []
+    translates = re.search(r"{%\s*(translate|trans|blocktranslate|blocktrans)\b", source)
+    if translates and not re.search(r"{%\s*load\b[^%]*\bi18n\b", source):
+        words.append("{% load i18n %} missing")
+    stripped = re.sub(r"{%\s*(blocktranslate|comment)\b.*?end\1\s*%}", "", source, flags=re.S)
+    # A block that fills an attribute ({% block main_class %}wide{% endblock %}) holds a class name, not text.
+    stripped = re.sub(r"{%\s*block\s+\w*class\s*%}.*?{%\s*endblock\b.*?%}", "", stripped, flags=re.S)
+    stripped = re.sub(r"{%.*?%}|{{.*?}}|{#.*?#}", "", stripped, flags=re.S)
+    stripped = re.sub(r"<(script|style)\b.*?</\1>", "", stripped, flags=re.S)
+    # Attributes a person reads or hears (a screen reader's label, a confirmation, a tooltip) are text too.
+    shown = re.findall(r"""\b(?:aria-label|title|alt|placeholder|hx-confirm)\s*=\s*(?:"([^"]*)"|'([^']*)')""", stripped)
+    stripped = re.sub(r"<[^>]+>", "", stripped) + " " + " ".join(double or single for double, single in shown)
+    return words + [word for word in re.findall(r"[A-Za-z]{3,}", stripped) if word not in allowed]
+
+
 # -- markers -------------------------------------------------------------------------------
 
 # A test that asks for one of these fixtures (directly or through another fixture) gets the marker,
@@ -410,15 +437,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class Dockerfile:
-    """What a Dockerfile runs: its RUN steps (each with the ENV in effect), its final ENV and CMD."""
+    """What a Dockerfile runs: its RUN steps (each with the ENV and ARGs in effect), its final ENV and CMD.
+
+    `build_args` are `docker build --build-arg NAME=value`: they replace the ARG defaults, which RUN steps
+    see as variables and ENV values read as `$NAME` / `${NAME}` (as Docker does; a container keeps only ENV).
+    """
 
     runs: list[tuple[str, dict[str, str]]]
     env: dict[str, str]
     cmd: list[str]
 
     @classmethod
-    def parse(cls, text: str) -> "Dockerfile":
+    def parse(cls, text: str, build_args: dict[str, str] | None = None) -> "Dockerfile":
         import json
+        import re
         import shlex
 
         instructions, pending = [], ""
@@ -431,18 +463,26 @@ class Dockerfile:
             if (pending + line).strip():
                 instructions.append((pending + line).strip())
             pending = ""
-        runs, env, cmd = [], {}, []
+        runs, env, cmd, arguments = [], {}, [], {}
+
+        def expand(value: str) -> str:
+            scope = {**arguments, **env}
+            return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: scope.get(m.group(1), ""), value)
+
         for instruction in instructions:
             keyword, _, args = instruction.partition(" ")
             keyword = keyword.upper()
-            if keyword == "ENV":
+            if keyword == "ARG":
+                name, _, default = args.strip().partition("=")
+                arguments[name] = (build_args or {}).get(name, default)
+            elif keyword == "ENV":
                 tokens = shlex.split(args)
                 if "=" not in tokens[0]:  # the legacy `ENV NAME value` form
-                    env[tokens[0]] = " ".join(tokens[1:])
+                    env[tokens[0]] = expand(" ".join(tokens[1:]))
                 else:
-                    env.update(token.split("=", 1) for token in tokens)
+                    env.update((name, expand(value)) for name, value in (token.split("=", 1) for token in tokens))
             elif keyword == "RUN":
-                runs.append((args.strip(), dict(env)))
+                runs.append((args.strip(), {**arguments, **env}))
             elif keyword == "CMD":
                 cmd = json.loads(args)
         return cls(runs=runs, env=env, cmd=cmd)

@@ -205,6 +205,7 @@ JOB = {
     "progress": 0.125,
     "eta_seconds": 1520.0,
     "error": None,
+    "notice": None,
     "audio_seconds": 0.0,
     "audio_url": None,
     "timing_url": None,
@@ -222,6 +223,14 @@ JOBS_CREATE = [
         request_only=True,
     ),
     response("Queued", dict(JOB, status="queued", chunks_done=0, chunks_total=0, progress=0.0, eta_seconds=None, started_at=None), 202),
+    response(
+        "Queued, but no worker is running",
+        dict(JOB, status="queued", chunks_done=0, chunks_total=0, progress=0.0, eta_seconds=None, started_at=None,
+             notice={"code": "no_worker", "detail": "No job worker is running, so this job is waiting. Start one with "
+                     "`python manage.py jobs_worker` (or run Voicehub with `python manage.py up`, which runs one), "
+                     "or ask your operator."}),
+        202,
+    ),
     error("Too long", "The text is 612,400 characters; your plan's long-form limit is 500,000.", "max_character_limit_exceeded", 400),
 ]
 JOB_DETAIL = [response("Running", JOB), JOB_NOT_FOUND]

@@ -103,6 +103,11 @@ class JobSerializer(serializers.Serializer):
     progress = serializers.FloatField(help_text="0.0 to 1.0.")
     eta_seconds = serializers.FloatField(allow_null=True, help_text="Estimated seconds left while running.")
     error = serializers.DictField(allow_null=True)
+    notice = serializers.DictField(
+        allow_null=True,
+        help_text="Why an unfinished job is not moving, when known: `{code, detail}`; "
+        "`no_worker` when no job worker has been seen lately (start `manage.py jobs_worker`). Null otherwise.",
+    )
     audio_seconds = serializers.FloatField()
     audio_url = serializers.CharField(allow_null=True, help_text="The whole book, once succeeded.")
     timing_url = serializers.CharField(allow_null=True, help_text="JSON: when each chapter, chunk and word is spoken.")
@@ -112,10 +117,12 @@ class JobSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
-def job_data(job: Job, *, chapters: bool = True) -> dict:
+def job_data(job: Job, *, chapters: bool = True, alive: bool | None = None) -> dict:
+    """`alive`: jobs.workers_alive(), when a list already asked it once for all its jobs."""
     done = job.status == Job.Status.SUCCEEDED
     return {
         **jobs.job_payload(job),
+        "notice": jobs.job_notice(job, alive=alive),
         "voice": job.voice,
         "speed": job.speed,
         "output_format": job.output_format,
@@ -157,7 +164,8 @@ class JobsView(Idempotent, ListAPIView):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([JobSerializer(job_data(j, chapters=False)).data for j in page])
+        alive = jobs.workers_alive() if any(not j.is_final for j in page) else True
+        return self.get_paginated_response([JobSerializer(job_data(j, chapters=False, alive=alive)).data for j in page])
 
     @extend_schema(operation_id="v1_jobs_list", summary="Long-form jobs, newest first",
                    responses={200: JobSerializer(many=True), **INVALID_CURSOR}, examples=ex.JOBS_LIST)

@@ -65,6 +65,7 @@ DEFAULT_INACTIVITY, MAX_INACTIVITY = 20, 180  # seconds, ElevenLabs' default and
 DEFAULT_CONTEXT = ""
 # Close codes: 1000 done, 1008 refused (policy: credentials, quota, a bad message), 1011 our failure.
 CLOSE_DONE, CLOSE_REFUSED, CLOSE_FAILED = 1000, 1008, 1011
+CLOSE_RESTART = 1012  # the server is restarting (voicehub_site.drain): reconnect and go on
 # Query parameters that would put a key in the URL (and so in every access log on the way).
 _KEY_PARAMS = ("xi_api_key", "xi-api-key", "api_key", "apikey", "key", "authorization", "token", "access_token")
 
@@ -487,7 +488,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 await self._send(self.audio_message(context, data, alignment, normalized))
         except EngineError as error:
             if error.code != "cancelled":
-                raise Rejected(error.code, str(error), status=400) from None
+                raise Rejected(error.code, str(error), status=503 if error.code == "shutting_down" else 400) from None
         finally:
             await pieces.aclose()
             context.session = None
@@ -539,7 +540,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _reject(self, error: Rejected) -> None:
         await self._send(self.error_message(error))
-        await self._finish(CLOSE_FAILED if error.status >= 500 else CLOSE_REFUSED)
+        restart = error.code == "shutting_down"
+        await self._finish(CLOSE_RESTART if restart else CLOSE_FAILED if error.status >= 500 else CLOSE_REFUSED)
 
     async def _finish(self, code: int) -> None:
         if self.closed:

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from kokoro_onnx.session import input_dtypes, resolve_providers
 from kokoro_onnx.sliding import token_edges
 
 from .assets import TIMED_OUTPUT, timed_model_path
+from .backends import BACKENDS, Backend, OnnxBackend, TorchBackend, resolve_device
 from .chunking import DEFAULT_COSTS, Chunk, plan_chunks
 from .lexicon import Lexicon, Marked, Pin
 from .normalize import normalize as normalize_english
@@ -123,6 +123,12 @@ class Cancelled(EngineError):
     code = "cancelled"
 
 
+class ShuttingDown(Cancelled):
+    """Cut because this process is shutting down and its grace period ended (voicehub_site.drain)."""
+
+    code = "shutting_down"
+
+
 class DeadlineExceeded(EngineError):
     """The synthesis ran past the deadline its caller gave it."""
 
@@ -141,7 +147,7 @@ class CancelToken:
 
     def __init__(self, *, deadline: float | None = None):
         self.deadline = deadline
-        self.reason: str | None = None  # why it stopped: "cancelled", "client_closed", "timeout", "abandoned"
+        self.reason: str | None = None  # why it stopped: "cancelled", "client_closed", "timeout", "abandoned", "shutdown"
         self._lock = threading.Lock()
         self._in_flight: set = set()
         self._timer: threading.Timer | None = None
@@ -162,6 +168,8 @@ class CancelToken:
             self.cancel("timeout")
         if self.reason == "timeout":
             raise DeadlineExceeded("the synthesis ran past its time limit")
+        if self.reason == "shutdown":
+            raise ShuttingDown("the server is restarting; retry the request")
         if self.reason is not None:
             raise Cancelled("the synthesis was cancelled")
 
@@ -222,76 +230,69 @@ def check_speed(speed: float) -> float:
     return float(speed)
 
 
-_arena_lock = threading.Lock()
-_arena_registered = False
-
-
-def _shared_arena() -> None:
-    """One memory arena for every session of this process, registered once.
-
-    Two sessions (solo and narrow) with an arena each, and two or three calls
-    in flight, grew a process past 1.2 GB; sharing one arena (growing by
-    powers of two) and 150-token chunks keeps it under 0.8 GB with four
-    streams at once (bench/stream_bench.py --section memory).
-    """
-    global _arena_registered
-    with _arena_lock:
-        if not _arena_registered:
-            info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
-            ort.create_and_register_allocator(info, ort.OrtArenaCfg({"arena_extend_strategy": 0}))
-            _arena_registered = True
-
-
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    _shared_arena()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.use_env_allocators", "1")
-    # Memory patterns are cached per input shape; with every chunk a different
-    # length they only pile up. Off, the arena alone reuses buffers (measured
-    # on 2 cores: 0-4 % more time per call, within the noise).
-    options.enable_mem_pattern = False
-    return ort.InferenceSession(str(path), options, providers=resolve_providers())
-
-
 class Engine:
     sample_rate = SAMPLE_RATE
 
     def __init__(
-        self, model_path: Path, voices: VoiceLibrary, *, workers: int = 0, threads: int = 0, solo_threads: int = 0,
-        max_queued: int = 0,
+        self, model_path: Path, voices: VoiceLibrary, *, backend: str = "onnx", device: str | None = None,
+        workers: int = 0, threads: int = 0, solo_threads: int = 0, max_queued: int = 0,
+        batch_window_ms: float = 5.0, max_batch: int = 16,
     ):
+        """`backend`: "onnx" (onnxruntime, the CPU default) or "torch" (kokoro's KModel; `device` cuda or cpu).
+
+        onnx: `workers` calls side by side on `threads` each, a call alone on `solo_threads`.
+        torch: chunks that arrive within `batch_window_ms` of each other run as one batch of up to
+        `max_batch` (a stream's first chunk never waits); `workers` defaults to `max_batch` so that
+        many chunks can wait to join a batch.
+        """
         shape = Shape.default()
-        self.workers = workers or shape.slots  # model calls side by side when several streams wait
-        # A worker count set without threads shares the cores between those workers, as before the scheduler
-        # (docker-compose's job worker: 1 worker on 2 threads, one session).
-        self.threads = threads or (shape.threads if not workers else max(1, (os.cpu_count() or 1) // self.workers))
         self.solo_threads = solo_threads or shape.solo_threads  # a call that runs alone
-        # VOICEHUB_MODEL_PATH names the verified model; the timed one lives beside it.
+        # VOICEHUB_MODEL_PATH names the verified model; the timed one and the torch weights live beside it.
         timed = timed_model_path(Path(model_path))
-        self.model_path = timed if timed.is_file() else Path(model_path)
-        self.session = _session(self.model_path, self.solo_threads)
-        self._narrow = self.session if self.threads == self.solo_threads else _session(self.model_path, self.threads)
-        outputs = [output.name for output in self.session.get_outputs()]
-        self._audio_output = outputs[0]
-        # The name kokoro-onnx looks for, too.
-        self.has_timings = TIMED_OUTPUT in outputs
-        if not self.has_timings:
-            log.warning(
-                "%s is missing, so the model reports no durations and timestamps are unavailable; "
-                "run: python manage.py install_assets",
-                timed,
+        if backend == "torch":
+            from .torch_weights import torch_weights_path
+
+            self.workers = workers or max(1, max_batch)
+            self.threads = threads or self.solo_threads
+            self.model_path = torch_weights_path(Path(model_path))
+            self.backend: Backend = TorchBackend(
+                self.model_path, device=resolve_device(device), window=batch_window_ms / 1000, max_batch=max_batch,
+                threads=self.threads,
             )
-        self._dtypes = input_dtypes(self.session)
-        self._tokens_input = "input_ids" if "input_ids" in self._dtypes else "tokens"
+        elif backend == "onnx":
+            self.workers = workers or shape.slots  # model calls side by side when several streams wait
+            # A worker count set without threads shares the cores between those workers, as before the scheduler
+            # (docker-compose's job worker: 1 worker on 2 threads, one session).
+            self.threads = threads or (shape.threads if not workers else max(1, (os.cpu_count() or 1) // self.workers))
+            self.model_path = timed if timed.is_file() else Path(model_path)
+            self.backend = OnnxBackend(
+                self.model_path, threads=self.threads, solo_threads=self.solo_threads, timed_output=TIMED_OUTPUT
+            )
+            if not self.backend.has_timings:
+                log.warning(
+                    "%s is missing, so the model reports no durations and timestamps are unavailable; "
+                    "run: python manage.py install_assets",
+                    timed,
+                )
+        else:
+            raise ValueError(f"unknown engine backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        self.has_timings = self.backend.has_timings
         self.voices = voices
-        self.scheduler = Scheduler(self.workers, wide=self._narrow is not self.session)
+        self.scheduler = Scheduler(self.workers, wide=self.backend.wide)
         # Requests in flight (synthesizing or waiting for a slot). Past this a
         # new one would wait longer than a client should: callers answer 503.
         self.max_queued = max_queued or self.workers * 8
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def describe(self) -> dict[str, object]:
+        """What runs the model, for /readyz, /status and the warm-up's message."""
+        return {"backend": self.backend.name, "device": self.backend.device, "workers": self.workers,
+                "threads": self.threads}
 
     def saturated(self) -> bool:
         return self._in_flight >= self.max_queued
@@ -300,42 +301,27 @@ class Engine:
 
     def infer(
         self, tokens: list[int], style: np.ndarray, speed: float, *, durations: bool = False,
-        cancel: CancelToken | None = None, wide: bool = True,
+        cancel: CancelToken | None = None, wide: bool = True, first: bool = False,
     ):
         """One model call on at most 510 tokens: the raw audio, untrimmed.
 
         With `durations`, (audio, frames per token) instead: see infer_timed.
         With `cancel`, the call is refused when the token is stopped and
         aborted when it is stopped meanwhile (Cancelled / DeadlineExceeded).
-        `wide`: on the solo session (every thread), else the narrow one.
+        `wide`: on the solo session (every thread), else the narrow one (onnx).
+        `first`: a stream's first chunk, which the torch backend never holds back for a batch.
         Every model call goes through here (the pool test counts them).
         """
-        feeds = {
-            self._tokens_input: np.array([[0, *tokens, 0]], dtype=self._dtypes[self._tokens_input]),
-            "style": np.asarray(style, dtype=self._dtypes["style"]).reshape(1, -1),
-            "speed": np.array([speed], dtype=self._dtypes["speed"]),
-        }
-        timed = durations and self.has_timings
-        names = [self._audio_output, TIMED_OUTPUT] if timed else [self._audio_output]
-        session = self.session if wide else self._narrow
-        if cancel is None:
-            outputs = session.run(names, feeds)
-        else:
-            cancel.check()
-            with cancel.run_options() as options:
-                try:
-                    outputs = session.run(names, feeds, options)
-                except Exception:
-                    if cancel.stopped:  # "Exiting due to terminate flag being set to true"
-                        cancel.check()
-                    raise
-        audio = np.asarray(outputs[0], dtype=np.float32).ravel()
+        audio, frames = self.backend.run(
+            tokens, style, speed, durations=durations, cancel=cancel, wide=wide, first=first
+        )
         if not durations:
             return audio
-        return audio, (np.asarray(outputs[1]).ravel() if timed else None)
+        return audio, frames
 
     def infer_timed(
-        self, tokens: list[int], style: np.ndarray, speed: float, cancel: CancelToken | None = None, wide: bool = True
+        self, tokens: list[int], style: np.ndarray, speed: float, cancel: CancelToken | None = None, wide: bool = True,
+        first: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """One model call: the raw audio and the frames (600 samples) spent on each token.
 
@@ -343,7 +329,7 @@ class Engine:
         included) and sum to exactly len(audio) / 600; None when the model in
         use reports no durations (the timed model is not installed).
         """
-        return self.infer(tokens, style, speed, durations=True, cancel=cancel, wide=wide)
+        return self.infer(tokens, style, speed, durations=True, cancel=cancel, wide=wide, first=first)
 
     # -- text to chunks ------------------------------------------------------
 
@@ -432,12 +418,12 @@ class Engine:
 
     def _render(
         self, chunk: Chunk, style_table: np.ndarray, speed: float, last: bool, cancel: CancelToken | None = None,
-        wide: bool = True,
+        wide: bool = True, first: bool = False,
     ) -> tuple[np.ndarray, tuple[WordTiming, ...]]:
         """One chunk's audio (trimmed, faded, with its pause after) and when its words are said."""
         phonemes = "".join(p for p in chunk.phonemes if p in VOCAB)  # one phoneme per token
         tokens = tokenize(phonemes)
-        raw, durations = self.infer_timed(tokens, style_table[len(tokens) - 1], speed, cancel, wide)
+        raw, durations = self.infer_timed(tokens, style_table[len(tokens) - 1], speed, cancel, wide, first)
         audio, head = trim_to_speech(raw)
         audio = limit_peaks(audio)
         words: tuple[WordTiming, ...] = ()
@@ -468,6 +454,8 @@ class Engine:
         cancel: CancelToken | None = None,
         chunks: list[Chunk] | None = None,
         background: bool = False,
+        tenant: str | None = None,
+        weight: float = 1.0,
     ) -> Iterator[AudioChunk]:
         """Yield audio chunk by chunk, in order, as soon as each is ready.
 
@@ -480,7 +468,10 @@ class Engine:
         Each chunk is due (for the scheduler) when a listener who started at
         this call would run out of the audio ahead of it; the first chunk goes
         before every other stream's later ones. `background` (long-form jobs)
-        runs only when no stream is waiting.
+        runs only when no stream is waiting. `tenant` (an organization's id;
+        None for the shared pool of anonymous callers) and its `weight` (from
+        its plan): the scheduler shares the calls fairly between tenants, so one
+        organization's many long streams cannot hold back another's.
         """
         speed = check_speed(speed)
         if chunks is None:
@@ -499,8 +490,9 @@ class Engine:
         def submit(i: int) -> Future:
             priority = BACKGROUND if background else FIRST if i == 0 else STREAM
             return self.scheduler.submit(
-                lambda wide: self._render(chunks[i], table, speed, i == total - 1, token, wide),
-                stream=stream, deadline=due[i], priority=priority,
+                lambda wide: self._render(chunks[i], table, speed, i == total - 1, token, wide, i == 0),
+                stream=stream, deadline=due[i], priority=priority, tenant=tenant, weight=weight,
+                cost=DEFAULT_COSTS.cost(chunks[i].tokens),
             )
 
         with self._in_flight_lock:
@@ -531,6 +523,6 @@ class Engine:
         started = time.perf_counter()
         any_voice = self.voices.pack_ids()[0]
         self.infer([50, 83, 54, 156], self.voices.style(any_voice)[3], 1.0)
-        if self._narrow is not self.session:
+        if self.backend.wide:
             self.infer([50, 83, 54, 156], self.voices.style(any_voice)[3], 1.0, wide=False)
         return time.perf_counter() - started

@@ -29,6 +29,15 @@ FRAME = 600  # samples per duration frame (25 ms at 24 kHz), as the real model c
 FRAMES_PER_TOKEN = 3  # ~75 ms of audio per phoneme: close to Kokoro's pace at speed 1.0
 
 
+class FakeBackend:
+    """What describe() reports for the fake: no model runs (infer() below is the whole model)."""
+
+    name = "fake"
+    device = "cpu"
+    wide = False
+    has_timings = True
+
+
 class FakeEngine(Engine):
     """The real Engine with a deterministic stand-in for the model call."""
 
@@ -38,6 +47,7 @@ class FakeEngine(Engine):
         self.threads = self.solo_threads = 1
         self.model_path = None
         self.session = None
+        self.backend = FakeBackend()
         self.has_timings = True
         self.voices = voices
         self.scheduler = Scheduler(workers, name="fake-kokoro", wide=False)
@@ -69,7 +79,10 @@ class FakeEngine(Engine):
 
     # -- the model -----------------------------------------------------------------
 
-    def infer(self, tokens, style, speed, *, durations: bool = False, cancel: CancelToken | None = None, wide: bool = True):
+    def infer(
+        self, tokens, style, speed, *, durations: bool = False, cancel: CancelToken | None = None, wide: bool = True,
+        first: bool = False,
+    ):
         if cancel is not None:
             cancel.check()
         with self._calls_lock:

@@ -44,7 +44,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import soundfile as sf
@@ -66,11 +66,12 @@ from synthesis.engine.lexicon import Lexicon
 from synthesis.jobs import webhooks
 from synthesis.jobs.documents import Chapter
 from synthesis.jobs.tasks import run_job
-from synthesis.models import Job, JobChapter, JobChunk
+from synthesis.models import Job, JobChapter, JobChunk, JobWorker
 from synthesis.services.engine import get_engine
 from synthesis.services.pronunciation import locators_resolve, pinned_lexicon
 from synthesis.services.request_log import request_log_write
 from synthesis.services.session import Caller, Refused, job_admit
+from voicehub_site.drain import STATE as drain_state
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,13 @@ def _enqueue(job: Job, count: int = 1) -> None:
     transaction.on_commit(send)
 
 
+def _hand_back(job: Job) -> None:
+    """Leave the job to the queue: a task for it, unless one is already waiting (another worker will come)."""
+    if not _waiting(job.task_ids):
+        _enqueue(job, 1)
+    log.info("job %s: this worker is stopping; the rest of the job is back in the queue", job.pk)
+
+
 def job_cancel(*, job: Job) -> Job:
     """Stop a queued or running job. Chunks already produced stay charged; nothing else is.
 
@@ -261,6 +269,57 @@ def job_payload(job: Job) -> dict:
     }
 
 
+# -- is anyone working? ------------------------------------------------------------------
+
+
+NO_WORKER_CODE = "no_worker"
+NO_WORKER_DETAIL = (
+    "No job worker is running, so this job is waiting. Start one with `python manage.py jobs_worker` "
+    "(or run Voicehub with `python manage.py up`, which runs one), or ask your operator."
+)
+
+
+def worker_stale_after() -> timedelta:
+    """How long a worker may go unseen before it is taken for gone.
+
+    Workers beat once per sweep (VOICEHUB_JOB_SWEEP_SECONDS, 15 s by default),
+    so four missed beats, and never under a minute: a worker busy on a chunk
+    still beats (the sweep is a thread of its own), and one slow database
+    write must not flash "no worker" on every page.
+    """
+    return timedelta(seconds=max(60, 4 * settings.VOICEHUB_JOB_SWEEP_SECONDS))
+
+
+def worker_heartbeat(*, worker_id: str) -> None:
+    """Record that this worker is alive now (its sweep thread calls this every round)."""
+    now = timezone.now()
+    JobWorker.objects.update_or_create(worker_id=worker_id[:120], defaults={"last_seen_at": now})
+    # Workers come and go (a new id per start): forget those gone for a day.
+    JobWorker.objects.filter(last_seen_at__lt=now - timedelta(days=1)).delete()
+
+
+def worker_last_seen() -> datetime | None:
+    return JobWorker.objects.order_by("-last_seen_at").values_list("last_seen_at", flat=True).first()
+
+
+def workers_alive() -> bool:
+    """Whether some job worker has said it is alive lately (so queued jobs will be picked up)."""
+    seen = worker_last_seen()
+    return seen is not None and seen >= timezone.now() - worker_stale_after()
+
+
+def job_notice(job: Job, *, alive: bool | None = None) -> dict | None:
+    """Why an unfinished job is not moving, when we know: no worker is running. None otherwise.
+
+    `alive`: workers_alive(), when the caller already asked (a list of jobs asks once).
+    """
+    if job.is_final:
+        return None
+    if alive is None:
+        alive = workers_alive()
+    return None if alive else {"code": NO_WORKER_CODE, "detail": NO_WORKER_DETAIL}
+
+
 def publish_progress(job: Job) -> None:
     """Tell the organization's open studio sockets (synthesis.studio.consumers) how the job is doing."""
     from channels.layers import get_channel_layer
@@ -299,6 +358,11 @@ def job_work(*, job_id: str, worker: str = "") -> str:
             job.refresh_from_db()
         engine = get_engine()
         while True:
+            if drain_state.stopping.is_set():
+                # This worker is stopping (SIGTERM): what it rendered is committed; the rest goes back to the
+                # queue now, for another worker or this one restarted, instead of waiting out the lease.
+                _hand_back(job)
+                return Job.Status.RUNNING
             chunk = _claim(job, token)
             if chunk is None:
                 break
@@ -382,7 +446,10 @@ def _render(engine, job: Job, chunk: JobChunk) -> tuple[np.ndarray, list]:
     if sounds:
         _, planned = engine.prepare(chunk.text, voice, normalize=False, quick_start=False, speed=job.speed, lexicon=sounds)
     parts = list(
-        engine.stream(chunk.text, voice, job.speed, normalize=False, quick_start=False, background=True, chunks=planned)
+        engine.stream(
+            chunk.text, voice, job.speed, normalize=False, quick_start=False, background=True, chunks=planned,
+            tenant=str(job.organization_id), weight=job.organization.plan.scheduling_weight,
+        )
     )
     rate = engine.sample_rate
     _, words = timing.timeline([(p.text, p.words, len(p.audio) / rate) for p in parts])

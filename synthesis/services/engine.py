@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
+from synthesis.engine.backends import resolve_backend
 from synthesis.engine.core import Engine
 from synthesis.engine.voices import VoiceLibrary
 
@@ -39,6 +40,10 @@ def get_engine() -> Engine:
                 _engine = Engine(
                     settings.VOICEHUB_MODEL_PATH,
                     get_voice_library(),
+                    backend=resolve_backend(settings.VOICEHUB_ENGINE_BACKEND),
+                    device=settings.VOICEHUB_TORCH_DEVICE or None,
+                    batch_window_ms=settings.VOICEHUB_BATCH_WINDOW_MS,
+                    max_batch=settings.VOICEHUB_MAX_BATCH,
                     workers=settings.VOICEHUB_INFERENCE_WORKERS,
                     threads=settings.VOICEHUB_INFERENCE_THREADS,
                     solo_threads=settings.VOICEHUB_INFERENCE_SOLO_THREADS,
@@ -49,6 +54,11 @@ def get_engine() -> Engine:
 
 def engine_loaded() -> bool:
     return _engine is not None
+
+
+def loaded_engine() -> Engine | None:
+    """The engine if this process has loaded it; never starts a load (health checks, the status page)."""
+    return _engine
 
 
 @contextmanager

@@ -142,28 +142,52 @@ def sliding_window_hit(subjects: Sequence[str], *, limit: int, window: int) -> V
     not locked out by its own refused tries. It is counted first and given
     back when refused, never checked first and counted after: two processes
     reading the same count could both decide there was room (the scale-out
-    test fires a burst at two servers). Counting first means a concurrent
-    request may briefly see a refused one's count and be refused too; the
-    limiter errs on refusing, never on letting more through than `limit`.
+    test fires a burst at two servers).
+
+    Subjects are counted one at a time, in order, and counting stops at the
+    first that refuses (its count and those before it are given back). On a
+    single counter INCR hands out 1, 2, 3, ... so exactly `limit` requests of a
+    burst are admitted, however they interleave: a refused one's count is
+    only ever seen by requests that are over the limit anyway. Counting every
+    subject before deciding let two requests each push the other's second
+    counter over (A: org 4, key 5; B: org 5, key 4) and refused both, so a
+    burst could get fewer than `limit` through; what remains is that a request
+    refused on a later subject (its API key) briefly holds a count on the
+    earlier one (its organization) — the limiter errs on refusing, never on
+    letting more through than `limit`.
     """
     now = clock.now()
     bucket = int(now // window)
     elapsed = now - bucket * window
     # A window's counter is read as "previous" throughout the next one (+5 s for clock skew between processes).
     timeout = 2 * window + 5
-    # Count first, through count_in_window, so a cache outage surfaces there, as for every other counter.
-    current = [count_in_window(f"{subject}:{bucket}", timeout) - 1 for subject in subjects]  # without this request
-    previous = cache.get_many([f"{subject}:{bucket - 1}" for subject in subjects])
-    counts = [
-        WindowCounts(int(previous.get(f"{subject}:{bucket - 1}", 0)), count, elapsed, window)
-        for subject, count in zip(subjects, current)
-    ]
-    admitted = all(c.estimate() + 1 <= limit + _EPSILON for c in counts)
-    if admitted:
-        counts = [WindowCounts(c.previous, c.current + 1, elapsed, window) for c in counts]
-    else:
-        for subject in subjects:
-            _give_back(f"{subject}:{bucket}")
+    try:
+        previous = cache.get_many([f"{subject}:{bucket - 1}" for subject in subjects])
+    except CACHE_ERRORS as error:
+        raise ServiceUnavailable(backend="cache") from error
+    counts: list[WindowCounts] = []
+    admitted = True
+    for index, subject in enumerate(subjects):
+        before = int(previous.get(f"{subject}:{bucket - 1}", 0))
+        if not admitted:  # refused on an earlier subject: read this one, don't count
+            try:
+                current = int(cache.get(f"{subject}:{bucket}", 0))
+            except CACHE_ERRORS:  # the verdict is made; this count only shapes the headers
+                current = 0
+            counts.append(WindowCounts(before, current, elapsed, window))
+            continue
+        # Count first, through count_in_window, so a cache outage surfaces there, as for every other counter.
+        current = count_in_window(f"{subject}:{bucket}", timeout)  # with this request
+        count = WindowCounts(before, current - 1, elapsed, window)
+        if count.estimate() + 1 <= limit + _EPSILON:
+            counts.append(WindowCounts(before, current, elapsed, window))
+            continue
+        admitted = False
+        counts.append(count)
+        for counted in subjects[: index + 1]:
+            _give_back(f"{counted}:{bucket}")
+        # What the subjects counted before this one hold without this request.
+        counts[:index] = [WindowCounts(c.previous, c.current - 1, elapsed, window) for c in counts[:index]]
     waits = [c.wait(limit) for c in counts]
     # A limit of 0 admits nobody, ever: no wait is honest, so say a whole window.
     retry_after = window if None in waits else max(waits)

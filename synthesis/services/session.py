@@ -32,6 +32,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -55,6 +56,7 @@ from synthesis.engine.core import (
     CancelToken,
     Engine,
     EngineError,
+    ShuttingDown,
     check_speed,
     limit_peaks,
 )
@@ -245,6 +247,9 @@ def _refusal(error: Exception) -> Refused:
         return Refused(error.code, status, str(error), resets_at=error.resets_at)
     if isinstance(error, ServiceUnavailable):
         return Refused(error.code, error.status, error.message, retry_after=error.retry_after)
+    if isinstance(error, ShuttingDown):
+        # Cut by a draining process at the end of its grace period (voicehub_site.drain): nothing was sent.
+        return Refused(error.code, 503, "The server is restarting; nothing was charged. Retry the request.", retry_after=1)
     if isinstance(error, EngineError):
         status = 504 if error.code == "timeout" else 400
         return Refused(error.code, status, str(error))
@@ -433,6 +438,26 @@ class GeneratedWithTimestamps(Generated):
     words: list[timing.WordTiming] = field(default_factory=list)  # each spoken word, over the text as spoken
 
 
+# The sessions of this process that have not ended: a draining process cuts them when its grace period ends
+# (voicehub_site.drain). Weak, so a session a bug never ended cannot be kept alive by this set.
+_live: weakref.WeakSet[Session] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def live_sessions() -> list[Session]:
+    with _live_lock:
+        return list(_live)
+
+
+def cancel_live_sessions(reason: str) -> int:
+    """Cancel every session of this process that has not ended (each ends as it does on any cancel: what was
+    delivered is charged, the rest refunded). Returns how many."""
+    sessions = live_sessions()
+    for session in sessions:
+        session.cancel(reason)
+    return len(sessions)
+
+
 class Session:
     """One admitted synthesis: holds a concurrency slot and a reservation until it ends (exactly once)."""
 
@@ -465,8 +490,14 @@ class Session:
         self._ended = False
         self._end_lock = threading.Lock()
         self._started = time.monotonic()
+        # Whose calls these are, for the scheduler's fair share between organizations (demo visitors share one).
+        organization = caller.organization
+        self._tenant = None if organization is None else str(organization.pk)
+        self._weight = 1.0 if organization is None else organization.plan.scheduling_weight
         self._last_heartbeat = self._started  # the reservation itself is the first sign of life
         self._first_delivery: float | None = None
+        with _live_lock:
+            _live.add(self)
 
     # -- headers every door sends ----------------------------------------------------
 
@@ -527,7 +558,8 @@ class Session:
         for number, part in enumerate(self._parts):
             last_part = number == len(self._parts) - 1
             for chunk in self.engine.stream(
-                "", part.voice_id, part.model_speed, normalize=self.order.normalize, cancel=self.token, chunks=part.chunks
+                "", part.voice_id, part.model_speed, normalize=self.order.normalize, cancel=self.token, chunks=part.chunks,
+                tenant=self._tenant, weight=self._weight,
             ):
                 before = self.order.lead if number == 0 and chunk.index == 0 else 0.0
                 after = part.pause if not last_part and chunk.index == chunk.total - 1 else 0.0
@@ -741,6 +773,8 @@ class Session:
         try:
             self._end(outcome=outcome, error_code=error_code, charge=charge, content=content)
         finally:
+            with _live_lock:
+                _live.discard(self)
             self.token.close()
             if self._slot is not None:
                 self._slot.release()
@@ -834,7 +868,7 @@ class Session:
             caller=self.caller, route=self.route, voice=self.shown_voice,
             characters=self.progress.characters_charged or 0,
             status_code=200 if self.progress.outcome == "complete" else 499 if self.progress.outcome in (
-                "cancelled", "client_closed") else 500,
+                "cancelled", "client_closed") else 503 if error_code == ShuttingDown.code else 500,
             error_code="" if self.progress.outcome == "complete" else error_code,
             ttfb_ms=round((self._first_delivery - self._started) * 1000) if self._first_delivery else None,
             total_ms=round((now - self._started) * 1000),

@@ -55,8 +55,31 @@ def saved_voices_of(organization) -> list[SavedVoice]:
     return list(organization.saved_voices.all())
 
 
-def _preview_name(voice: Voice) -> str:
-    return f"previews/{voice.id}.mp3"
+def voice_names(organization, voice_ids) -> dict[str, str]:
+    """Each id as a person reads it: a saved voice (`sv_...`) by the name its organization gave it, a catalog
+    voice by its name (Heart for af_heart), anything else (a mix, a voice since removed) as it is."""
+    ids = set(voice_ids)
+    saved = dict(organization.saved_voices.filter(public_id__in=ids).values_list("public_id", "name")) if organization else {}
+    catalog = get_voice_library().voices
+    return {
+        voice_id: saved.get(voice_id) or (catalog[voice_id].name if voice_id in catalog else voice_id)
+        for voice_id in ids
+    }
+
+
+def _preview_name(voice: Voice | str) -> str:
+    return f"previews/{voice if isinstance(voice, str) else voice.id}.mp3"
+
+
+def kept_preview(voice_id: str) -> str | None:
+    """The storage name of a catalog voice's sample if `render_samples` (or a first listener) has kept it, else None.
+
+    For pages that must play a kept file and never wait for the model (the landing's hero). Storage only:
+    it loads neither the model nor the voice library, so it answers on a server where setup has not run.
+    `voice_id` must be a catalog id the caller chose, not a client's string.
+    """
+    name = _preview_name(voice_id)
+    return name if default_storage.exists(name) else None
 
 
 def voice_preview(voice: Voice) -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from synthesis.tests.helpers import api
+from synthesis.tests.helpers import api, require_postgres_and_redis
 from voicehub_site.testing import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,15 +122,10 @@ def server(cast, live_server):
 def servers():
     """Two real ASGI servers (daphne processes) on the test's PostgreSQL and Redis; their URLs."""
     from django.conf import settings
-    from django.db import connection
 
     from voicehub_site.testing import database_url
 
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        message = "needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL): runs in the scale-out pass of manage.py test"
-        if os.environ.get("CI", "").lower() == "true" and os.environ.get("VOICEHUB_SCALEOUT_PASS"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_postgres_and_redis()
     env = dict(os.environ, DATABASE_URL=database_url(), REDIS_URL=settings.REDIS_URL, VOICEHUB_NO_BOOTSTRAP="1")
     processes, urls = [], []
     for _ in range(2):

@@ -1,6 +1,8 @@
 """Plain helpers shared by synthesis's test modules (fixtures live in conftest.py)."""
 
+import io
 import json
+import os
 import re
 from datetime import timedelta
 
@@ -104,3 +106,129 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?>
   <lexeme><grapheme>x</grapheme><alias>&secret;</alias></lexeme>
 </lexicon>
 """
+
+
+def make_epub() -> bytes:
+    """A two-chapter EPUB (a heading and two paragraphs, then one paragraph), as a reader's export makes one."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("voicehub-test")
+    book.set_title("A Short Book")
+    book.set_language("en")
+    first = epub.EpubHtml(title="Opening", file_name="one.xhtml", lang="en")
+    first.content = "<h1>The Harbour</h1><p>The boats came in at dawn.</p><p>Nobody spoke.</p>"
+    second = epub.EpubHtml(title="Departure", file_name="two.xhtml", lang="en")
+    second.content = "<p>By noon they were gone.</p>"
+    book.add_item(first)
+    book.add_item(second)
+    book.toc = [first, second]
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", first, second]
+    buffer = io.BytesIO()
+    epub.write_epub(buffer, book)
+    return buffer.getvalue()
+
+
+def require_postgres_and_redis() -> None:
+    """Skip unless the test database is PostgreSQL and Redis is configured (the scale-out pass of
+    manage.py test); under CI that pass must have them, so there their absence fails the test."""
+    import pytest
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        message = "needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL): runs in the scale-out pass of manage.py test"
+        # The first pass of manage.py test (SQLite) skips these; the scale-out pass under CI must run them.
+        if os.environ.get("CI", "").lower() == "true" and os.environ.get("VOICEHUB_SCALEOUT_PASS"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+# -- the studio socket (/ws/tts/), driven through the real ASGI application ----------------------------------
+
+ORIGIN = "http://testserver"
+# Slow enough a machine (2 shared cores) can take seconds per sentence; no test asserts a duration.
+WAIT = 120
+
+
+def session_cookie(user, organization=None) -> str:
+    from django.conf import settings
+    from django.test import Client
+
+    from accounts.tenancy import SESSION_KEY
+
+    client = Client()
+    client.force_login(user)
+    if organization is not None:
+        session = client.session
+        session[SESSION_KEY] = organization.pk
+        session.save()
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def socket(user=None, *, origin=ORIGIN, organization=None):
+    """A WebsocketCommunicator on the studio socket, signed in as `user` (made outside the event loop)."""
+    from channels.testing import WebsocketCommunicator
+
+    from voicehub_site.asgi import application
+
+    headers = [(b"origin", origin.encode())] if origin else []
+    if user is not None:
+        headers.append((b"cookie", session_cookie(user, organization).encode()))
+    return WebsocketCommunicator(application, "/ws/tts/", headers=headers)
+
+
+def run(scenario):
+    """Run an async scenario with a fresh in-memory channel layer (its queues belong to one event loop).
+
+    Sockets are made (session cookies and all) before, outside the event loop: the ORM is sync-only.
+    """
+
+    from channels.layers import get_channel_layer
+
+    from voicehub_site.testing import run_async
+
+    async def main():
+        await get_channel_layer().flush()
+        return await scenario()
+
+    return run_async(main)
+
+
+async def opened(communicator):
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    return communicator
+
+
+async def until_first_audio(communicator) -> list:
+    """Frames up to the first progress event after some audio has arrived (synthesis is under way)."""
+    frames = []
+    while not any(isinstance(f, bytes) for f in frames):
+        frames += await frames_until(communicator, last=("started", "progress"))
+    return frames
+
+
+async def frames_until(communicator, last=("done", "cancelled", "error"), timeout=WAIT) -> list:
+    """Every frame (dicts for events, bytes for audio) up to and including the first event of type `last`."""
+    frames = []
+    while True:
+        output = await communicator.receive_output(timeout)
+        assert output["type"] == "websocket.send", output
+        if output.get("bytes") is not None:
+            frames.append(output["bytes"])
+            continue
+        event = json.loads(output["text"])
+        frames.append(event)
+        if event["type"] in last:
+            return frames
+
+
+def events(frames, kind=None) -> list[dict]:
+    return [f for f in frames if isinstance(f, dict) and (kind is None or f["type"] == kind)]
+
+
+def generate(text, **extra) -> dict:
+    return {"type": "generate", "text": text, "voice": "af_heart", "speed": 1.0, "format": "mp3", **extra}

@@ -6,22 +6,23 @@ import json
 import numpy as np
 import pytest
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
 from accounts.models import Membership, Organization, Plan, UsageRecord
-from accounts.tenancy import SESSION_KEY
 from synthesis.models import Generation
 from synthesis.services.limits import check_rate, concurrency_slot
-from voicehub_site.asgi import application
-from voicehub_site.testing import run_async
+from synthesis.tests.helpers import (
+    WAIT,
+    events,
+    frames_until,
+    generate,
+    opened,
+    run,
+    session_cookie,
+    socket,
+    until_first_audio,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-ORIGIN = "http://testserver"
-# Slow enough a machine (2 shared cores) can take seconds per sentence; no test asserts a duration.
-WAIT = 120
 
 
 @pytest.fixture(autouse=True)
@@ -30,73 +31,6 @@ def _isolated(fresh_cache, isolated_media, settings):
     # belong to it. (Redis' pools would outlive the loop and hang its shutdown;
     # the layer across processes on Redis is test_scaleout_jobs' websocket test.)
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-def session_cookie(user, organization=None) -> str:
-    client = Client()
-    client.force_login(user)
-    if organization is not None:
-        session = client.session
-        session[SESSION_KEY] = organization.pk
-        session.save()
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-
-
-def socket(user=None, *, origin=ORIGIN, organization=None) -> WebsocketCommunicator:
-    headers = [(b"origin", origin.encode())] if origin else []
-    if user is not None:
-        headers.append((b"cookie", session_cookie(user, organization).encode()))
-    return WebsocketCommunicator(application, "/ws/tts/", headers=headers)
-
-
-def run(scenario):
-    """Run an async scenario with a fresh in-memory channel layer (its queues belong to one event loop).
-
-    Sockets are made (session cookies and all) before, outside the event loop: the ORM is sync-only.
-    """
-
-    async def main():
-        await get_channel_layer().flush()
-        return await scenario()
-
-    return run_async(main)
-
-
-async def opened(communicator: WebsocketCommunicator) -> WebsocketCommunicator:
-    connected, _ = await communicator.connect(timeout=10)
-    assert connected
-    return communicator
-
-
-async def until_first_audio(communicator) -> list:
-    """Frames up to the first progress event after some audio has arrived (synthesis is under way)."""
-    frames = []
-    while not any(isinstance(f, bytes) for f in frames):
-        frames += await frames_until(communicator, last=("started", "progress"))
-    return frames
-
-
-async def frames_until(communicator, last=("done", "cancelled", "error"), timeout=WAIT) -> list:
-    """Every frame (dicts for events, bytes for audio) up to and including the first event of type `last`."""
-    frames = []
-    while True:
-        output = await communicator.receive_output(timeout)
-        assert output["type"] == "websocket.send", output
-        if output.get("bytes") is not None:
-            frames.append(output["bytes"])
-            continue
-        event = json.loads(output["text"])
-        frames.append(event)
-        if event["type"] in last:
-            return frames
-
-
-def events(frames, kind=None) -> list[dict]:
-    return [f for f in frames if isinstance(f, dict) and (kind is None or f["type"] == kind)]
-
-
-def generate(text, **extra) -> dict:
-    return {"type": "generate", "text": text, "voice": "af_heart", "speed": 1.0, "format": "mp3", **extra}
 
 
 # -- who may connect -------------------------------------------------------------------------

@@ -7,7 +7,9 @@ synthesis route that is not described in DOORS fails the first test. Each
 case runs on every door through the same session: no credentials, over the
 rate, over the concurrency, over the quota, over the per-request limit, an
 unknown voice, a client that leaves after the first audio (charged less than
-the text, slot freed), a storage failure (no charge for a file nobody got, no
+the text, slot freed), a cut in the middle by a draining process or the
+request's deadline (refused for a file, what was heard for a stream), a
+saturated machine (overloaded), a storage failure (no charge for a file nobody got, no
 `reserved` row left), and the request-id and RateLimit headers.
 
 The model is the fake engine (synthesis.engine.fake): these are tests of the
@@ -25,7 +27,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -37,9 +38,11 @@ from rest_framework.test import APIClient
 from accounts.analytics.models import RequestLog
 from accounts.models import UsageRecord
 from synthesis.doors import named_routes, synthesis_routes
-from synthesis.models import Generation
-from synthesis.services import limits, pronunciation
+from synthesis.jobs.documents import Chapter
+from synthesis.models import Generation, ProjectParagraph
+from synthesis.services import limits, projects, pronunciation
 from synthesis.tests.helpers import finish, make_job
+from voicehub_site.testing import run_async
 
 TEXT = "Hello there, friend. This is the second sentence of the test. And here is a third one, to be sure."
 # Planned for streaming, TEXT is two chunks: a short first clause, then the rest; LONG is four.
@@ -68,7 +71,7 @@ OPENAI = {"no_credentials": (401, "authentication_required"), "over_quota": (429
           "over_request_limit": (400, "string_above_max_length"), "unknown_voice": (400, "voice_not_found")}
 ELEVENLABS = {"over_request_limit": (422, "max_character_limit_exceeded"), "bad_format": (422, "invalid_output_format"),
               "over_quota": (401, "quota_exceeded"), "over_rate": (429, "rate_limit_exceeded"),
-              "over_concurrency": (429, "too_many_concurrent_requests")}
+              "over_concurrency": (429, "too_many_concurrent_requests"), "overloaded": (429, "system_busy")}
 OPENAI_FORMAT = ("body", "response_format", "mp3")
 ELEVENLABS_FORMAT = ("query", "output_format", "mp3_44100_128")
 
@@ -128,6 +131,9 @@ NATIVE = {
     "unknown_voice": (404, "voice_not_found"),
     "storage_failure": (503, "service_unavailable"),
     "bad_format": (400, "unsupported_format"),
+    "shutting_down": (503, "shutting_down"),
+    "overloaded": (503, "overloaded"),
+    "timeout": (504, "timeout"),
 }
 
 
@@ -288,6 +294,21 @@ def test_over_the_quota_is_refused_with_ratelimit_headers_and_charges_nothing(na
 
 
 @pytest.mark.parametrize("name", HTTP_DOORS)
+def test_a_saturated_machine_is_overloaded_with_retry_after_charges_nothing_and_counts_no_request(name, cast, fake_engine):
+    fake_engine.max_queued = 0  # every place in this process's inference queue is taken
+    response = call(name, client_for(cast.key(cast.alice)))
+    assert_refused(response, DOORS[name], "overloaded")
+    assert int(response["Retry-After"]) >= 1
+    assert not UsageRecord.objects.exists()
+    # Refused before the rate is counted: the organization's whole minute is still there.
+    fake_engine.max_queued = 8
+    plan = cast.org_a.plan
+    answer = call(name, client_for(cast.key(cast.alice)))
+    assert answer.status_code == 200, answer.content[:300]
+    assert answer["RateLimit-Remaining"] == str(plan.requests_per_minute - 1)
+
+
+@pytest.mark.parametrize("name", HTTP_DOORS)
 def test_over_the_per_request_limit_is_400(name, cast):
     text = "word " * (cast.org_a.plan.max_characters_per_request // 5 + 1)
     assert_refused(call(name, client_for(cast.key(cast.alice)), text=text), DOORS[name], "over_request_limit")
@@ -348,6 +369,70 @@ def test_a_client_that_leaves_after_the_first_audio_pays_for_what_it_heard_and_f
     record = UsageRecord.objects.get(organization=cast.org_a)
     assert record.status == UsageRecord.Status.SUCCEEDED
     assert 0 < record.characters < len(LONG)
+    assert reserved_rows() == 0
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == record.characters
+    assert slots_free(cast.org_a)
+
+
+# Endings that stop a request in the middle, as the session's token sees them: the grace period of a
+# draining process running out (voicehub_site.drain) and the request's deadline (VOICEHUB_REQUEST_DEADLINE_SECONDS,
+# whose timer does exactly this cancel).
+CUTS = {"shutdown": "shutting_down", "timeout": "timeout"}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("reason", sorted(CUTS))
+@pytest.mark.parametrize("name", FILE_DOORS)
+def test_a_file_cut_in_the_middle_is_refused_with_its_code_and_charges_nothing(name, reason, cast, fake_engine):
+    import threading
+
+    from synthesis.services.session import live_sessions
+
+    plan = cast.org_a.plan
+    plan.max_characters_per_request = 5000
+    plan.save()
+    client = client_for(cast.key(cast.alice))
+    fake_engine.hold(passed=1)
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(call(name, client, text=LONG)))
+    thread.start()
+    assert fake_engine.wait_for_held_call()
+    (session,) = live_sessions()
+    session.cancel(reason)
+    thread.join(60)
+    (response,) = answers
+    assert (response.status_code, code_of(response)) == expected(DOORS[name], CUTS[reason]), response.content[:300]
+    if reason == "shutdown":
+        assert response["Retry-After"] == "1"  # another process will take it
+    assert reserved_rows() == 0
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == 0
+
+
+@pytest.mark.parametrize("reason", sorted(CUTS))
+@pytest.mark.parametrize("name", STREAMING_DOORS)
+def test_a_stream_cut_in_the_middle_pays_for_what_was_heard_and_frees_its_slot(name, reason, cast, fake_engine):
+    from synthesis.engine.core import EngineError
+    from synthesis.services.session import live_sessions
+
+    plan = cast.org_a.plan
+    plan.max_characters_per_request = 5000
+    plan.save()
+    fake_engine.hold(passed=3)
+    response = call(name, client_for(cast.key(cast.alice)), text=LONG)
+    assert response.status_code == 200
+    content = iter(response.streaming_content)
+    audio = [next(content), next(content)]  # asking for the second is how the first is known to be sent
+    assert all(audio)
+    (session,) = live_sessions()
+    session.cancel(reason)
+    with pytest.raises(EngineError) as cut:  # the body ends short (over HTTP: a chunked body that never completes)
+        for _ in content:
+            pass
+    assert cut.value.code == CUTS[reason]
+    record = UsageRecord.objects.get(organization=cast.org_a)
+    assert record.status == UsageRecord.Status.SUCCEEDED and 0 < record.characters < len(LONG)
     assert reserved_rows() == 0
     cast.org_a.refresh_from_db()
     assert cast.org_a.characters_used == record.characters
@@ -479,6 +564,7 @@ FILE_ROUTES = {
     "compat:elevenlabs-pronunciation-download": ("key", "get", "/v1/pronunciation-dictionaries/{d}/{v}/download", None),
     "api_v1:pronunciation-dictionary-download": ("key", "get", "/api/v1/pronunciation-dictionaries/{d}/download", None),
     "studio:dictionary_download": ("session", "get", "/studio/dictionaries/{d}/download", None),
+    "studio:paragraph_audio": ("session", "get", "/studio/projects/{p}/paragraphs/{pp}/audio", None),
 }
 # The previews: the same few seconds of a catalog voice for everyone, nothing of a customer's: caches may keep them.
 PREVIEWS = {"synthesis:voice-preview": ("anyone", "/voices/af_heart/preview.mp3"),
@@ -497,8 +583,12 @@ def stored(cast):
     items = [call("api_v1:tts", client)["history-item-id"] for _ in range(2)]
     saved = client.post("/api/v1/voices/saved", data={"name": "N", "spec": "af_bella+af_sky"}, format="json").json()
     dictionary = pronunciation.dictionary_create(organization=cast.org_a, user=cast.alice, name="Acme", rules=[])
-    return {"g": items[0], "h": items[1], "job": str(finish(make_job(cast.org_a)).id), "sv": saved["id"],
-            "d": dictionary.pk, "v": dictionary.latest_version_id}
+    job = finish(make_job(cast.org_a))
+    project = projects.project_create(organization=cast.org_a, title="P", voice="af_heart", chapters=[Chapter("", "Hi.")])
+    paragraph = projects.paragraphs_in_order(project).get()
+    ProjectParagraph.objects.filter(pk=paragraph.pk).update(rendering=job.chapters.get(index=0))
+    return {"g": items[0], "h": items[1], "job": str(job.id), "sv": saved["id"],
+            "d": dictionary.pk, "v": dictionary.latest_version_id, "p": project.pk, "pp": paragraph.pk}
 
 
 def client_of(who, cast):
@@ -550,7 +640,8 @@ def test_the_demo_speaks_through_the_session_and_charges_nobody(cast):
     response = demo()
     assert response.status_code == 200 and response["request-id"]
     assert_private_download(response)
-    assert response.content[:3] == b"ID3" or response.content[:2] == b"\xff\xfb" or len(response.content) > 1000
+    audio = b"".join(response.streaming_content)  # streamed as it is made, like /api/v1/tts/stream
+    assert audio[:4] == b"RIFF" and len(audio) > 1000
     assert not UsageRecord.objects.exists()
     assert RequestLog.objects.get().route == "marketing:demo_speak"
 
@@ -598,7 +689,7 @@ def run(scenario):
         await get_channel_layer().flush()
         return await scenario()
 
-    return async_to_sync(main)()
+    return run_async(main)
 
 
 async def events_until(communicator, last=("done", "cancelled", "error"), timeout=60) -> list:

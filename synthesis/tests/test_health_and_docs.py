@@ -1,4 +1,5 @@
 import re
+import threading
 
 import pytest
 
@@ -20,6 +21,12 @@ def test_readyz_is_ok_once_the_database_answers_and_the_model_is_loaded(client, 
     assert response.json()["checks"] == {
         "database": "ok", "cache": "ok", "channel_layer": channel_layer_ok(), "storage": "ok", "model": "ok",
     }
+    # VOICEHUB_ENGINE_BACKEND=auto: onnxruntime on a machine without CUDA (torch where there is one).
+    from synthesis.engine.backends import cuda_available
+
+    expected = {"loaded": True, "backend": "torch", "device": "cuda"} if cuda_available() else {
+        "loaded": True, "backend": "onnx", "device": "cpu"}
+    assert response.json()["engine"] == expected
 
 
 def channel_layer_ok() -> str:
@@ -49,15 +56,71 @@ def test_readyz_is_unavailable_while_the_model_is_not_loaded(client, monkeypatch
     assert response.json()["checks"]["model"] == "loading"
 
 
+def test_a_model_that_fails_to_load_is_a_failed_check_with_its_reason_and_the_next_probe_tries_again(
+    client, monkeypatch, isolated_media
+):
+    """A GPU image on a host whose GPU the container cannot see: /readyz says why instead of "loading" forever."""
+    from synthesis import health
+    from synthesis.services import engine as services
+
+    attempts = []
+
+    def broken():
+        attempts.append(1)
+        raise RuntimeError("Found no NVIDIA driver on your system")
+
+    monkeypatch.setattr(services, "get_engine", broken)
+    # Whatever earlier tests of this process loaded or started loading is not this test's engine.
+    monkeypatch.setattr(services, "engine_loaded", lambda: False)
+    monkeypatch.setattr(health, "_warming", threading.Lock())
+    monkeypatch.setattr(health, "_load_error", None)
+    health._load_engine_now()  # what the first probe starts in a thread
+
+    body = client.get("/readyz").json()
+
+    assert body["status"] == "unavailable"
+    assert body["checks"]["model"] == "error: RuntimeError: Found no NVIDIA driver on your system"
+    health._warming_thread.join(30)  # that probe started another try
+    assert len(attempts) == 2
+
+
 def test_readyz_checks_every_backend_and_is_ok_when_all_answer(client, model_loaded, isolated_media, settings):
     response = client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body.pop("jobs_worker")["status"] in ("ok", "no_worker")  # beside the checks: not a reason to be unready
+    assert body.pop("engine")["backend"] in ("auto", "onnx", "torch")  # what runs the model (docs/deploy.md)
+    assert body == {
         "status": "ok",
         "checks": {"database": "ok", "cache": "ok", "channel_layer": channel_layer_ok(), "storage": "ok", "model": "ok"},
     }
     assert list(settings.MEDIA_ROOT.iterdir()) == []  # the storage probe cleans up after itself
+
+
+def test_readyz_and_the_status_page_say_when_no_job_worker_is_running(client, model_loaded, isolated_media):
+    """Not a failed check (web requests are served without one), but said plainly: long-form jobs would wait."""
+    import time_machine
+
+    from synthesis.jobs.service import worker_heartbeat
+
+    with time_machine.travel("2026-11-25 09:30:00Z", tick=False) as clock:
+        response = client.get("/readyz")
+        assert response.status_code == 200
+        worker = response.json()["jobs_worker"]
+        assert worker["status"] == "no_worker" and worker["last_seen_at"] is None
+        assert "manage.py jobs_worker" in worker["detail"]
+        html = client.get("/status").content.decode()
+        assert "none is running, so long-form jobs wait" in html and "All systems operational." in html
+
+        worker_heartbeat(worker_id="host-1")
+        assert client.get("/readyz").json()["jobs_worker"] == {
+            "status": "ok", "last_seen_at": "2026-11-25T09:30:00+00:00", "detail": "A job worker is running.",
+        }
+        assert "Long-form job worker:</strong>\n      running." in client.get("/status").content.decode()
+
+        clock.shift(61)
+        assert client.get("/readyz").json()["jobs_worker"]["status"] == "no_worker"
 
 
 def test_readyz_is_unavailable_while_the_cache_is_down(client, model_loaded, isolated_media, settings):
@@ -216,6 +279,23 @@ def test_the_api_docs_in_a_browser_make_no_request_off_the_site(page, page_path)
     page.wait_for_selector(".swagger-ui .info .title" if page_path == "/docs" else "text=API docs by Redocly")
     page.wait_for_load_state("networkidle")
     assert page.external_requests == [] and refused == []
+
+
+def test_swagger_ui_keeps_deep_links_without_a_link_inside_an_operations_button(page):
+    """The operation's path in its summary button is text (no control inside a control, axe's nested-interactive);
+    opening the operation still puts it in the address bar, and that address opens it again."""
+    page.goto("/docs")
+    summary = page.locator(".opblock-summary-control").first
+    summary.wait_for()
+    assert page.locator(".opblock-summary-control a[href]").count() == 0
+    assert page.locator(".opblock-tag a[href]").count() > 0  # the tags' own deep links stay
+
+    summary.click()
+    page.wait_for_url(re.compile(r"/docs#/.+/.+"))
+    opened = page.url
+    page.goto("about:blank")
+    page.goto(opened)
+    page.wait_for_selector(".opblock.is-open")
 
 
 def _resolve(schema, node):

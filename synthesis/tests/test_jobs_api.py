@@ -1,18 +1,16 @@
 """The long-form jobs API: validation, chapters from text and documents, tenancy, cancel, webhooks config."""
 
-import io
 import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tasks_db.models import DBTaskResult
-from ebooklib import epub
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, Plan, UsageRecord
 from synthesis.jobs.documents import chapters_from_text
 from synthesis.models import Job
-from synthesis.tests.helpers import api
+from synthesis.tests.helpers import api, make_epub
 
 # alice and charlie: API clients with their keys (synthesis/tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache", "isolated_media")]
@@ -25,26 +23,6 @@ def create(client, **body):
 
 def upload(client, name, content, **fields):
     return client.post("/api/v1/jobs", data={"file": SimpleUploadedFile(name, content), **fields}, format="multipart")
-
-
-def make_epub() -> bytes:
-    book = epub.EpubBook()
-    book.set_identifier("voicehub-test")
-    book.set_title("A Short Book")
-    book.set_language("en")
-    first = epub.EpubHtml(title="Opening", file_name="one.xhtml", lang="en")
-    first.content = "<h1>The Harbour</h1><p>The boats came in at dawn.</p><p>Nobody spoke.</p>"
-    second = epub.EpubHtml(title="Departure", file_name="two.xhtml", lang="en")
-    second.content = "<p>By noon they were gone.</p>"
-    book.add_item(first)
-    book.add_item(second)
-    book.toc = [first, second]
-    book.add_item(epub.EpubNcx())
-    book.add_item(epub.EpubNav())
-    book.spine = ["nav", first, second]
-    buffer = io.BytesIO()
-    epub.write_epub(buffer, book)
-    return buffer.getvalue()
 
 
 # -- chapters ------------------------------------------------------------------
@@ -100,6 +78,15 @@ def test_a_document_that_cannot_be_read_is_a_400_with_a_code(alice, name, conten
     response = upload(alice, name, content)
     assert response.status_code == 400
     assert response.json()["code"] == code
+
+
+def test_a_document_over_20_mb_is_413_payload_too_large_and_starts_nothing(alice, cast):
+    from synthesis.jobs.documents import MAX_UPLOAD_BYTES
+
+    response = upload(alice, "book.txt", b"word " * (MAX_UPLOAD_BYTES // 5 + 1))
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large" and response.json()["detail"]
+    assert not Job.objects.filter(organization=cast.org_a).exists()
 
 
 @pytest.mark.parametrize(
@@ -218,3 +205,34 @@ def test_the_webhook_is_set_per_organization_with_its_own_secret(alice, charlie)
     assert charlie.get("/api/v1/webhooks/deliveries").json()["results"] == []
     assert alice.delete("/api/v1/webhook").status_code == 204
     assert alice.get("/api/v1/webhook").status_code == 404
+
+
+# -- no worker ---------------------------------------------------------------------
+
+
+def test_a_queued_job_says_no_worker_is_running_until_a_worker_beats(alice, cast):
+    """A job no worker will ever pick up says so (code no_worker), instead of "queued" forever."""
+    import time_machine
+
+    from synthesis.jobs.service import worker_heartbeat
+
+    with time_machine.travel("2026-11-25 09:30:00Z", tick=False) as clock:
+        job_id = create(alice).json()["id"]
+        notice = alice.get(f"/api/v1/jobs/{job_id}").json()["notice"]
+        assert notice["code"] == "no_worker" and "manage.py jobs_worker" in notice["detail"]
+        assert alice.get("/api/v1/jobs").json()["results"][0]["notice"]["code"] == "no_worker"
+
+        worker_heartbeat(worker_id="host-1")
+        assert alice.get(f"/api/v1/jobs/{job_id}").json()["notice"] is None
+        assert alice.get("/api/v1/jobs").json()["results"][0]["notice"] is None
+
+        clock.shift(59)  # a beat is due every 15 s; a minute of silence is a worker gone
+        assert alice.get(f"/api/v1/jobs/{job_id}").json()["notice"] is None
+        clock.shift(2)
+        assert alice.get(f"/api/v1/jobs/{job_id}").json()["notice"]["code"] == "no_worker"
+
+
+def test_a_finished_job_has_no_notice_whether_or_not_a_worker_runs(alice, cast):
+    job_id = create(alice).json()["id"]
+    alice.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert alice.get(f"/api/v1/jobs/{job_id}").json()["notice"] is None

@@ -1,7 +1,9 @@
 """
 The deployment files, checked with what runs here (no Docker engine): the compose file
 parses, names only commands the project has and variables its settings read; the
-Dockerfile copies paths that exist; the storage switch picks S3 from the environment.
+Dockerfile copies paths that exist; the GPU image is that Dockerfile built with the CUDA wheels
+and the torch backend (docker-compose.gpu.yml, docs/deploy.md); the storage switch picks S3
+from the environment.
 """
 
 import importlib
@@ -14,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 from django.core.management import get_commands
+
+from voicehub_site.testing import Dockerfile
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where the project reads its environment: settings, and manage.py's bootstrap.
@@ -82,6 +86,59 @@ def test_the_dockerfile_copies_paths_that_exist_and_runs_the_project(compose):
         assert commands in get_commands()
     for name in re.findall(r"^\s*(?:ENV\s+)?([A-Z][A-Z0-9_]+)=", text, re.MULTILINE):
         assert name in variables_read() | THIRD_PARTY | {"PIP_EXTRA_INDEX_URL"}, name
+
+
+# -- the GPU image: the same Dockerfile with the CUDA wheels and the torch backend -------------------------
+
+
+CUDA_INDEX = "https://download.pytorch.org/whl/cu128"
+
+
+@pytest.fixture(scope="module")
+def gpu_compose():
+    return yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())
+
+
+def guide_gpu_build_args() -> dict[str, str]:
+    """The --build-arg pairs of the `docker build` command docs/deploy.md gives for the GPU image."""
+    command = re.search(r"^docker build (.*-t voicehub:gpu.*)$", (ROOT / "docs" / "deploy.md").read_text(), re.MULTILINE)
+    assert command, "docs/deploy.md gives no `docker build … -t voicehub:gpu` command"
+    return dict(pair.split("=", 1) for pair in re.findall(r"--build-arg (\S+)", command.group(1)))
+
+
+def test_the_cpu_image_installs_torch_from_the_cpu_wheels_and_kokoro_without_dependencies():
+    image = Dockerfile.parse((ROOT / "Dockerfile").read_text())
+    step, env = image.run_step("pip install")
+
+    assert env["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    assert step.index("-r requirements.txt") < step.index("--no-deps -r requirements-nodeps.txt")
+    assert image.env["VOICEHUB_ENGINE_BACKEND"] == "auto"  # onnxruntime: a CPU image's torch sees no CUDA
+
+
+def test_the_gpu_image_is_the_dockerfile_with_the_cuda_wheels_and_the_torch_backend(gpu_compose):
+    args = guide_gpu_build_args()
+    assert gpu_compose["services"]["web"]["build"]["args"] == args  # the guide and the compose file build the same
+    text = (ROOT / "Dockerfile").read_text()
+    cpu, gpu = Dockerfile.parse(text), Dockerfile.parse(text, build_args=args)
+
+    assert gpu.run_step("pip install")[1]["PIP_EXTRA_INDEX_URL"] == CUDA_INDEX
+    assert gpu.env == {**cpu.env, "VOICEHUB_ENGINE_BACKEND": "torch"}
+    assert [step for step, _ in gpu.runs] == [step for step, _ in cpu.runs] and gpu.cmd == cpu.cmd
+    # The build's own model runs (samples) have no GPU: they must not be told to use torch on CUDA.
+    for step, env in gpu.runs:
+        assert "VOICEHUB_ENGINE_BACKEND" not in env and "VOICEHUB_ENGINE_BACKEND" not in step, step
+
+
+def test_the_gpu_compose_override_gives_the_web_process_a_gpu_and_only_variables_the_settings_read(gpu_compose):
+    web = gpu_compose["services"]["web"]
+    devices = web["deploy"]["resources"]["reservations"]["devices"]
+
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert web["environment"]["VOICEHUB_TORCH_DEVICE"] == "cuda"
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    for variable in web["environment"]:
+        assert variable in variables_read(), f"docker-compose.gpu.yml sets {variable}, which nothing reads"
+        assert f"`{variable}`" in guide, variable
 
 
 def test_the_deploy_guide_names_every_variable_the_compose_file_sets(compose):

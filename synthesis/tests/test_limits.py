@@ -149,3 +149,94 @@ def test_two_keys_of_one_organization_share_its_rate(cast, at):
     assert refusal(organization=cast.org_a, api_key=first).code == "rate_limited"
     assert refusal(organization=cast.org_a, api_key=second).code == "rate_limited"
     assert refusal(organization=cast.org_a).code == "rate_limited"  # the studio, without a key
+
+
+def test_two_requests_racing_for_the_last_place_one_passes_even_when_their_counts_interleave(cast, at, monkeypatch):
+    """A counts its organization, B counts it too (one over), B's key count lands before A's.
+
+    Counting every subject before deciding refused both (A's key count was one over because
+    of B's, given back only afterwards): a burst got fewer than the plan's rate through.
+    Counting stops at the first subject that refuses, so B never touches the key and A passes.
+    The threads are ordered by events, not by sleeping.
+    """
+    import threading
+
+    from accounts.services import api_key_create
+    from synthesis.services import limits
+
+    organization = cast.org_a
+    rate = organization.plan.requests_per_minute  # read now: the threads don't touch the database
+    key = api_key_create(organization=organization, created_by=cast.alice, name="racing").key
+    at(30)
+    assert admitted(rate - 1, organization=organization, api_key=key) == rate - 1
+
+    a_counted_org, b_counted_key_or_done, a_counted_key = (threading.Event() for _ in range(3))
+    real_count = limits.count_in_window
+
+    def ordered_count(cache_key, timeout):
+        who = threading.current_thread().name
+        if who == "A" and cache_key.startswith("rl:org:"):
+            value = real_count(cache_key, timeout)
+            a_counted_org.set()
+        elif who == "B" and cache_key.startswith("rl:org:"):
+            assert a_counted_org.wait(30)
+            value = real_count(cache_key, timeout)
+        elif who == "A":
+            assert b_counted_key_or_done.wait(30)
+            value = real_count(cache_key, timeout)
+            a_counted_key.set()
+        else:  # B's key count, which only the old limiter made: hold its give-back until A has counted
+            value = real_count(cache_key, timeout)
+            b_counted_key_or_done.set()
+            assert a_counted_key.wait(30)
+        return value
+
+    monkeypatch.setattr(limits, "count_in_window", ordered_count)
+    outcome = {}
+
+    def request(who):
+        try:
+            check_rate(organization=organization, api_key=key)
+            outcome[who] = "passed"
+        except Limited:
+            outcome[who] = "refused"
+        finally:
+            if who == "B":
+                b_counted_key_or_done.set()
+
+    threads = [threading.Thread(target=request, args=(who,), name=who) for who in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcome == {"A": "passed", "B": "refused"}
+    monkeypatch.undo()
+    assert refusal(organization=organization, api_key=key).code == "rate_limited"  # the rate is spent, exactly
+
+
+@pytest.mark.django_db
+def test_slots_leaked_by_a_crashed_process_are_forgotten_once_the_counter_expires(cast, settings):
+    """CONCURRENCY_TTL: a process that dies holding slots never gives them back; the counter heals itself.
+
+    On the local-memory cache, whose expiry reads time.time(), which time-machine moves (Redis keeps its own
+    clock); the counter's TTL is the same call on either.
+    """
+    from synthesis.services import limits
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ttl-test"}}
+    organization = cast.org_a
+    with time_machine.travel(NINE, tick=False) as traveller:
+        for _ in range(organization.plan.concurrent_requests):
+            limits.concurrency_acquire(organization=organization)  # never released: its process was killed
+        with pytest.raises(Limited) as refused:
+            limits.concurrency_acquire(organization=organization)
+        assert refused.value.code == "concurrency_limited"
+
+        traveller.shift(limits.CONCURRENCY_TTL - 1)
+        with pytest.raises(Limited):  # a long request may still hold its slot: not forgotten early
+            limits.concurrency_acquire(organization=organization)
+        traveller.shift(2)
+        slots = [limits.concurrency_acquire(organization=organization) for _ in range(organization.plan.concurrent_requests)]
+        for slot in slots:
+            slot.release()

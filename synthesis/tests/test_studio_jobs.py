@@ -105,6 +105,28 @@ def test_a_job_from_the_form_is_recorded_for_the_studio_and_enqueued(alice, cast
     assert "“Two parts” is queued" in page and f'id="job-{job.id}"' in page and "Waiting for a worker" in page
 
 
+def test_a_waiting_job_says_plainly_that_no_worker_is_running_and_how_to_start_one(alice, cast):
+    from synthesis.jobs.service import worker_heartbeat
+
+    waiting = make_job(cast.org_a, title="Nobody reads me")
+    done = finish(make_job(cast.org_a, title="Read long ago"))
+    html = alice.get(JOBS).content.decode()
+    row = html[html.index(f'id="job-{waiting.id}"'):]
+    assert 'data-code="no_worker"' in row.split("</li>")[0]
+    assert "No worker is running" in row and "python manage.py jobs_worker" in row
+    assert 'data-code="no_worker"' not in html[html.index(f'id="job-{done.id}"'):].split("</li>")[0]
+
+    worker_heartbeat(worker_id="host-1")
+    html = alice.get(JOBS).content.decode()
+    assert "No worker is running" not in html and "Waiting for a worker" in html
+
+
+def test_a_job_started_with_no_worker_running_is_announced_with_a_warning(alice, cast, fake_engine):
+    response = alice.post(JOBS, {"text": "Hello there.", "voice": "af_heart", "format": "mp3", "speed": "1"}, follow=True)
+    notice = response.content.decode().split('<ul class="messages"')[1].split("</ul>")[0]
+    assert "warning" in notice and "is queued" in notice and "No job worker is running" in notice
+
+
 def test_a_text_too_long_for_the_plan_shows_the_services_message_and_creates_nothing(alice, cast, fake_engine):
     Plan.objects.filter(pk=cast.org_a.plan_id).update(monthly_characters=3_000)
     response = alice.post(JOBS, {"text": ("word " * 700).strip(), "voice": "af_heart", "format": "mp3", "speed": "1"})
@@ -365,5 +387,78 @@ def test_without_websockets_the_page_checks_progress_every_ten_seconds(page, liv
     assert page.evaluate("window.voicehubJobs.refreshes") == 0  # not before the ten seconds are up
     page.clock.run_for(1_000)
     wait_for_function(page, f"() => document.querySelector('#job-{job.id} progress').value === 3", timeout=10_000)
+    assert page.evaluate("window.notReloaded") is True
+    assert page.external_requests == []
+
+
+@pytest.mark.browser
+def test_a_socket_closed_for_a_restart_polls_meanwhile_and_reconnects_within_seconds(page, live_asgi, cast, group_joins):
+    """A rolling deploy closes the page's socket with 1012 (voicehub_site.drain): the page polls meanwhile and is
+    live again within 3 s, not after the 30 s it waits after other closes."""
+    from synthesis.services.jobs_channel import job_group
+    from voicehub_site.drain import STATE
+
+    make_job(cast.org_a, title="A book across a deploy", status=Job.Status.RUNNING, done=1, total=4)
+    session = Client()
+    session.force_login(cast.alice)
+    page.context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": live_asgi.url}])
+    page.clock.install()  # the reconnect timer runs on a clock the test moves
+    page.goto(JOBS)
+    wait_for_function(page, "() => window.voicehubJobs.socket === 'open'", timeout=15_000)
+    group_joins.wait(job_group(cast.org_a.pk))
+    try:
+        STATE.begin(30)  # SIGTERM: the server closes the idle socket with 1012
+        wait_for_function(page, "() => window.voicehubJobs.socket === 'closed' && window.voicehubJobs.polling", timeout=15_000)
+    finally:
+        STATE.reset()  # the next connection reaches a process that serves (here: the same one, restarted)
+    page.clock.run_for(3_000)
+    wait_for_function(page, "() => window.voicehubJobs.socket === 'open' && !window.voicehubJobs.polling", timeout=15_000)
+    assert page.external_requests == []
+
+
+@pytest.mark.browser
+def test_the_queued_notice_follows_its_job_to_the_end_without_a_reload(page, live_asgi, cast, group_joins, fake_engine):
+    """Issue 18: "… is queued" stayed on top of the page under a finished job, and a job with no worker waited silently."""
+    from synthesis.jobs.service import job_payload
+    from synthesis.services.jobs_channel import job_group
+
+    session = Client()
+    session.force_login(cast.alice)
+    page.context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": live_asgi.url}])
+    page.goto(JOBS)
+    # This page's socket joins the organization's group too; wait for it here, or its join (late, on a busy
+    # machine) could be taken below for the join of the page the form's POST leads to, whose socket would then
+    # miss the event.
+    wait_for_function(page, "() => window.voicehubJobs.socket === 'open'", timeout=15_000)
+    group_joins.wait(job_group(cast.org_a.pk))
+    page.fill("#id_title", "The notice book")
+    page.fill("#id_text", "Hello there. Goodbye now.")
+    page.click("button:text-is('Start job')")
+    job = Job.objects.get(organization=cast.org_a)
+    notice = f".messages .job-notice-{job.id}"
+    page.wait_for_selector(notice)
+    assert "is queued" in page.text_content(notice) and "No job worker is running" in page.text_content(notice)
+    assert "No worker is running" in page.text_content(f"#job-{job.id} [data-role=notice]")
+
+    wait_for_function(page, "() => window.voicehubJobs.socket === 'open'", timeout=15_000)
+    group_joins.wait(job_group(cast.org_a.pk), count=2)
+    page.evaluate("window.notReloaded = true")
+    # A worker starts and takes the job: the row's "no worker" alert goes, the notice says it is being read.
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, chunks_total=2, spoken_total=200)
+    job.refresh_from_db()
+    publish(cast.org_a, job_payload(job))
+    wait_for_function(page, f"() => document.querySelector('{notice}').textContent.includes('is being read')", timeout=10_000)
+    assert page.query_selector(f"#job-{job.id} [data-role=notice]") is None
+    # It ends: the notice says so, instead of "queued" over a finished job.
+    finish(job)
+    from synthesis.jobs.service import worker_heartbeat
+
+    worker_heartbeat(worker_id="host-1")
+    job.refresh_from_db()
+    publish(cast.org_a, job_payload(job))
+    wait_for_function(page, f"() => document.querySelector('{notice}').textContent.includes('is ready')", timeout=10_000)
+    assert "queued" not in page.text_content(notice)
+    assert page.get_attribute(notice, "class").split()[-1] == "success"
+    page.wait_for_selector(f"#job-{job.id} audio")
     assert page.evaluate("window.notReloaded") is True
     assert page.external_requests == []

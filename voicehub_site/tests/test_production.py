@@ -21,7 +21,7 @@ from voicehub_site.tests.helpers import BROWSER_UA, html_pages
 ROOT = Path(__file__).resolve().parents[2]
 # Pages anyone must be able to open; the URLconf walk (the `routes` fixture) finds the others.
 PUBLIC_PAGES = ["/", "/pricing", "/faq", "/privacy", "/terms", "/accounts/login/", "/accounts/signup/",
-                "/accounts/password/reset/", "/docs", "/redoc"]
+                "/accounts/password/reset/", "/docs", "/redoc", "/docs/quickstart"]
 PUBLIC_DOCUMENTS = ["/api/schema", "/healthz", "/robots.txt", "/sitemap.xml", "/voices"]
 
 

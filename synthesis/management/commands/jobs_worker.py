@@ -8,6 +8,10 @@ every VOICEHUB_JOB_SWEEP_SECONDS in a background thread: jobs whose heartbeat
 is older than the lease get a new task and resume from their last chunk. The
 same thread finishes the usage rows that a dead web or worker process left
 reserved (accounts.quota.quota_sweep_stale), so no charge stays pending.
+
+SIGTERM (or Ctrl+C) stops it gracefully (voicehub_site.drain): the chunk being rendered is finished and
+committed, the rest of its job goes back to the queue at once, and the worker exits. A second SIGTERM
+exits at once; the sweep resumes the job after the lease.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils.crypto import get_random_string
+
+from voicehub_site.drain import STATE as drain_state
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +52,23 @@ def _guarded(name: str, sweep: Callable[[], object]) -> None:
         close_old_connections()
 
 
-def _sweep_forever(stop: threading.Event, every: float) -> None:
-    from synthesis.jobs.service import jobs_recover
+def _sweep_forever(stop: threading.Event, every: float, worker_id: str = "") -> None:
+    from synthesis.jobs.service import jobs_recover, worker_heartbeat
 
     while not stop.is_set():
+        if worker_id:
+            # "A worker is alive": without it the job pages say no worker is running (code no_worker).
+            _guarded("worker heartbeat", lambda: worker_heartbeat(worker_id=worker_id))
         _guarded("job recovery sweep", jobs_recover)
         _guarded("reservation sweep", _sweep_reservations)
         stop.wait(every)
 
 
-def start_sweep(every: float | None = None) -> threading.Event:
-    """Start the recovery sweep in a daemon thread; set the returned event to stop it."""
+def start_sweep(every: float | None = None, *, worker_id: str = "") -> threading.Event:
+    """Start the recovery sweep (and the worker's heartbeat) in a daemon thread; set the returned event to stop it."""
     stop = threading.Event()
     every = settings.VOICEHUB_JOB_SWEEP_SECONDS if every is None else every
-    threading.Thread(target=_sweep_forever, args=(stop, every), name="jobs-sweep", daemon=True).start()
+    threading.Thread(target=_sweep_forever, args=(stop, every, worker_id), name="jobs-sweep", daemon=True).start()
     return stop
 
 
@@ -77,11 +85,12 @@ def start_in_process_worker() -> threading.Event:
     """
     from django_tasks_db.management.commands.db_worker import Worker
 
+    worker_id = default_worker_id()
     worker = Worker(
         queue_names=["*"], interval=1, batch=False, backend_name="default", startup_delay=False,
-        max_tasks=None, worker_id=default_worker_id(), excluded_queue_names=[],
+        max_tasks=None, worker_id=worker_id, excluded_queue_names=[],
     )
-    stop = start_sweep()
+    stop = start_sweep(worker_id=worker_id)
     threading.Thread(target=worker.run, name="jobs-worker", daemon=True).start()
 
     def stopper():
@@ -104,10 +113,29 @@ class Command(BaseCommand):
 
     def handle(self, *args, worker_id, interval, sweep_interval, batch, **options):
         worker_id = worker_id or default_worker_id()
-        start_sweep(sweep_interval)
+        start_sweep(sweep_interval, worker_id=worker_id)
         if options.get("verbosity", 1):
             self.stdout.write(f"jobs_worker {worker_id}: all queues, lease {settings.VOICEHUB_JOB_LEASE_SECONDS} s")
-        call_command(
-            "db_worker", queue_name="*", interval=interval, reload=False, worker_id=worker_id, batch=batch,
-            startup_delay=False, verbosity=options.get("verbosity", 1),
+        from django_tasks_db.management.commands.db_worker import Command as DbWorker
+
+        # db_worker's own command, with a worker that also stops the job it runs after the chunk in hand.
+        DbWorker(stdout=self.stdout, stderr=self.stderr).configure_logging(options.get("verbosity", 1))
+        worker = stopping_worker_class()(
+            queue_names=["*"], interval=interval, batch=batch, backend_name="default", startup_delay=False,
+            max_tasks=None, worker_id=worker_id, excluded_queue_names=[],
         )
+        worker.configure_signals()
+        worker.run()
+
+
+def stopping_worker_class():
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    class StoppingWorker(Worker):
+        """db_worker's Worker (finish the current task, then exit), telling the task to stop after its chunk."""
+
+        def shutdown(self, signum, frame):
+            drain_state.stopping.set()
+            super().shutdown(signum, frame)
+
+    return StoppingWorker
