@@ -108,6 +108,54 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(marker)
 
 
+# A streaming response that a test stops reading is otherwise closed when Python collects it,
+# in whichever test runs then: its session settles (usage row, request log, history) in that
+# test's database, so that test counts rows that are not its own, and on PostgreSQL its deferred
+# foreign keys point at a key already rolled back (an IntegrityError at teardown; CI saw both).
+# The test client's wrapper is tracked here and closed before its own test's fixtures go.
+_unread_streams: list = []
+
+
+def _tracked_closing_iterator_wrapper(iterable, close):
+    wrapper = _django_closing_iterator_wrapper(iterable, close)
+    _unread_streams.append((wrapper, close))
+    return wrapper
+
+
+def _close_unread_streams() -> None:
+    import inspect
+
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    while _unread_streams:
+        wrapper, close = _unread_streams.pop()
+        state = inspect.getgeneratorstate(wrapper)
+        if state == inspect.GEN_SUSPENDED:
+            wrapper.close()  # its `finally` closes the response, as Django's handler would
+        elif state == inspect.GEN_CREATED:  # never read: close the response the way the wrapper does
+            wrapper.close()
+            request_finished.disconnect(close_old_connections)
+            try:
+                close()
+            finally:
+                request_finished.connect(close_old_connections)
+
+
+def pytest_configure(config):
+    global _django_closing_iterator_wrapper
+    from django.test import client
+
+    _django_closing_iterator_wrapper = client.closing_iterator_wrapper
+    client.closing_iterator_wrapper = _tracked_closing_iterator_wrapper
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    _close_unread_streams()  # before any fixture is finalized: the test's database is still there
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fast_password_hasher(django_test_environment):
     """MD5 in tests, as healthchecks does: each user of the cast would otherwise cost ~0.4 s of Argon2.

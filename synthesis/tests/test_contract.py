@@ -439,6 +439,30 @@ def test_a_stream_cut_in_the_middle_pays_for_what_was_heard_and_frees_its_slot(n
     assert slots_free(cast.org_a)
 
 
+def test_a_stream_a_test_stops_reading_settles_in_that_test(cast, fake_engine):
+    """The suite closes what a test left unread before that test's database goes (voicehub_site.testing);
+    left to the garbage collector, it settled in a later test (CI, on PostgreSQL: a foreign key error)."""
+    from synthesis.services.session import live_sessions
+    from voicehub_site.testing import _close_unread_streams
+
+    for org in (cast.org_a, cast.org_b):
+        org.plan.max_characters_per_request = 5000
+        org.plan.save()
+    half_read = call("api_v1:tts-stream", client_for(cast.key(cast.alice)), text=LONG)
+    content = iter(half_read.streaming_content)
+    assert next(content) and next(content)  # asking for the second is how the first is known to be sent
+    unread = call("api_v1:tts-stream", client_for(cast.key(cast.charlie)), text=LONG)
+    assert unread.status_code == 200 and len(live_sessions()) == 2
+    _close_unread_streams()
+    assert live_sessions() == []
+    assert reserved_rows() == 0
+    for org in (cast.org_a, cast.org_b):
+        org.refresh_from_db()
+        assert slots_free(org)
+    assert 0 < cast.org_a.characters_used < len(LONG)  # what the half-read stream delivered
+    assert cast.org_b.characters_used == 0
+
+
 @pytest.mark.parametrize("name", FILE_DOORS)
 def test_a_file_that_cannot_be_stored_is_503_and_charges_nothing(name, cast, monkeypatch):
     def full_disk(*args, **kwargs):
