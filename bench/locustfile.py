@@ -43,6 +43,7 @@ import json
 import os
 import random
 import re
+import select
 import time
 from collections import defaultdict
 from http.cookiejar import DefaultCookiePolicy
@@ -428,7 +429,28 @@ class StudioUser(Tenant):
         self.record("/ws/tts/ connect", "WS", first=None, total=time.perf_counter() - started, length=0)
         return True
 
+    def pump(self) -> None:
+        """Read what the server sent while this person was reading or on another page: daphne's pings.
+
+        A browser answers a ping whenever it comes; websocket-client answers one only inside a recv, and
+        daphne drops the connection (a TCP reset) when its ping (every 20 s) goes 30 s unanswered. Without
+        this, a person who spent half a minute on the history page lost the socket, which no browser does:
+        that was the soak's ConnectionResetError. Each task starts here, so the socket is read at least
+        every wait (4-12 s) plus one task.
+        """
+        if self.socket is None:
+            return
+        try:
+            while select.select([self.socket.sock], [], [], 0)[0]:
+                opcode, _ = self.socket.recv_data(control_frame=True)  # a ping is answered inside
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    self.socket = None
+                    return
+        except (websocket.WebSocketException, OSError):
+            self.close_socket()
+
     def generate(self, kind: str, text: str, *, cancel_after_first_audio: bool = False) -> None:
+        self.pump()
         if self.socket is None and not self.open_socket():
             return
         started = time.perf_counter()
@@ -491,7 +513,9 @@ class StudioUser(Tenant):
 
     @task(2)
     def history_page(self):
+        self.pump()
         self.page("/studio/history/", "/studio/history/")
+        self.pump()
 
 
 class Visitor(HttpUser):

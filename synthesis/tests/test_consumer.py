@@ -390,3 +390,30 @@ def test_bad_ssml_on_the_socket_is_refused_and_charges_nothing(cast, fake_engine
 
     assert [e["code"] for e in events(frames, "error")] == ["invalid_ssml"]
     assert not UsageRecord.objects.filter(organization=cast.org_a).exists()
+
+
+def test_after_a_cancel_the_same_socket_speaks_again(cast, fake_engine):
+    """The studio keeps one socket for the page: a cancel ends that generation, never the socket."""
+    alice = socket(cast.alice)
+    fake_engine.hold(passed=1)  # the first chunk is heard, the second waits until the cancel reaches it
+
+    async def scenario():
+        communicator = await opened(alice)
+        await communicator.send_json_to(generate(LONG))
+        frames = await until_first_audio(communicator)
+        await communicator.send_json_to({"type": "cancel"})
+        frames += await frames_until(communicator, last=("done", "cancelled"))
+        fake_engine.release()
+        await communicator.send_json_to(generate("And now the next one."))
+        again = await frames_until(communicator)
+        await communicator.disconnect()
+        return frames, again
+
+    frames, again = run(scenario)
+
+    assert events(frames)[-1]["type"] == "cancelled"
+    assert events(again)[-1]["type"] == "done"
+    assert any(isinstance(frame, bytes) for frame in again)
+    records = UsageRecord.objects.filter(organization=cast.org_a).order_by("pk")
+    assert [record.status for record in records] == [UsageRecord.Status.SUCCEEDED] * 2
+    assert not UsageRecord.objects.filter(status=UsageRecord.Status.RESERVED).exists()
