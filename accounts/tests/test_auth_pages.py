@@ -508,3 +508,19 @@ def test_every_account_mail_is_branded_voicehub_with_no_host_in_its_subject(clie
     assert sorted(m.subject for m in mail.outbox if m.to == ["alice@example.com"]) == [
         "Voicehub: Reset your password", "Voicehub: You already have an account",
     ]
+
+
+# allauth's own limits, as settings.ACCOUNT_RATE_LIMITS ships them (docs/reliability.md, Limits).
+SHIPPED_LIMITS = [
+    ("login", 30, lambda n: {"login": f"nobody{n}@example.test", "password": "not the password"}),
+    ("signup", 20, lambda n: {"email": "not an address", "password1": "x", "password2": "y"}),
+    ("reset_password", 3, lambda n: {"email": "alice@acme.test"}),  # 3 an hour for one address
+]
+
+
+@pytest.mark.parametrize("action, allowed, form", SHIPPED_LIMITS, ids=[limit[0] for limit in SHIPPED_LIMITS])
+def test_allauths_limits_as_shipped_refuse_the_next_attempt_with_429(action, allowed, form, cast, client):
+    path = {"login": "account_login", "signup": "account_signup", "reset_password": "account_reset_password"}[action]
+    answers = [client.post(reverse(path), form(n)).status_code for n in range(allowed + 1)]
+    assert 429 not in answers[:allowed], answers
+    assert answers[allowed] == 429

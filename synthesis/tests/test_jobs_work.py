@@ -178,6 +178,31 @@ def test_each_chunk_is_charged_and_published_as_it_is_produced_and_the_results_a
     assert api(cast.key(cast.charlie)).get(body["audio_url"]).status_code == 404
 
 
+def test_a_channel_layer_that_fails_while_a_job_publishes_does_not_fail_the_job(
+    cast, fake_engine, settings, caplog, monkeypatch
+):
+    """Progress is a courtesy to open pages (they poll when their socket closes): the job and its charges go on."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    sent = []
+
+    async def unreachable(group, message):
+        sent.append(message["job"]["chunks_done"])
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(layer, "group_send", unreachable)
+    job = start(cast)
+
+    assert jobs.job_work(job_id=str(job.pk), worker="w1") == "succeeded"
+
+    job.refresh_from_db()
+    assert sent == [1, 2, 3, 3]  # every publish was tried, none was retried or waited for
+    assert [r.status for r in charges(job)] == ["succeeded"] * 3
+    cast.org_a.refresh_from_db()
+    assert cast.org_a.characters_used == job.characters == sum(len(c.text) for c in BOOK)
+    assert caplog.text.count("could not publish progress of job") == 4
+
+
 @pytest.mark.django_db
 def test_a_crashed_worker_is_resumed_without_redoing_or_recharging_a_chunk(cast, fake_engine, frozen_clock, lease, monkeypatch):
     job = start(cast)
