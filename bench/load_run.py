@@ -453,6 +453,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--out", default=None, help="the run folder (default /tmp/voicehub-load-<time>)")
     parser.add_argument("--keep", action="store_true", help="keep the run's database and media afterwards")
+    parser.add_argument(
+        "--prime",
+        action="store_true",
+        help="before the load, take each process to the engine's worst case (a soak then measures leaks only)",
+    )
     args = parser.parse_args()
     args.seconds = duration_seconds(args.duration)
     if args.scale and args.redis_db == 0:
@@ -499,6 +504,80 @@ def main() -> None:
                 path = run / name
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         print(f"\nrun folder: {run} (Locust's CSV files, server logs, samples.json)")
+
+
+# --prime: what the engine's worst case is (bench/memory_bound.py): every model call a process runs at once
+# (2 slots + 1 urgent on 2 cores) on a chunk of the most tokens, at the slowest speed.
+PRIME_TEXT = " ".join(
+    ["The harbor town woke slowly under a grey sky while the fishing boats rocked against the old stone pier"
+     " and the gulls circled above the market stalls that were opening one by one along the water."] * 4
+)
+PRIME_STREAMS = 3
+PRIME_ROUNDS = 2
+PRIMER_INDEX = 900  # a tenant of its own, outside the load tenants: the ledger check does not count it
+
+
+def prime(args, run: Path, env: dict, hosts: list[str], processes: list[Process]) -> None:
+    """Take every process to the engine's worst case before the load starts, so the growth table sees leaks only.
+
+    onnxruntime's arena grows to the largest set of buffers calls side by side have needed and keeps them;
+    unprimed, a soak's RSS climbs in steps toward that ceiling as rare mixes of long chunks meet. Each web
+    process gets PRIME_ROUNDS rounds of PRIME_STREAMS streams of long sentences at speed 0.5 at once (through
+    /api/v1/tts/stream, as users would), the job worker (--scale) a job of the same text at speed 0.5.
+    """
+    primer_file = run / "primer.json"
+    run_checked(
+        [sys.executable, "bench/load_setup.py", "create", "--tenants", "1", "--first-index", str(PRIMER_INDEX),
+         "--out", str(primer_file)],
+        env,
+        "load_setup (primer)",
+        run / "load_setup_primer.log",
+    )
+    key = json.loads(primer_file.read_text())["tenants"][0]["api_key"]
+    primer_file.unlink()
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/json",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "203.0.113.250",
+    }
+
+    def post(url: str, body: dict) -> bytes:
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return response.read()
+
+    def stream(host: str, index: int, failures: list) -> None:
+        try:
+            body = {"text": PRIME_TEXT, "voice": ["af_heart", "am_michael", "bf_emma"][index % 3], "speed": 0.5,
+                    "format": "wav"}
+            post(f"{host}/api/v1/tts/stream", body)
+        except (urllib.error.URLError, OSError) as error:
+            failures.append(f"{host}: {error}")
+
+    started = time.monotonic()
+    failures: list[str] = []
+    for _ in range(PRIME_ROUNDS):
+        threads = [
+            threading.Thread(target=stream, args=(host, i, failures)) for host in hosts for i in range(PRIME_STREAMS)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if args.scale:
+        job = json.loads(post(f"{hosts[0]}/api/v1/jobs", {"text": PRIME_TEXT, "voice": "af_heart", "speed": 0.5}))
+        while job["status"] not in ("succeeded", "failed", "cancelled"):
+            time.sleep(2)
+            request = urllib.request.Request(f"{hosts[0]}/api/v1/jobs/{job['id']}", headers=headers)
+            with urllib.request.urlopen(request, timeout=60) as response:
+                job = json.loads(response.read())
+        if job["status"] != "succeeded":
+            failures.append(f"priming job {job['status']}: {job.get('error')}")
+    if failures:
+        raise SystemExit(f"priming failed: {failures}")
+    rss = ", ".join(f"{p.name} {proc_figures(p.pid)[1]:.0f} MiB" for p in processes if proc_figures(p.pid))
+    print(f"primed to the engine's worst case in {time.monotonic() - started:.0f} s: RSS {rss}", flush=True)
 
 
 def measure(args, run: Path, stamp: str, processes: list[Process], cleanups: list) -> None:
@@ -605,6 +684,9 @@ def measure(args, run: Path, stamp: str, processes: list[Process], cleanups: lis
         )
     for host, process in zip(hosts, processes):
         print(f"  {process.name} ready (model loaded) after {wait_ready(host, process):.0f} s", flush=True)
+
+    if args.prime:
+        prime(args, run, env, hosts, processes)
 
     sampler = Sampler({p.name: p.pid for p in processes}, redis_client)
     counts_file = run / "client_counts.json"

@@ -121,7 +121,7 @@ def tenant_create(index: int, plan: Plan) -> dict:
 
 def create(args) -> None:
     plan, _ = Plan.objects.update_or_create(slug=PLAN_SLUG, defaults=PLAN)
-    tenants = [tenant_create(index, plan) for index in range(args.tenants)]
+    tenants = [tenant_create(index, plan) for index in range(args.first_index, args.first_index + args.tenants)]
     document = {
         "created_at": timezone.now().isoformat(),
         "plan": {"slug": plan.slug, **{k: v for k, v in PLAN.items() if k != "allowed_formats"}},
@@ -225,6 +225,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     made = commands.add_parser("create", help="make (or refresh) N load-test tenants and write their credentials")
     made.add_argument("--tenants", type=int, default=8)
+    made.add_argument("--first-index", type=int, default=0, help="number the tenants from here (a separate set)")
     made.add_argument("--out", default=os.environ.get("VOICEHUB_LOAD_TENANTS", "load-tenants.json"))
     made.set_defaults(run=create)
     check = commands.add_parser("ledger", help="print the server side of the ledger check, as JSON")
