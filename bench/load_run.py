@@ -527,23 +527,26 @@ def prime(args, run: Path, env: dict, hosts: list[str], processes: list[Process]
     """
     primer_file = run / "primer.json"
     run_checked(
-        [sys.executable, "bench/load_setup.py", "create", "--tenants", "1", "--first-index", str(PRIMER_INDEX),
+        [sys.executable, "bench/load_setup.py", "create", "--tenants", str(len(hosts)), "--first-index", str(PRIMER_INDEX),
          "--out", str(primer_file)],
         env,
         "load_setup (primer)",
         run / "load_setup_primer.log",
     )
-    key = json.loads(primer_file.read_text())["tenants"][0]["api_key"]
+    # One tenant per web process: the plan's 5 streams at once would refuse a sixth across the two.
+    keys = [tenant["api_key"] for tenant in json.loads(primer_file.read_text())["tenants"]]
     primer_file.unlink()
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": "application/json",
-        "X-Forwarded-Proto": "https",
-        "X-Forwarded-For": "203.0.113.250",
-    }
 
-    def post(url: str, body: dict) -> bytes:
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    def headers(key: str) -> dict:
+        return {
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-For": "203.0.113.250",
+        }
+
+    def post(url: str, body: dict, key: str) -> bytes:
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers(key), method="POST")
         with urllib.request.urlopen(request, timeout=600) as response:
             return response.read()
 
@@ -551,7 +554,7 @@ def prime(args, run: Path, env: dict, hosts: list[str], processes: list[Process]
         try:
             body = {"text": PRIME_TEXT, "voice": ["af_heart", "am_michael", "bf_emma"][index % 3], "speed": 0.5,
                     "format": "wav"}
-            post(f"{host}/api/v1/tts/stream", body)
+            post(f"{host}/api/v1/tts/stream", body, keys[hosts.index(host)])
         except (urllib.error.URLError, OSError) as error:
             failures.append(f"{host}: {error}")
 
@@ -566,10 +569,11 @@ def prime(args, run: Path, env: dict, hosts: list[str], processes: list[Process]
         for thread in threads:
             thread.join()
     if args.scale:
-        job = json.loads(post(f"{hosts[0]}/api/v1/jobs", {"text": PRIME_TEXT, "voice": "af_heart", "speed": 0.5}))
+        body = {"text": PRIME_TEXT, "voice": "af_heart", "speed": 0.5}
+        job = json.loads(post(f"{hosts[0]}/api/v1/jobs", body, keys[0]))
         while job["status"] not in ("succeeded", "failed", "cancelled"):
             time.sleep(2)
-            request = urllib.request.Request(f"{hosts[0]}/api/v1/jobs/{job['id']}", headers=headers)
+            request = urllib.request.Request(f"{hosts[0]}/api/v1/jobs/{job['id']}", headers=headers(keys[0]))
             with urllib.request.urlopen(request, timeout=60) as response:
                 job = json.loads(response.read())
         if job["status"] != "succeeded":
