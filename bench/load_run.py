@@ -550,11 +550,11 @@ def prime(args, run: Path, env: dict, hosts: list[str], processes: list[Process]
         with urllib.request.urlopen(request, timeout=600) as response:
             return response.read()
 
-    def stream(host: str, index: int, failures: list) -> None:
+    def stream(host: str, key: str, index: int, failures: list) -> None:
         try:
             body = {"text": PRIME_TEXT, "voice": ["af_heart", "am_michael", "bf_emma"][index % 3], "speed": 0.5,
                     "format": "wav"}
-            post(f"{host}/api/v1/tts/stream", body, keys[hosts.index(host)])
+            post(f"{host}/api/v1/tts/stream", body, key)
         except (urllib.error.URLError, OSError) as error:
             failures.append(f"{host}: {error}")
 
@@ -562,7 +562,9 @@ def prime(args, run: Path, env: dict, hosts: list[str], processes: list[Process]
     failures: list[str] = []
     for _ in range(PRIME_ROUNDS):
         threads = [
-            threading.Thread(target=stream, args=(host, i, failures)) for host in hosts for i in range(PRIME_STREAMS)
+            threading.Thread(target=stream, args=(host, key, i, failures))
+            for host, key in zip(hosts, keys)
+            for i in range(PRIME_STREAMS)
         ]
         for thread in threads:
             thread.start()
@@ -580,7 +582,8 @@ def prime(args, run: Path, env: dict, hosts: list[str], processes: list[Process]
             failures.append(f"priming job {job['status']}: {job.get('error')}")
     if failures:
         raise SystemExit(f"priming failed: {failures}")
-    rss = ", ".join(f"{p.name} {proc_figures(p.pid)[1]:.0f} MiB" for p in processes if proc_figures(p.pid))
+    figures = {p.name: proc_figures(p.pid) for p in processes}
+    rss = ", ".join(f"{name} {found[1]:.0f} MiB" for name, found in figures.items() if found)
     print(f"primed to the engine's worst case in {time.monotonic() - started:.0f} s: RSS {rss}", flush=True)
 
 
